@@ -1,0 +1,177 @@
+"""Frozen values passed between the stages of the pipeline.
+
+Each stage takes values of one kind and returns values of the next; none of them
+is mutated after it is built. Configuration values (``Newsletter`` and friends) live
+in ``digest.config``; database rows live in ``digest.store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHints:
+    """What a feed, sitemap or listing page said about an article before it was fetched.
+
+    Extraction uses these only where the page itself lacks the field.
+    """
+
+    title: str = ""
+    summary: str = ""
+    image: str | None = None
+    published: datetime | None = None
+    section: str = ""
+    guid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One fetched article page: raw bytes, not yet decoded.
+
+    ``url`` is the address the source listed; ``final_url`` the one after redirects
+    (for a local file, its ``file://`` URL unless the source gave a base URL).
+    """
+
+    url: str
+    final_url: str
+    body: bytes
+    content_type: str = ""
+    hints: EntryHints = field(default_factory=EntryHints)
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What extraction read from one page.
+
+    ``url`` is the canonical URL (the dedupe key). Text fields are clean text: tags
+    dropped, entities decoded, whitespace folded; ``""`` where the page has none.
+    ``published`` is timezone-aware or ``None``.
+    """
+
+    url: str
+    headline: str
+    standfirst: str = ""
+    lead: str = ""
+    paragraphs: tuple[str, ...] = ()
+    image: str | None = None
+    image_alt: str = ""
+    section: str = ""
+    published: datetime | None = None
+    byline: str = ""
+    language: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``published`` as ISO 8601 or ``None``)."""
+        return {
+            "url": self.url,
+            "headline": self.headline,
+            "standfirst": self.standfirst,
+            "lead": self.lead,
+            "paragraphs": list(self.paragraphs),
+            "image": self.image,
+            "image_alt": self.image_alt,
+            "section": self.section,
+            "published": self.published.isoformat() if self.published else None,
+            "byline": self.byline,
+            "language": self.language,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One article as it appears in an issue: a title, a short summary and a link."""
+
+    title: str
+    summary: str
+    url: str
+    image: str | None = None
+    image_alt: str = ""
+    section: str = ""
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A named group of items, in the order they appear in the email."""
+
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One edition of a newsletter, its content fixed once composed."""
+
+    newsletter: str
+    title: str
+    number: int
+    date: date
+    sections: tuple[Section, ...]
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """Every item of the issue, in email order."""
+        return tuple(item for section in self.sections for item in section.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """An issue rendered once: subject, preheader, HTML and text with per-recipient slots.
+
+    ``html`` and ``text`` contain the tokens of ``slots`` (slot name -> token) where
+    per-recipient values go; ``digest.personalize`` substitutes them without rendering
+    again. ``notes`` are remarks for the preview and run report (e.g. items dropped
+    to stay under Gmail's clipping limit).
+    """
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    slots: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A recipient on a list, as the sender sees it."""
+
+    id: int
+    email: str
+    name: str = ""
+    list: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A complete MIME message for one recipient, ready for a backend."""
+
+    subscriber_id: int
+    recipient: str
+    sender: str
+    message_id: str
+    data: bytes
+
+
+class DeliveryStatus(StrEnum):
+    """Outcome of one message. ``TRANSIENT`` may be retried; ``FAILED`` never is."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a backend reports for one message."""
+
+    subscriber_id: int
+    recipient: str
+    status: DeliveryStatus
+    provider_id: str = ""
+    error: str = ""
