@@ -1,0 +1,47 @@
+"""The ``outbox`` backend: each message becomes a real ``.eml`` file in a Maildir.
+
+The embedded default, so the whole pipeline runs on a machine with no mail server.
+Any mail client can open the files; ``new/`` holds what was "sent".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import time
+import uuid
+from pathlib import Path
+
+from ..config import OutboxBackendConfig
+from ..errors import PermanentError
+from ..models import Message
+from .base import Backend
+
+
+class OutboxBackend(Backend):
+    """Writes messages into the Maildir at ``config.path`` (created when missing)."""
+
+    type = "outbox"
+    config: OutboxBackendConfig
+
+    async def open(self) -> None:
+        try:
+            self.maildir = mailbox.Maildir(Path(self.config.path), create=True)
+        except OSError as exc:
+            raise PermanentError(
+                f"The outbox folder {self.config.path} cannot be created ({exc.strerror})."
+            ) from None
+
+    async def deliver(self, message: Message) -> str:
+        return await asyncio.to_thread(self._write, message)
+
+    def _write(self, message: Message) -> str:
+        # Written into tmp/ and renamed into new/ (the Maildir protocol): a reader sees
+        # a whole file or none.
+        name = f"{time.time_ns()}.{uuid.uuid4().hex}.eml"
+        root = Path(self.config.path)
+        tmp = root / "tmp" / name
+        tmp.write_bytes(message.data)
+        os.replace(tmp, root / "new" / name)
+        return name

@@ -1,0 +1,206 @@
+"""Personalisation: one ``Rendered`` issue, many recipients, no re-rendering.
+
+``MessageFactory`` builds the MIME skeleton of an issue once: headers that are the
+same for everyone, and both body parts already quoted-printable encoded and cut at
+the slot tokens. ``build(subscriber)`` then only encodes the few per-recipient
+values and joins bytes, which is what lets a large list go out quickly.
+
+Every message is ``multipart/alternative`` (text/plain, then text/html, UTF-8) with
+From, To, Subject, Date, Message-ID, List-Id, List-Unsubscribe (URL, plus mailto
+when configured) and List-Unsubscribe-Post (RFC 8058).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import html
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from email import policy
+from email.utils import format_datetime, formataddr, parseaddr
+
+from .errors import SubscriberError
+from .models import Message, Rendered, Subscriber
+
+_SMTP = policy.SMTP
+_SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+def _fold(name: str, value: str) -> bytes:
+    return _SMTP.fold(name, value).encode("ascii")
+
+
+def address_domain(address: str) -> str:
+    """The domain of an address such as ``Name <user@host>``; ``localhost`` if none."""
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+def list_id(newsletter: str, list_name: str, sender: str) -> str:
+    """A List-Id (RFC 2919) identifier: ``<newsletter.list.domain>`` in dot-atom form."""
+    atom = re.sub(r"[^a-z0-9-]+", "-", f"{newsletter}.{list_name}".lower()).strip("-")
+    return f"{atom.replace('-.', '.')}.{address_domain(sender)}"
+
+
+def check_recipient(email: str) -> None:
+    """``SubscriberError`` when ``email`` cannot be put in a header safely."""
+    if "\r" in email or "\n" in email or "@" not in email or any(c in email for c in '<>,"\x00'):
+        raise SubscriberError(f"'{email!r}' is not a usable email address.")
+
+
+def to_header(subscriber: Subscriber) -> bytes:
+    """The ``To:`` header line for one subscriber."""
+    check_recipient(subscriber.email)
+    name = " ".join(subscriber.name.split())
+    if not name:
+        return f"To: {subscriber.email}\r\n".encode()
+    if _SIMPLE_NAME.fullmatch(name) and subscriber.email.isascii():
+        return f'To: "{name}" <{subscriber.email}>\r\n'.encode("ascii")
+    return _fold("To", formataddr((name, subscriber.email), charset="utf-8"))
+
+
+class _Part:
+    """One body part cut into encoded static pieces and slot names, joined per recipient."""
+
+    def __init__(self, text: str, tokens: dict[str, str]) -> None:
+        self.pieces: list[bytes | str] = []
+        if not tokens:
+            self.pieces.append(_qp(text))
+            return
+        by_token = {token: name for name, token in tokens.items()}
+        pattern = re.compile("|".join(re.escape(t) for t in by_token))
+        position = 0
+        for match in pattern.finditer(text):
+            self._static(text[position : match.start()])
+            self.pieces.append(by_token[match.group()])
+            position = match.end()
+        self._static(text[position:])
+
+    def _static(self, text: str) -> None:
+        encoded = _qp(text)
+        # A soft line break before each slot keeps every encoded line under 76 columns
+        # whatever length the value has.
+        if encoded and not encoded.endswith(b"\r\n"):
+            encoded += b"=\r\n"
+        self.pieces.append(encoded)
+
+    def join(self, values: dict[str, bytes]) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else values[p] for p in self.pieces)
+
+
+class MessageFactory:
+    """Builds the message of one issue for each recipient.
+
+    ``links(subscriber)`` returns the recipient's ``unsubscribe_url`` and
+    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue.
+    """
+
+    def __init__(
+        self,
+        rendered: Rendered,
+        *,
+        sender: str,
+        list_id: str,
+        links: Callable[[Subscriber], dict[str, str]],
+        message_key: str,
+        date: datetime,
+        reply_to: str | None = None,
+        unsubscribe_mailto: str | None = None,
+        subject: str | None = None,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.sender = sender
+        self.envelope_sender = parseaddr(sender)[1]
+        self.links = links
+        self.domain = address_domain(sender)
+        self.message_key = re.sub(r"[^A-Za-z0-9.-]", "-", message_key)
+        self.unsubscribe_mailto = unsubscribe_mailto
+        tokens = dict(rendered.slots)
+        self._text = _Part(rendered.text, tokens)
+        self._html = _Part(rendered.html, tokens)
+        seed = hashlib.sha256((rendered.html + rendered.text).encode()).hexdigest()[:24]
+        self.boundary = f"=={seed}=="
+        headers = [
+            _fold("From", sender),
+            _fold("Subject", subject if subject is not None else rendered.subject),
+            _fold("Date", format_datetime(date)),
+            _fold("List-Id", list_id),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            b"MIME-Version: 1.0\r\n",
+        ]
+        if reply_to:
+            headers.append(_fold("Reply-To", reply_to))
+        headers.extend(_fold(name, value) for name, value in extra_headers)
+        self._headers = b"".join(headers)
+        self._body_head = (
+            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n\r\n'
+            f"--{self.boundary}\r\n"
+            'Content-Type: text/plain; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode("ascii")
+        self._between = (
+            f"\r\n--{self.boundary}\r\n"
+            'Content-Type: text/html; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        ).encode("ascii")
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
+
+    def _list_unsubscribe(self, url: str) -> bytes:
+        value = f"<{url}>"
+        if self.unsubscribe_mailto:
+            value += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+        return f"List-Unsubscribe: {value}\r\n".encode("ascii")
+
+    def build(self, subscriber: Subscriber) -> Message:
+        """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
+        to = to_header(subscriber)
+        links = self.links(subscriber)
+        name = " ".join(subscriber.name.split())
+        greeting = f"Hi {name}," if name else "Hello,"
+        message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
+        text_values = {
+            "greeting": _qp(greeting) + b"=\r\n",
+            "unsubscribe_url": _qp(links["unsubscribe_url"]) + b"=\r\n",
+            "preferences_url": _qp(links["preferences_url"]) + b"=\r\n",
+        }
+        html_values = {
+            "greeting": _qp(html.escape(greeting)) + b"=\r\n",
+            "unsubscribe_url": _qp(html.escape(links["unsubscribe_url"])) + b"=\r\n",
+            "preferences_url": _qp(html.escape(links["preferences_url"])) + b"=\r\n",
+        }
+        data = b"".join(
+            (
+                self._headers,
+                to,
+                f"Message-ID: {message_id}\r\n".encode("ascii"),
+                self._list_unsubscribe(links["unsubscribe_url"]),
+                self._body_head,
+                self._text.join(text_values),
+                self._between,
+                self._html.join(html_values),
+                self._tail,
+            )
+        )
+        return Message(
+            subscriber_id=subscriber.id,
+            recipient=subscriber.email,
+            sender=self.envelope_sender,
+            message_id=message_id,
+            data=data,
+        )
+
+
+def fill_slots(text: str, rendered: Rendered, values: dict[str, str]) -> str:
+    """``text`` (the rendered HTML or text) with each slot token replaced by its value.
+
+    For previews: values are inserted as given, so escape them for HTML first.
+    """
+    for name, token in rendered.slots:
+        text = text.replace(token, values[name])
+    return text

@@ -1,0 +1,175 @@
+"""Rendering: an ``Issue`` becomes subject, preheader, HTML and plain text, once.
+
+Jinja2 renders ``issue.mjml`` (autoescaped, strict) and the ``mjml`` package compiles
+it to HTML; ``issue.txt`` gives the plain-text part. Per-recipient values are not
+known here: the templates print ``slot.<name>``, which renders a unique token that
+``digest.personalize`` later replaces in the built bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from mjml import mjml_to_html
+
+from .config import Config, NewsletterConfig
+from .errors import RenderError
+from .models import Issue, Rendered
+
+# The per-recipient values a template may use; personalize fills each one in.
+SLOTS = ("greeting", "unsubscribe_url", "preferences_url")
+
+_PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
+_SOURCE_TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
+
+
+def default_template_dir() -> Path:
+    """``templates/email`` of a source checkout, or the copy packed into the wheel."""
+    return _SOURCE_TEMPLATES if _SOURCE_TEMPLATES.is_dir() else _PACKAGE_TEMPLATES
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (CR and LF included) folded to one space."""
+    return " ".join(text.split())
+
+
+def http_url(url: str | None) -> str:
+    """``url`` when it is an absolute http(s) URL, else "" (no ``javascript:``, ``data:``...)."""
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return url.strip()
+
+
+def wrap(text: str, width: int = 78, indent: str = "") -> str:
+    """Plain text wrapped at ``width`` columns; long words and URLs are never broken."""
+    return textwrap.fill(
+        one_line(text),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Issue-wide URLs built from ``base_url``."""
+
+    archive: str
+    subscribe: str
+
+
+def issue_links(base_url: str, issue: Issue) -> Links:
+    """Where "view in browser" and "subscribe" point for ``issue``."""
+    name = quote(issue.newsletter, safe="")
+    return Links(
+        archive=f"{base_url}/archive/{name}/{issue.number}",
+        subscribe=f"{base_url}/subscribe/{name}",
+    )
+
+
+def slot_tokens(issue: Issue) -> dict[str, str]:
+    """A token per slot, fixed for the issue, that article text cannot guess.
+
+    It is derived from the issue's content, so the same issue renders the same bytes
+    (golden files, preview == send), while a page author cannot plant a token in an
+    article without knowing every other item of the issue in advance.
+    """
+    digest = hashlib.sha256(
+        "\n".join([issue.newsletter, str(issue.number)] + [i.url for i in issue.items]).encode()
+    ).hexdigest()[:16]
+    return {name: f"x{digest}{name.replace('_', '')}x" for name in SLOTS}
+
+
+def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Environment:
+    search = [str(template_dir)] if template_dir else []
+    search.append(str(default_template_dir()))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wrap"] = wrap
+    env.filters["http_url"] = http_url
+    env.filters["one_line"] = one_line
+    return env
+
+
+_subject_env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+class Renderer:
+    """Renders issues of one newsletter; templates are loaded once and reused."""
+
+    def __init__(self, config: Config, newsletter: NewsletterConfig) -> None:
+        self.config = config
+        self.newsletter = newsletter
+        template_dir = Path(newsletter.template_dir) if newsletter.template_dir else None
+        try:
+            self._html = _environment(template_dir, autoescape=True).get_template("issue.mjml")
+            self._text = _environment(template_dir, autoescape=False).get_template("issue.txt")
+            self._subject = _subject_env.from_string(newsletter.subject)
+        except jinja2.TemplateNotFound as exc:
+            where = template_dir or default_template_dir()
+            raise RenderError(f"The email template '{exc.name}' is not in {where}.") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(
+                f"{exc.filename or 'the subject'}: line {exc.lineno}: {exc.message}"
+            ) from None
+
+    def subject(self, issue: Issue) -> str:
+        """The subject line: the newsletter's subject template, on one line."""
+        top = issue.items[0].title if issue.items else ""
+        try:
+            text = self._subject.render(
+                title=issue.title, number=issue.number, date=issue.date, top_headline=top
+            )
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"The subject template cannot be rendered: {exc}.") from None
+        return one_line(text)
+
+    def render(self, issue: Issue) -> Rendered:
+        """Subject, preheader, HTML and text of ``issue``, with slot tokens for recipients."""
+        tokens = slot_tokens(issue)
+        headlines = "; ".join(item.title for item in issue.items[:3])
+        preheader = one_line(headlines)[:150]
+        context: dict[str, Any] = {
+            "issue": issue,
+            "newsletter": self.newsletter,
+            "sections": issue.sections,
+            "links": issue_links(self.config.base_url, issue),
+            "preheader": preheader,
+            "slot": tokens,
+            "date": f"{issue.date:%-d %B %Y}",
+        }
+        try:
+            mjml = self._html.render(context)
+            text = self._text.render(context)
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"The email template failed: {exc}.") from None
+        result = mjml_to_html(mjml)
+        if result.errors:
+            raise RenderError(f"The MJML template does not compile: {result.errors[0]}.")
+        html = re.sub(r"\n\s*\n+", "\n", result.html)
+        return Rendered(
+            subject=self.subject(issue),
+            preheader=preheader,
+            html=html,
+            text=text,
+            slots=tuple(tokens.items()),
+        )

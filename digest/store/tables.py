@@ -1,0 +1,147 @@
+"""The database tables (SQLAlchemy 2 declarative). Alembic migrations create them.
+
+Rows are the store's business; stages exchange the frozen values of
+``digest.models`` instead. Timestamps are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleRow(Base):
+    """An extracted article, keyed by canonical URL; fetched once, reused by every newsletter."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    guid: Mapped[str] = mapped_column(String(2048), default="", index=True)
+    source_url: Mapped[str] = mapped_column(String(2048), default="", index=True)
+    headline: Mapped[str] = mapped_column(Text)
+    standfirst: Mapped[str] = mapped_column(Text, default="")
+    lead: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    image_alt: Mapped[str] = mapped_column(Text, default="")
+    section: Mapped[str] = mapped_column(String(200), default="")
+    byline: Mapped[str] = mapped_column(String(500), default="")
+    language: Mapped[str] = mapped_column(String(35), default="")
+    published: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ListRow(Base):
+    """A subscriber list, referenced by name from schedules.yaml."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubscriberRow(Base):
+    """One address on one list. ``email_key`` (domain lower-cased) makes it unique per list."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (UniqueConstraint("list_id", "email_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    status_source: Mapped[str] = mapped_column(String(20), default="import")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IssueRow(Base):
+    """One edition of a newsletter, its rendered content frozen once built.
+
+    ``status``: ``sending`` from the moment deliveries may start until every
+    delivery is settled, then ``sent``.
+    """
+
+    __tablename__ = "issues"
+    __table_args__ = (UniqueConstraint("newsletter", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    issue_date: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="sending", index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IssueItemRow(Base):
+    """An article as it appeared in an issue; an article is in at most one issue per newsletter."""
+
+    __tablename__ = "issue_items"
+    __table_args__ = (UniqueConstraint("issue_id", "article_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeliveryRow(Base):
+    """The ledger: one row per (issue, subscriber); ``queued`` -> ``sent`` or ``failed``."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("issue_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    provider_id: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
