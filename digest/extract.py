@@ -10,7 +10,7 @@ import json
 import re
 from datetime import UTC, datetime
 
-from selectolax.parser import HTMLParser
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from .errors import ExtractError
 from .models import Article, EntryHints, Page

@@ -49,7 +49,10 @@ def parse_feed(body: bytes, url: str) -> list[Entry]:
     flags as malformed raises ``SourceError``; a malformed feed that still yields
     entries is used as far as it goes.
     """
-    parsed = feedparser.parse(body, response_headers={"content-location": url})
+    # feedparser resolves relative links against Content-Location itself, but mangles
+    # file: URLs; those are resolved below instead.
+    headers = {"content-location": url} if url.startswith(("http://", "https://")) else {}
+    parsed = feedparser.parse(body, response_headers=headers)
     if not parsed.entries:
         if parsed.get("bozo"):
             reason = parsed.get("bozo_exception")

@@ -1,0 +1,9 @@
+"""The command line: ``digest <command>`` (also ``python send.py`` and ``python -m digest``).
+
+Each module here adds its commands to the one ``app``; importing them registers them.
+"""
+
+from . import core, subscribers, web  # noqa: F401  (registers the commands)
+from .app import app, main
+
+__all__ = ["app", "main"]

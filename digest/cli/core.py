@@ -1,0 +1,132 @@
+"""The pipeline commands: preview, run, extract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..collect.fetch import Fetcher
+from ..extract import extract
+from ..models import Page
+from ..pipeline import Pipeline, PreviewFiles, RunReport
+from ..urls import to_url
+from .app import ConfigOption, app, err, open_config, out, report_problems, say, state
+
+
+@app.command()
+def preview(
+    name: Annotated[str, typer.Argument(help="The newsletter, as named in schedules.yaml.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for NAME.html, NAME.txt and NAME.eml.")
+    ] = Path("preview"),
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the HTML in a browser.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Build the next issue and write it to files. Sends nothing, marks nothing sent."""
+    cfg, store = open_config(config)
+    result = asyncio.run(Pipeline(cfg, store).preview(name, out_dir))
+    if not isinstance(result, PreviewFiles):
+        report_problems(result.sources, result.problems)
+        say(f"Nothing to preview for '{name}': no new articles since the last issue.")
+        return
+    built = result.built
+    report_problems(built.sources, built.problems)
+    assert built.issue is not None and built.rendered is not None
+    say(
+        f"Issue #{built.issue.number} of '{name}': {len(built.issue.items)} item(s), subject: {built.rendered.subject}"
+    )
+    for note in built.rendered.notes:
+        say(f"note: {note}")
+    say(f"HTML:  {result.html}")
+    say(f"Text:  {result.text}")
+    say(f"Email: {result.eml}")
+    if open_browser:
+        webbrowser.open(result.html.resolve().as_uri())
+
+
+def _print_run(report: RunReport) -> None:
+    report_problems(report.sources, report.problems)
+    say(report.message)
+    if report.send:
+        for reason, count in report.send.reasons[:10]:
+            err.print(f"  failed x{count}: {reason}", highlight=False, markup=False)
+
+
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="The newsletter, as named in schedules.yaml.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Build the issue and count recipients; send and record nothing."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Collect, build and send the next issue to the newsletter's list, and record it.
+
+    Resumes an issue an interrupted run left unfinished; with nothing new, sends nothing.
+    """
+    cfg, store = open_config(config)
+    pipeline = Pipeline(cfg, store)
+    if sys.stderr.isatty() and not state.quiet:
+        with Progress(
+            TextColumn("Sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("send", total=None)
+            report = asyncio.run(
+                pipeline.run(
+                    name,
+                    dry_run=dry_run,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            )
+    else:
+        report = asyncio.run(pipeline.run(name, dry_run=dry_run))
+    _print_run(report)
+    backend = cfg.backends[cfg.newsletter(name).backend]
+    if report.send and report.send.sent and backend.type == "outbox":
+        say(f"Delivered messages: {Path(backend.path) / 'new'}")
+    if report.send and report.send.failed:
+        raise typer.Exit(1)
+
+
+@app.command("extract")
+def extract_command(
+    location: Annotated[str, typer.Argument(help="An article page: URL or local path.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Extract headline, standfirst, lead paragraph and metadata from one article page."""
+
+    async def fetch() -> Page:
+        url = to_url(location)
+        async with Fetcher() as fetcher:
+            response = await fetcher.get(url)
+        return Page(
+            url=url, final_url=response.url, body=response.body, content_type=response.content_type
+        )
+
+    article = extract(asyncio.run(fetch()))
+    if as_json:
+        print(json.dumps(article.to_dict(), ensure_ascii=False, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in article.to_dict().items():
+        if key != "paragraphs":
+            table.add_row(key, str(value or ""))
+    out.print(table)

@@ -1,0 +1,25 @@
+"""``digest serve``: the web service on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from ..web import create_app
+from .app import ConfigOption, app, open_config, say
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it private to this machine.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    config: ConfigOption = None,
+) -> None:
+    """Run the web service: unsubscribe and preference pages, archive, preview, webhooks."""
+    cfg, store = open_config(config)
+    say(f"Serving on http://{host}:{port} (public address in schedules.yaml: {cfg.base_url})")
+    uvicorn.run(create_app(cfg, store), host=host, port=port, log_level="warning")
