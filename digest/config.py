@@ -41,7 +41,12 @@ class _Model(BaseModel):
 class SourceConfig(_Model):
     """One place articles come from: exactly one of ``feed``, ``sitemap`` or ``listing``.
 
-    Each is a URL or a local path. ``selector`` picks article links on a listing page.
+    Each is a URL or a local path. ``selector`` picks article links on a listing page
+    (default: same-site links that look like articles). ``allow_private_networks``
+    lets the source reach loopback/private addresses (refused otherwise: SSRF guard).
+    ``deadline`` bounds the whole source (listing plus pages) in seconds; ``robots``
+    obeys robots.txt; ``per_host`` caps concurrent requests to one host;
+    ``max_articles`` caps the new pages fetched per run (newest first where dated).
     """
 
     feed: str | None = None
@@ -49,6 +54,10 @@ class SourceConfig(_Model):
     listing: str | None = None
     selector: str | None = None
     allow_private_networks: bool = False
+    deadline: float = Field(120.0, gt=0)
+    robots: bool = True
+    per_host: int = Field(4, ge=1, le=64)
+    max_articles: int = Field(100, ge=1)
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceConfig:
@@ -137,7 +146,9 @@ class Config(_Model):
     database: str = DEFAULT_DATABASE
     base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailto: str | None = None
-    user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
+    user_agent: str = "digest/0.1"
+    #: Where a site owner can read who is crawling and how to reach them; sent in the User-Agent.
+    contact_url: str = "https://github.com/digest-newsletter/digest"
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
@@ -161,6 +172,11 @@ class Config(_Model):
                     f"defined under 'backends' ({known})"
                 )
         return self
+
+    @property
+    def http_user_agent(self) -> str:
+        """The User-Agent of every request: the project, its version and the contact URL."""
+        return f"{self.user_agent} (+{self.contact_url})"
 
     def newsletter(self, name: str) -> NewsletterConfig:
         """The newsletter called ``name``; ``ConfigError`` listing the known ones otherwise."""

@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select
 
 from .backends import make_backend
 from .collect import SourceReport, collect
+from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
@@ -136,7 +137,13 @@ class Pipeline:
         client = None
         if self.transport is not None:
             client = httpx.AsyncClient(transport=self.transport, follow_redirects=True)
-        return Fetcher(client, user_agent=self.config.user_agent)
+        # An injected transport never reaches the network, so there is nothing to guard.
+        return Fetcher(
+            client,
+            user_agent=self.config.http_user_agent,
+            cache=HttpCache(self.store),
+            check_addresses=self.transport is None,
+        )
 
     # -- collect and extract -------------------------------------------------
 
@@ -155,6 +162,13 @@ class Pipeline:
                 is not None
             )
 
+    def _last_issue(self, name: str) -> datetime | None:
+        """When the newest issue of ``name`` was made (sitemaps list only what is newer)."""
+        with self.store.session() as session:
+            return session.scalar(
+                select(func.max(IssueRow.created_at)).where(IssueRow.newsletter == name)
+            )
+
     async def gather(
         self, name: str, newsletter: NewsletterConfig
     ) -> tuple[list[tuple[int, Article]], tuple[SourceReport, ...], tuple[str, ...]]:
@@ -163,7 +177,9 @@ class Pipeline:
         extraction problems."""
         fetcher = self._fetcher()
         async with fetcher:
-            collected = await collect(newsletter.sources, fetcher, is_known=self._is_known)
+            collected = await collect(
+                newsletter.sources, fetcher, is_known=self._is_known, since=self._last_issue(name)
+            )
         problems: list[str] = []
         with self.store.session() as session:
             for page in collected.pages:

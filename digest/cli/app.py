@@ -82,7 +82,7 @@ def warn(text: str) -> None:
 def report_problems(sources: Sequence[SourceReport], problems: Sequence[str]) -> None:
     """Print a warning per source error and per extraction problem."""
     for report in sources:
-        for error in report.errors:
+        for error in (*report.errors, *report.warnings):
             warn(error)
     for problem in problems:
         warn(problem)

@@ -1,8 +1,10 @@
 """Collection: from a newsletter's sources to the article pages not seen before.
 
-``collect`` reads every source concurrently; a source that fails is reported in its
-``SourceReport`` and the others go on. Pages already in the store (``is_known``) are
-not fetched again.
+``collect`` reads every source concurrently through one ``Fetcher``; each source has
+its own deadline, and a source that fails is reported in its ``SourceReport`` while
+the others go on. Pages already in the store (``is_known``, asked with the canonical
+URL and with the feed GUID) are not fetched again, and an article listed by two
+sources is fetched once.
 """
 
 from __future__ import annotations
@@ -10,23 +12,51 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..config import SourceConfig
-from ..errors import SourceError
+from ..errors import SourceError, SourceGone
 from ..models import Page
 from ..urls import canonical_url, to_url
-from .feeds import Entry, parse_feed
-from .fetch import Fetcher, Response
+from .feeds import Entry, Listing, looks_binary, parse_feed
+from .fetch import Fetcher, Response, Rules
+from .listing import parse_listing
+from .sitemaps import read_sitemap
 
 
 @dataclass(frozen=True, slots=True)
 class SourceReport:
-    """What one source gave: entries listed, pages fetched, and the problems met."""
+    """What one source gave: entries listed, new ones, pages fetched, and the problems met.
+
+    ``errors`` are failures (the source itself, or one page each); ``warnings`` are
+    things read around (a malformed feed, pages left for the next run). ``gone`` is
+    true when the server answered 410 for the source itself.
+    """
 
     source: str
     listed: int = 0
+    new: int = 0
     fetched: int = 0
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    gone: bool = False
+    unchanged: bool = False
+
+    @property
+    def line(self) -> str:
+        """One sentence for the run report."""
+        if self.gone:
+            return f"{self.source}: gone (HTTP 410); remove it from schedules.yaml"
+        if self.errors and not self.listed:
+            return f"{self.source}: failed: {self.errors[0]}"
+        parts = [f"{self.listed} listed", f"{self.new} new", f"{self.fetched} fetched"]
+        if self.unchanged:
+            parts.append("unchanged since last run")
+        if self.errors:
+            parts.append(f"{len(self.errors)} failed")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning(s)")
+        return f"{self.source}: " + ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +69,50 @@ class Collected:
     listed: frozenset[str] = frozenset()
 
 
-async def _entries(source: SourceConfig, fetcher: Fetcher) -> list[Entry]:
+def rules_of(source: SourceConfig) -> Rules:
+    """The fetching rules a source's settings ask for."""
+    return Rules(
+        allow_private_networks=source.allow_private_networks,
+        robots=source.robots,
+        per_host=source.per_host,
+    )
+
+
+async def _list(
+    source: SourceConfig, fetcher: Fetcher, since: datetime | None
+) -> tuple[Listing, bool]:
+    """The source's listing, and whether the server said it is unchanged (304)."""
     url = to_url(source.location)
-    if source.kind != "feed":
-        raise SourceError(source.location, f"{source.kind} sources are not supported yet")
-    response = await fetcher.get(url)
-    return parse_feed(response.body, response.url)
+    rules = rules_of(source)
+    if source.kind == "sitemap":
+        unchanged = True
+
+        async def fetch(where: str) -> Response:
+            nonlocal unchanged
+            response = await fetcher.get(where, rules, conditional=True)
+            unchanged = unchanged and response.not_modified
+            return response
+
+        listing = await read_sitemap(url, fetch, since=since, max_bytes=fetcher.max_bytes)
+        return listing, unchanged
+    response = await fetcher.get(url, rules, conditional=True)
+    if source.kind == "feed":
+        return parse_feed(response.body, response.url, response.content_type), response.not_modified
+    return parse_listing(response.body, response.url, source.selector), response.not_modified
 
 
-async def _page(entry: Entry, source: str, fetcher: Fetcher) -> Page:
-    response: Response = await fetcher.get(entry.url)
+async def _page(entry: Entry, source: SourceConfig, fetcher: Fetcher) -> Page:
+    response = await fetcher.get(entry.url, rules_of(source))
+    binary = looks_binary(response.body, response.content_type)
+    if binary:
+        raise SourceError(entry.url, f"is {binary}, not an article page")
     return Page(
         url=entry.url,
         final_url=response.url,
         body=response.body,
         content_type=response.content_type,
         hints=entry.hints,
-        source=source,
+        source=source.location,
     )
 
 
@@ -64,33 +121,78 @@ async def _collect_source(
     fetcher: Fetcher,
     is_known: Callable[[str], bool],
     claimed: set[str],
+    since: datetime | None,
 ) -> tuple[list[Page], SourceReport, set[str]]:
     name = source.location
+    loop = asyncio.get_running_loop()
+    end = loop.time() + source.deadline
     try:
-        entries = await _entries(source, fetcher)
+        async with asyncio.timeout_at(end):
+            listing, unchanged = await _list(source, fetcher, since)
+    except SourceGone as exc:
+        return [], SourceReport(source=name, errors=(str(exc),), gone=True), set()
     except SourceError as exc:
         return [], SourceReport(source=name, errors=(str(exc),)), set()
-    fresh = []
+    except TimeoutError:
+        reason = f"{name}: did not answer within the source's deadline of {source.deadline:g} s"
+        return [], SourceReport(source=name, errors=(reason,)), set()
+    warnings = list(listing.warnings)
+    fresh: list[Entry] = []
     listed: set[str] = set()
-    for entry in entries:
+    for entry in listing.entries:
         key = canonical_url(entry.url)
+        guid = entry.hints.guid
         listed.add(key)
-        if entry.hints.guid:
-            listed.add(entry.hints.guid)
-        # The same article listed by two sources is fetched once.
-        if key in claimed or is_known(key) or (entry.hints.guid and is_known(entry.hints.guid)):
+        if guid:
+            listed.add(guid)
+        # The same article listed by two sources (or twice by one) is fetched once.
+        if key in claimed or (guid and guid in claimed):
+            continue
+        if is_known(key) or (guid and is_known(guid)):
             continue
         claimed.add(key)
+        if guid:
+            claimed.add(guid)
         fresh.append(entry)
-    results = await asyncio.gather(
-        *(_page(entry, name, fetcher) for entry in fresh), return_exceptions=True
+    new = len(fresh)
+    if new > source.max_articles:
+        warnings.append(
+            f"{name}: {new} new articles listed; fetched the first {source.max_articles} "
+            "(max_articles), the rest wait for the next run"
+        )
+        fresh = fresh[: source.max_articles]
+    tasks = [asyncio.create_task(_page(entry, source, fetcher)) for entry in fresh]
+    errors: list[str] = []
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, end - loop.time()))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            errors.append(
+                f"{name}: the source's deadline of {source.deadline:g} s ended "
+                f"{len(pending)} page fetch(es); they will be tried next run"
+            )
+    pages = []
+    for task in tasks:
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if exc is None:
+            pages.append(task.result())
+        elif isinstance(exc, SourceError):
+            errors.append(str(exc))
+        else:
+            raise exc
+    report = SourceReport(
+        source=name,
+        listed=len(listing.entries),
+        new=new,
+        fetched=len(pages),
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+        unchanged=unchanged,
     )
-    pages = [r for r in results if isinstance(r, Page)]
-    errors = tuple(str(r) for r in results if isinstance(r, SourceError))
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, SourceError):
-            raise result
-    report = SourceReport(source=name, listed=len(entries), fetched=len(pages), errors=errors)
     return pages, report, listed
 
 
@@ -99,12 +201,14 @@ async def collect(
     fetcher: Fetcher,
     *,
     is_known: Callable[[str], bool] = lambda _key: False,
+    since: datetime | None = None,
 ) -> Collected:
     """Fetch the new article pages of every source; ``is_known(canonical_url_or_guid)``
-    tells which articles the store already has."""
+    tells which articles the store already has; ``since`` (the last issue's time)
+    limits sitemaps to URLs dated after it."""
     claimed: set[str] = set()
     results = await asyncio.gather(
-        *(_collect_source(source, fetcher, is_known, claimed) for source in sources)
+        *(_collect_source(source, fetcher, is_known, claimed, since) for source in sources)
     )
     return Collected(
         pages=tuple(page for pages, _, _ in results for page in pages),

@@ -1,8 +1,16 @@
-"""Feeds (RSS, Atom, RDF) through feedparser: entries become links plus hints."""
+"""Feeds: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed 1.1 read here.
+
+Every entry becomes a link plus ``EntryHints`` (title, summary, image, date, section,
+GUID) that extraction uses where the page lacks them. A malformed feed is used as
+far as it parses, with a warning; a document that is not a feed at all (an HTML page,
+an image) is a ``SourceError`` that says what it is instead.
+"""
 
 from __future__ import annotations
 
 import calendar
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +28,47 @@ class Entry:
 
     url: str
     hints: EntryHints
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The entries a source document lists, and what was wrong with it but survivable."""
+
+    entries: tuple[Entry, ...]
+    warnings: tuple[str, ...] = ()
+
+
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
+_FEED_LINK = re.compile(
+    rb"<link\b[^>]*type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.I | re.S
+)
+_HREF = re.compile(rb"href=[\"']([^\"']+)[\"']", re.I)
+_BINARY_TYPES = ("image/", "audio/", "video/", "application/pdf", "application/zip", "font/")
+
+
+def looks_binary(body: bytes, content_type: str = "") -> str | None:
+    """A description of ``body`` when it is binary rather than text, else ``None``."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.startswith(_BINARY_TYPES) or media == "application/octet-stream":
+        return f"binary content ({media})"
+    head = body[:2048]
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary content (it contains NUL bytes)"
+    return None
+
+
+def looks_html(body: bytes) -> bool:
+    """True when ``body`` starts like an HTML document (after a BOM and comments)."""
+    return bool(_HTML_START.match(body.removeprefix(b"\xef\xbb\xbf")[:4096]))
+
+
+def _not_a_feed(body: bytes, url: str) -> SourceError:
+    match = _FEED_LINK.search(body[:200_000])
+    href = _HREF.search(match.group(0)) if match else None
+    if href:
+        found = urljoin(url, href.group(1).decode("utf-8", "replace"))
+        return SourceError(url, f"is an HTML page, not a feed; the page names its feed at {found}")
+    return SourceError(url, "is an HTML page, not a feed; point the source at the site's feed")
 
 
 def _published(entry: Any) -> datetime | None:
@@ -42,28 +91,100 @@ def _image(entry: Any) -> str | None:
     return None
 
 
-def parse_feed(body: bytes, url: str) -> list[Entry]:
+def _is_json_feed(body: bytes, content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("application/feed+json", "application/json"):
+        return True
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return start == b"{" and b"jsonfeed.org/version" in body[:4096]
+
+
+def _iso(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_json_feed(body: bytes, url: str) -> Listing:
+    """The items of a JSON Feed (1.0 or 1.1); ``SourceError`` when it is not one."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SourceError(url, f"is not a readable JSON Feed ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise SourceError(url, "is JSON but not a JSON Feed (no 'items' list)")
+    warnings = []
+    if "jsonfeed.org/version/" not in str(doc.get("version", "")):
+        warnings.append(f"{url}: JSON Feed without a jsonfeed.org 'version'; read anyway")
+    entries = []
+    skipped = 0
+    for item in doc["items"]:
+        if not isinstance(item, dict):
+            skipped += 1
+            continue
+        link = item.get("url") or item.get("external_url") or ""
+        if not isinstance(link, str) or not link:
+            skipped += 1
+            continue
+        tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+        hints = EntryHints(
+            title=str(item.get("title") or ""),
+            summary=str(item.get("summary") or ""),
+            image=str(item.get("image") or item.get("banner_image") or "") or None,
+            published=_iso(item.get("date_published")) or _iso(item.get("date_modified")),
+            section=str(tags[0]) if tags else "",
+            guid=str(item.get("id") or ""),
+        )
+        entries.append(Entry(url=urljoin(url, link), hints=hints))
+    if skipped:
+        warnings.append(f"{url}: {skipped} JSON Feed item(s) without a link were skipped")
+    return Listing(tuple(entries), tuple(warnings))
+
+
+def parse_feed(body: bytes, url: str, content_type: str = "") -> Listing:
     """The entries of a feed document, links made absolute against ``url``.
 
-    Entries without a link are skipped. A document with no entries that feedparser
-    flags as malformed raises ``SourceError``; a malformed feed that still yields
-    entries is used as far as it goes.
+    Entries without a link are skipped. A document that yields no entries and that
+    feedparser flags as malformed raises ``SourceError``; a malformed feed that still
+    yields entries is used as far as it goes, with a warning.
     """
+    binary = looks_binary(body, content_type)
+    if binary:
+        raise SourceError(url, f"is {binary}, not a feed")
+    if _is_json_feed(body, content_type):
+        return parse_json_feed(body, url)
     # feedparser resolves relative links against Content-Location itself, but mangles
     # file: URLs; those are resolved below instead.
     headers = {"content-location": url} if url.startswith(("http://", "https://")) else {}
+    if content_type:
+        headers["content-type"] = content_type
     parsed = feedparser.parse(body, response_headers=headers)
     if not parsed.entries:
+        if looks_html(body):
+            raise _not_a_feed(body, url)
         if parsed.get("bozo"):
             reason = parsed.get("bozo_exception")
             raise SourceError(url, f"is not a readable feed ({reason})")
-        return []
+        return Listing(())
+    warnings = []
+    if parsed.get("bozo"):
+        exc = parsed.get("bozo_exception")
+        if isinstance(exc, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType):
+            warnings.append(f"{url}: {exc}; the feed was read as {parsed.get('encoding')}")
+        else:
+            warnings.append(f"{url}: the feed is malformed ({exc}); read as far as it parses")
     entries = []
+    skipped = 0
     for entry in parsed.entries:
         link = entry.get("link") or ""
         if not link and str(entry.get("id", "")).startswith(("http://", "https://")):
             link = entry["id"]
         if not link:
+            skipped += 1
             continue
         tags = entry.get("tags") or []
         hints = EntryHints(
@@ -75,4 +196,8 @@ def parse_feed(body: bytes, url: str) -> list[Entry]:
             guid=entry.get("id", "") or "",
         )
         entries.append(Entry(url=urljoin(url, link), hints=hints))
-    return entries
+    if skipped:
+        warnings.append(
+            f"{url}: {skipped} feed entr{'y' if skipped == 1 else 'ies'} without a link were skipped"
+        )
+    return Listing(tuple(entries), tuple(warnings))

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -145,3 +154,21 @@ class DeliveryRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HttpCacheRow(Base):
+    """Validators of a source document (feed, sitemap, listing page, robots.txt) from its
+    last fetch, so the next fetch can be conditional; the body is kept so that a 304 can
+    be answered from here."""
+
+    __tablename__ = "http_cache"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    final_url: Mapped[str] = mapped_column(String(2048), default="")
+    etag: Mapped[str] = mapped_column(String(1024), default="")
+    last_modified: Mapped[str] = mapped_column(String(100), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
