@@ -37,6 +37,8 @@ def forbidden_reason(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "the unspecified address (it reaches this machine)"
     if ip in METADATA:
         return "a cloud metadata address"
     if ip.is_loopback:
@@ -45,7 +47,7 @@ def forbidden_reason(address: str) -> str | None:
         return "a link-local address (this includes cloud metadata at 169.254.169.254)"
     if ip.is_private:
         return "a private-network address"
-    if ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
+    if ip.is_multicast or ip.is_reserved or not ip.is_global:
         return "a reserved address"
     return None
 
