@@ -141,7 +141,8 @@ def parse_json_feed(body: bytes, url: str) -> Listing:
         )
         entries.append(Entry(url=urljoin(url, link), hints=hints))
     if skipped:
-        warnings.append(f"{url}: {skipped} JSON Feed item(s) without a link were skipped")
+        were = "item without a link was" if skipped == 1 else "items without a link were"
+        warnings.append(f"{url}: {skipped} JSON Feed {were} skipped")
     return Listing(tuple(entries), tuple(warnings))
 
 
@@ -171,10 +172,16 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Listing:
             raise SourceError(url, f"is not a readable feed ({reason})")
         return Listing(())
     warnings = []
+    encoding = str(parsed.get("encoding") or "")
     if parsed.get("bozo"):
         exc = parsed.get("bozo_exception")
-        if isinstance(exc, feedparser.CharacterEncodingOverride | feedparser.NonXMLContentType):
-            warnings.append(f"{url}: {exc}; the feed was read as {parsed.get('encoding')}")
+        if isinstance(exc, feedparser.CharacterEncodingOverride):
+            warnings.append(f"{url}: {exc}; the feed was read as {encoding}")
+        elif isinstance(exc, feedparser.NonXMLContentType):
+            # Feeds served as text/plain or with no type are common and harmless; only a
+            # guessed charset is worth a word.
+            if encoding.lower() not in ("utf-8", "us-ascii", "ascii"):
+                warnings.append(f"{url}: the feed declares no charset; it was read as {encoding}")
         else:
             warnings.append(f"{url}: the feed is malformed ({exc}); read as far as it parses")
     entries = []
@@ -197,7 +204,6 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Listing:
         )
         entries.append(Entry(url=urljoin(url, link), hints=hints))
     if skipped:
-        warnings.append(
-            f"{url}: {skipped} feed entr{'y' if skipped == 1 else 'ies'} without a link were skipped"
-        )
+        were = "entry without a link was" if skipped == 1 else "entries without a link were"
+        warnings.append(f"{url}: {skipped} feed {were} skipped")
     return Listing(tuple(entries), tuple(warnings))
