@@ -9,7 +9,7 @@ records what went out.
 from __future__ import annotations
 
 import html as html_lib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,20 +147,25 @@ class Pipeline:
 
     # -- collect and extract -------------------------------------------------
 
-    def _is_known(self, key: str) -> bool:
+    def _known(self, keys: Collection[str]) -> set[str]:
+        """Those of ``keys`` (canonical URLs, GUIDs) the store already has an article for."""
+        wanted = list(keys)
+        found: set[str] = set()
         with self.store.session() as session:
-            return (
-                session.scalar(
-                    select(ArticleRow.id).where(
+            for start in range(0, len(wanted), 500):  # stay far below any bind-parameter cap
+                chunk = wanted[start : start + 500]
+                rows = session.execute(
+                    select(ArticleRow.url, ArticleRow.source_url, ArticleRow.guid).where(
                         or_(
-                            ArticleRow.url == key,
-                            ArticleRow.source_url == key,
-                            ArticleRow.guid == key,
+                            ArticleRow.url.in_(chunk),
+                            ArticleRow.source_url.in_(chunk),
+                            ArticleRow.guid.in_(chunk),
                         )
                     )
                 )
-                is not None
-            )
+                for row in rows:
+                    found.update(value for value in row if value)
+        return found & set(wanted)
 
     def _last_issue(self, name: str) -> datetime | None:
         """When the newest issue of ``name`` was made (sitemaps list only what is newer)."""
@@ -178,7 +183,7 @@ class Pipeline:
         fetcher = self._fetcher()
         async with fetcher:
             collected = await collect(
-                newsletter.sources, fetcher, is_known=self._is_known, since=self._last_issue(name)
+                newsletter.sources, fetcher, known=self._known, since=self._last_issue(name)
             )
         problems: list[str] = []
         with self.store.session() as session:

@@ -198,7 +198,7 @@ async def test_known_articles_are_not_fetched_again(site: Site) -> None:
     serve_articles(site, "old", "new")
     async with fetcher() as f:
         collected = await collect(
-            [source(site, "/feed.xml")], f, is_known=lambda key: key == "g-old"
+            [source(site, "/feed.xml")], f, known=lambda keys: {"g-old"} & set(keys)
         )
     assert [p.url for p in collected.pages] == [site.url("/a/new")]
     assert site.count("/a/old") == 0
@@ -255,7 +255,7 @@ async def test_an_unchanged_feed_costs_a_304_and_nothing_more(site: Site, store:
     known: set[str] = set()
     for _ in range(2):
         async with fetcher(cache=HttpCache(store)) as f:
-            collected = await collect([source(site, "/feed.xml")], f, is_known=known.__contains__)
+            collected = await collect([source(site, "/feed.xml")], f, known=known.intersection)
         known.update(p.url for p in collected.pages)
     assert site.count("/a/x1") == 1 and site.count("/a/x2") == 1
     (report,) = collected.reports

@@ -2,15 +2,15 @@
 
 ``collect`` reads every source concurrently through one ``Fetcher``; each source has
 its own deadline, and a source that fails is reported in its ``SourceReport`` while
-the others go on. Pages already in the store (``is_known``, asked with the canonical
-URL and with the feed GUID) are not fetched again, and an article listed by two
-sources is fetched once.
+the others go on. Pages already in the store (``known``, asked once per source with
+the canonical URLs and feed GUIDs it lists) are not fetched again, and an article
+listed by two sources is fetched once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,7 +119,7 @@ async def _page(entry: Entry, source: SourceConfig, fetcher: Fetcher) -> Page:
 async def _collect_source(
     source: SourceConfig,
     fetcher: Fetcher,
-    is_known: Callable[[str], bool],
+    known: Callable[[Collection[str]], Set[str]],
     claimed: set[str],
     since: datetime | None,
 ) -> tuple[list[Page], SourceReport, set[str]]:
@@ -138,17 +138,14 @@ async def _collect_source(
         return [], SourceReport(source=name, errors=(reason,)), set()
     warnings = list(listing.warnings)
     fresh: list[Entry] = []
-    listed: set[str] = set()
-    for entry in listing.entries:
-        key = canonical_url(entry.url)
-        guid = entry.hints.guid
-        listed.add(key)
-        if guid:
-            listed.add(guid)
+    keyed = [(entry, canonical_url(entry.url), entry.hints.guid) for entry in listing.entries]
+    listed = {key for _, key, _ in keyed} | {guid for _, _, guid in keyed if guid}
+    in_store = known(listed) if listed else set()
+    for entry, key, guid in keyed:
         # The same article listed by two sources (or twice by one) is fetched once.
         if key in claimed or (guid and guid in claimed):
             continue
-        if is_known(key) or (guid and is_known(guid)):
+        if key in in_store or (guid and guid in in_store):
             continue
         claimed.add(key)
         if guid:
@@ -200,15 +197,15 @@ async def collect(
     sources: Sequence[SourceConfig],
     fetcher: Fetcher,
     *,
-    is_known: Callable[[str], bool] = lambda _key: False,
+    known: Callable[[Collection[str]], Set[str]] = lambda _keys: set(),
     since: datetime | None = None,
 ) -> Collected:
-    """Fetch the new article pages of every source; ``is_known(canonical_url_or_guid)``
-    tells which articles the store already has; ``since`` (the last issue's time)
-    limits sitemaps to URLs dated after it."""
+    """Fetch the new article pages of every source. ``known(keys)`` returns those of
+    the canonical URLs and GUIDs given that the store already has; ``since`` (the
+    last issue's time) limits sitemaps to URLs dated after it."""
     claimed: set[str] = set()
     results = await asyncio.gather(
-        *(_collect_source(source, fetcher, is_known, claimed, since) for source in sources)
+        *(_collect_source(source, fetcher, known, claimed, since) for source in sources)
     )
     return Collected(
         pages=tuple(page for pages, _, _ in results for page in pages),
