@@ -302,6 +302,22 @@ async def test_a_missing_robots_txt_allows_everything(site: Site) -> None:
     assert site.count("/robots.txt") == 1
 
 
+async def test_robots_txt_server_error_stops_this_run_only(site: Site, store: Store) -> None:
+    site.text("/robots.txt", "down", status=503)
+    site.text("/page", "p")
+    rules = Rules(allow_private_networks=True)
+    async with fetcher(cache=HttpCache(store), retries=0) as f:
+        with pytest.raises(SourceError, match=r"could not be read \(HTTP 503\); RFC 9309"):
+            await f.get(site.url("/page"), rules)
+    site.text("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    async with fetcher(cache=HttpCache(store)) as f:  # the 503 was not cached
+        assert (await f.get(site.url("/page"), rules)).body == b"p"
+    async with fetcher(cache=HttpCache(store)) as f:  # the good file is, for a day
+        await f.get(site.url("/page"), rules)
+    assert site.count("/robots.txt") == 2
+    assert site.count("/page") == 2
+
+
 async def test_user_agent_names_the_project_and_contact(site: Site) -> None:
     site.text("/ua", "ok")
     agent = "digest/0.1 (+https://news.example.org/about-our-crawler)"

@@ -197,6 +197,7 @@ class Fetcher:
         self.stats = Stats()
         self._slots = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._checked: dict[tuple[str, int], str | None] = {}
         self._robots: dict[bool, Robots] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -220,8 +221,10 @@ class Fetcher:
             return await asyncio.to_thread(self._read_file, url)
         if scheme not in ("http", "https"):
             raise SourceError(url, f"'{scheme}:' URLs are not supported; use http(s) or a path")
-        if rules.robots and not await self._robots_for(rules).allowed(url):
-            raise SourceError(url, "robots.txt of the site does not allow digest to fetch it")
+        if rules.robots:
+            refusal = await self._robots_for(rules).refusal(url)
+            if refusal:
+                raise SourceError(url, refusal)
         return await self._fetch(url, rules, conditional=conditional)
 
     # -- local files -----------------------------------------------------------
@@ -306,19 +309,18 @@ class Fetcher:
             raise SourceGone(url, "the server says it is gone for good (HTTP 410)")
         if reply.status >= 300 and not keep_errors:
             raise SourceError(url, f"the server answered HTTP {reply.status}")
-        if conditional and self.cache is not None:
-            etag = reply.headers.get("etag", "")
-            last_modified = reply.headers.get("last-modified", "")
-            if max_age or etag or last_modified:
-                self.cache.put(
-                    url,
-                    final_url=reply.url,
-                    status=reply.status,
-                    etag=etag,
-                    last_modified=last_modified,
-                    content_type=reply.headers.get("content-type", ""),
-                    body=reply.body,
-                )
+        # A server error is not an answer worth keeping: robots.txt read as "disallow
+        # everything" after a 503 must be asked again next run, not in a day.
+        if conditional and self.cache is not None and reply.status < 500:
+            self.cache.put(
+                url,
+                final_url=reply.url,
+                status=reply.status,
+                etag=reply.headers.get("etag", ""),
+                last_modified=reply.headers.get("last-modified", ""),
+                content_type=reply.headers.get("content-type", ""),
+                body=reply.body,
+            )
         return Response(reply.url, reply.status, dict(reply.headers), reply.body)
 
     async def _follow(
@@ -379,6 +381,21 @@ class Fetcher:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    async def _check_host(self, url: str, host: str, port: int | None, scheme: str) -> None:
+        """The SSRF guard, resolving each host once per fetcher (one run)."""
+        port = port or (443 if scheme.lower() == "https" else 80)
+        key = (host.lower(), port)
+        if key not in self._checked:
+            try:
+                await check_host(url, host, port, self.resolver)
+            except SourceError as exc:
+                self._checked[key] = exc.reason
+                raise
+            self._checked[key] = None
+        reason = self._checked[key]
+        if reason is not None:
+            raise SourceError(url, reason)
+
     def _host_slot(self, url: str, per_host: int) -> asyncio.Semaphore:
         host = (urlsplit(url).netloc or "").lower()
         if host not in self._hosts:
@@ -391,8 +408,7 @@ class Fetcher:
         """One request and, for a 2xx (or any status with ``read_errors``), its body."""
         parts = urlsplit(url)
         if self.check_addresses and not rules.allow_private_networks:
-            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-            await check_host(url, parts.hostname or "", port, self.resolver)
+            await self._check_host(url, parts.hostname or "", parts.port, parts.scheme)
         request_headers = {
             "User-Agent": self.user_agent,
             "Accept-Encoding": "gzip, deflate",

@@ -48,17 +48,26 @@ class Robots:
     def __init__(self, load: Loader, agent: str = AGENT_TOKEN) -> None:
         self._load = load
         self._agent = agent
-        self._verdicts: dict[str, Protego | bool] = {}
+        self._files: dict[str, tuple[RobotsFile, Protego | bool]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def allowed(self, url: str) -> bool:
-        """True when robots.txt of ``url``'s host lets digest fetch it."""
+    async def refusal(self, url: str) -> str | None:
+        """Why robots.txt of ``url``'s host keeps digest from fetching it, or ``None``."""
         where = robots_url(url)
         lock = self._locks.setdefault(where, asyncio.Lock())
         async with lock:
-            if where not in self._verdicts:
-                self._verdicts[where] = (await self._load(where)).verdict()
-        verdict = self._verdicts[where]
-        if isinstance(verdict, bool):
-            return verdict
-        return bool(verdict.can_fetch(url, self._agent))
+            if where not in self._files:
+                robots = await self._load(where)
+                self._files[where] = (robots, robots.verdict())
+        robots, verdict = self._files[where]
+        if verdict is True:
+            return None
+        if verdict is False:
+            status = f"HTTP {robots.status}" if robots.status else "unreachable"
+            return (
+                f"robots.txt of the site could not be read ({status}); RFC 9309 says to "
+                "fetch nothing until it can be"
+            )
+        if verdict.can_fetch(url, self._agent):
+            return None
+        return "robots.txt of the site does not allow digest to fetch it"
