@@ -258,9 +258,41 @@ async def test_an_unchanged_feed_costs_a_304_and_nothing_more(site: Site, store:
             collected = await collect([source(site, "/feed.xml")], f, known=known.intersection)
         known.update(p.url for p in collected.pages)
     assert site.count("/a/x1") == 1 and site.count("/a/x2") == 1
+    saved = HttpCache(store).get(site.url("/feed.xml"))
+    assert saved is not None and saved.listing is not None
+    assert [e["title"] for e in saved.listing["entries"]] == ["Story x1", "Story x2"]
     (report,) = collected.reports
     assert report.line.endswith("2 listed, 0 new, 0 fetched, unchanged since last run")
     assert collected.listed >= {site.url("/a/x1"), site.url("/a/x2")}
+
+
+async def test_an_unchanged_listing_page_is_read_again_when_the_selector_changes(
+    site: Site, store: Store
+) -> None:
+    page = (
+        b'<html><body><div class="lead"><a href="/a/lead-story">Lead</a></div>'
+        b'<div class="more"><a href="/a/other-story">Other</a></div></body></html>'
+    )
+
+    async def section(request: Request) -> Response:
+        if request.headers.get("if-none-match") == '"s1"':
+            return Response(status_code=304)
+        return Response(page, media_type="text/html", headers={"ETag": '"s1"'})
+
+    site.route("/section", section)
+    serve_articles(site, "lead-story", "other-story")
+    found = []
+    for selector in (".lead", ".more"):
+        async with fetcher(cache=HttpCache(store)) as f:
+            collected = await collect(
+                [source(site, "/section", kind="listing", selector=selector)], f
+            )
+        found.append([p.url.rsplit("/", 1)[-1] for p in collected.pages])
+    assert found == [["lead-story"], ["other-story"]]
+    assert [h.headers.get("if-none-match") for h in site.hits if h.path == "/section"] == [
+        None,
+        '"s1"',  # the page was not downloaded again, only parsed again with the new selector
+    ]
 
 
 # -- through the pipeline --------------------------------------------------------

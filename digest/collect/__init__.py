@@ -17,7 +17,7 @@ from datetime import datetime
 from ..config import SourceConfig
 from ..errors import SourceError, SourceGone
 from ..models import Page
-from ..urls import canonical_url, to_url
+from ..urls import canonical_url, is_http, to_url
 from .feeds import Entry, Listing, looks_binary, parse_feed
 from .fetch import Fetcher, Response, Rules
 from .listing import parse_listing
@@ -96,9 +96,18 @@ async def _list(
         listing = await read_sitemap(url, fetch, since=since, max_bytes=fetcher.max_bytes)
         return listing, unchanged
     response = await fetcher.get(url, rules, conditional=True)
+    parsed_with = source.selector or "" if source.kind == "listing" else ""
+    if response.not_modified and response.listing is not None:
+        saved = Listing.from_json(response.listing, parsed_with)
+        if saved is not None:  # unchanged since it was parsed: a 304 costs nothing more
+            return saved, True
     if source.kind == "feed":
-        return parse_feed(response.body, response.url, response.content_type), response.not_modified
-    return parse_listing(response.body, response.url, source.selector), response.not_modified
+        listing = parse_feed(response.body, response.url, response.content_type)
+    else:
+        listing = parse_listing(response.body, response.url, source.selector)
+    if fetcher.cache is not None and is_http(url):
+        fetcher.cache.save_listing(url, listing.to_json(parsed_with))
+    return listing, response.not_modified
 
 
 async def _page(entry: Entry, source: SourceConfig, fetcher: Fetcher) -> Page:

@@ -3,7 +3,8 @@
 Feeds, sitemaps, listing pages and robots.txt are fetched every run; their ``ETag``
 and ``Last-Modified`` are kept per URL (table ``http_cache``) and sent back as
 ``If-None-Match`` / ``If-Modified-Since``. The body is kept too, so a ``304 Not
-Modified`` is answered from the store and costs nothing more on the wire. Article
+Modified`` is answered from the store and costs nothing more on the wire; so is the
+listing collection parsed from it, so an unchanged feed is not even parsed again. Article
 pages are not cached here: one already extracted is never fetched again.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -30,6 +32,7 @@ class Cached:
     content_type: str
     body: bytes
     fetched_at: datetime
+    listing: dict[str, Any] | None = None
 
     def validators(self) -> dict[str, str]:
         """The conditional request headers this entry allows (may be empty)."""
@@ -62,6 +65,7 @@ class HttpCache:
                 content_type=row.content_type,
                 body=row.body,
                 fetched_at=row.fetched_at,
+                listing=row.listing,
             )
 
     def put(
@@ -87,7 +91,15 @@ class HttpCache:
             row.last_modified = last_modified
             row.content_type = content_type
             row.body = body
+            row.listing = None
             row.fetched_at = utcnow()
+
+    def save_listing(self, url: str, listing: dict[str, Any]) -> None:
+        """Keep what collection parsed from the body of ``url`` (a JSON-ready dict)."""
+        with self.store.session() as session:
+            row = session.scalar(select(HttpCacheRow).where(HttpCacheRow.url == url))
+            if row is not None:
+                row.listing = listing
 
     def touch(self, url: str) -> None:
         """Note that ``url`` was confirmed unchanged (a 304) just now."""

@@ -37,6 +37,48 @@ class Listing:
     entries: tuple[Entry, ...]
     warnings: tuple[str, ...] = ()
 
+    def to_json(self, parsed_with: str = "") -> dict[str, Any]:
+        """A JSON-ready form, kept in the HTTP cache; ``parsed_with`` names the settings
+        (a listing page's selector) that produced it."""
+        return {
+            "version": 1,
+            "parsed_with": parsed_with,
+            "warnings": list(self.warnings),
+            "entries": [
+                {
+                    "url": e.url,
+                    "title": e.hints.title,
+                    "summary": e.hints.summary,
+                    "image": e.hints.image,
+                    "published": e.hints.published.isoformat() if e.hints.published else None,
+                    "section": e.hints.section,
+                    "guid": e.hints.guid,
+                }
+                for e in self.entries
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], parsed_with: str = "") -> Listing | None:
+        """The listing ``to_json`` kept, or ``None`` when it was made differently."""
+        if data.get("version") != 1 or data.get("parsed_with") != parsed_with:
+            return None
+        entries = tuple(
+            Entry(
+                url=e["url"],
+                hints=EntryHints(
+                    title=e["title"],
+                    summary=e["summary"],
+                    image=e["image"],
+                    published=datetime.fromisoformat(e["published"]) if e["published"] else None,
+                    section=e["section"],
+                    guid=e["guid"],
+                ),
+            )
+            for e in data["entries"]
+        )
+        return cls(entries, tuple(data["warnings"]))
+
 
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
 _FEED_LINK = re.compile(

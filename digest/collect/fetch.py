@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -66,7 +67,8 @@ class Rules:
 class Response:
     """A fetched resource: the final URL after redirects, its status, headers and body.
 
-    ``not_modified`` is true when the server answered 304 and the body is the cached one.
+    ``not_modified`` is true when the server answered 304 and the body is the cached one;
+    ``listing`` is then what collection parsed from that body last time, if it said.
     """
 
     url: str
@@ -74,6 +76,7 @@ class Response:
     headers: Mapping[str, str]
     body: bytes
     not_modified: bool = False
+    listing: dict[str, Any] | None = None
 
     @property
     def content_type(self) -> str:
@@ -304,6 +307,7 @@ class Fetcher:
                 {"content-type": cached.content_type},
                 cached.body,
                 not_modified=True,
+                listing=cached.listing,
             )
         if reply.status == 410 and not keep_errors:
             raise SourceGone(url, "the server says it is gone for good (HTTP 410)")
@@ -414,7 +418,9 @@ class Fetcher:
             "Accept-Encoding": "gzip, deflate",
             **headers,
         }
-        async with self._slots, self._host_slot(url, rules.per_host):
+        # The host slot first: a request waiting for its busy host must not hold one of
+        # the global slots that requests to other hosts could use.
+        async with self._host_slot(url, rules.per_host), self._slots:
             self.stats.requests += 1
             try:
                 request = self.client.build_request("GET", url, headers=request_headers)

@@ -171,4 +171,6 @@ class HttpCacheRow(Base):
     content_type: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[int] = mapped_column(Integer, default=200)
     body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    #: The entries collection parsed from ``body``, so an unchanged feed is not parsed again.
+    listing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
