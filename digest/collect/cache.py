@@ -102,7 +102,8 @@ class HttpCache:
                 row.listing = listing
 
     def touch(self, url: str) -> None:
-        """Note that ``url`` was confirmed unchanged (a 304) just now."""
+        """Note that ``url`` was confirmed unchanged (a 304) just now; used for entries
+        with a freshness lifetime (robots.txt), whose clock restarts."""
         with self.store.session() as session:
             row = session.scalar(select(HttpCacheRow).where(HttpCacheRow.url == url))
             if row is not None:

@@ -299,8 +299,9 @@ class Fetcher:
         reply = await self._follow(url, rules, headers, read_errors=keep_errors)
         if reply.status == 304 and cached is not None:
             self.stats.not_modified += 1
-            assert self.cache is not None
-            self.cache.touch(url)
+            if max_age is not None:  # its freshness clock restarts; otherwise no write at all
+                assert self.cache is not None
+                self.cache.touch(url)
             return Response(
                 cached.final_url,
                 cached.status,
