@@ -402,3 +402,32 @@ def test_count_of_sendable_excludes_the_unsubscribed(demo) -> None:
     with store.session() as session:
         assert count_active(session, "demo") == 3
         assert session.scalar(select(func.count(SubscriberRow.id))) == 4
+
+
+def _headings(message) -> set[str]:
+    text = message.get_body(("plain",)).get_content()
+    return {line for line in text.splitlines() if line.isupper() and line.isalpha()}
+
+
+def test_a_reader_who_chose_sections_gets_only_those(tmp_path: Path) -> None:
+    with served_demo(tmp_path) as (server, config, store):
+        url = f"{server.url}/preferences/{_token('preferences', _id(store, AVA))}"
+        saved = httpx.post(
+            url, data={"action": "save", "section": ["Europe", "Climate"], "pause_weeks": "0"}
+        )
+        assert saved.status_code == 200
+        report = run(config, store)
+        assert report.send is not None and report.send.sent == 4
+        by_reader = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(tmp_path)}
+        assert _headings(by_reader[AVA]) == {"EUROPE", "CLIMATE"}
+        assert _headings(by_reader[SAM]) == {
+            "EUROPE",
+            "AMERICAS",
+            "ASIA",
+            "ECONOMY",
+            "CLIMATE",
+            "TECHNOLOGY",
+        }
+        html = by_reader[AVA].get_body(("html",)).get_content()
+        assert "/unsubscribe/" in html and "Ava Lindqvist" in html
+        assert str(by_reader[AVA]["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
