@@ -332,3 +332,51 @@ def test_someone_suppressed_after_queueing_is_skipped_at_send_time(tmp_path: Pat
         assert "ava.lindqvist@example.org" not in recipients(tmp_path)
     finally:
         store.close()
+
+
+@pytest.fixture
+def pg_store():
+    """A store in a fresh PostgreSQL schema (``DIGEST_TEST_DATABASE_URL``), dropped after."""
+    import os
+    import uuid
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine, text
+
+    url = os.environ.get("DIGEST_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("PostgreSQL test: set DIGEST_TEST_DATABASE_URL to run it")
+    schema = f"subs_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    joiner = "&" if "?" in url else "?"
+    store = Store(f"{url}{joiner}options={quote(f'-csearch_path={schema}')}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_import_suppression_and_sending_rules_on_postgresql(
+    tmp_path: Path, pg_store: Store
+) -> None:
+    path = write(
+        tmp_path / "a.csv",
+        b"email,name,city\na@Example.org,A,Oslo\nb@example.org,B,Lima\nbad,,\na@example.ORG,A2,Riga\n",
+    )
+    report = import_csv(pg_store, "demo", path)
+    assert (report.added, len(report.problems)) == (2, 1)
+    again = import_csv(pg_store, "demo", path)
+    assert again.unchanged == 2
+    with pg_store.session() as session:
+        record_bounce(session, "b@example.org", "hard", "webhook:ses")
+        assert count_active(session, "demo") == 1
+    assert status_of(pg_store, "b@example.org") == "bounced"
+    assert status_counts(pg_store, "demo")["suppressed"] == 1
+    with pg_store.session() as session:
+        row = session.scalar(select(SubscriberRow).where(SubscriberRow.email == "a@example.org"))
+        assert (row.name, row.attributes) == ("A2", {"city": "Riga"})
