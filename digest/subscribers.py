@@ -160,6 +160,11 @@ def iter_csv(
         ) from None
     except csv.Error as exc:
         raise SubscriberError(f"{path}, line 1: the header is not valid CSV ({exc}).") from None
+    if problems and problems[0][0] == 1:
+        raise SubscriberError(
+            f"{path} is not UTF-8 text (its first line cannot be read); "
+            "save it as CSV UTF-8 and import it again."
+        )
     if "email" not in header:
         raise SubscriberError(
             f"{path} has no 'email' column (the header line is: {', '.join(header) or 'empty'})."

@@ -126,6 +126,9 @@ def test_a_file_without_an_email_column_is_refused_whole(tmp_path: Path, store: 
         import_csv(store, "demo", write(tmp_path / "empty.csv", b""))
     with pytest.raises(SubscriberError, match="cannot be read"):
         import_csv(store, "demo", tmp_path / "missing.csv")
+    utf16 = "email,name\na@example.org,A\n".encode("utf-16")
+    with pytest.raises(SubscriberError, match="is not UTF-8 text"):
+        import_csv(store, "demo", write(tmp_path / "utf16.csv", utf16))
 
 
 def test_a_file_in_another_encoding_is_reported_line_by_line(tmp_path: Path, store: Store) -> None:
