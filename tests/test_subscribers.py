@@ -338,30 +338,11 @@ def test_someone_suppressed_after_queueing_is_skipped_at_send_time(tmp_path: Pat
 
 
 @pytest.fixture
-def pg_store():
-    """A store in a fresh PostgreSQL schema (``DIGEST_TEST_DATABASE_URL``), dropped after."""
-    import os
-    import uuid
-    from urllib.parse import quote
-
-    from sqlalchemy import create_engine, text
-
-    url = os.environ.get("DIGEST_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("PostgreSQL test: set DIGEST_TEST_DATABASE_URL to run it")
-    schema = f"subs_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    joiner = "&" if "?" in url else "?"
-    store = Store(f"{url}{joiner}options={quote(f'-csearch_path={schema}')}")
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+def pg_store(postgres_url: str):
+    """A store in a fresh PostgreSQL database (conftest's ``postgres_url``)."""
+    store = Store(postgres_url)
+    yield store
+    store.close()
 
 
 def test_import_suppression_and_sending_rules_on_postgresql(

@@ -39,7 +39,8 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def demo(tmp_path: Path):
+def live(tmp_path: Path):
+    """The demo with its web service running: ``(server, config, store)``."""
     with served_demo(tmp_path) as served:
         yield served
 
@@ -53,15 +54,15 @@ def _id(store, address: str) -> int:
         return session.scalar(select(SubscriberRow.id).where(SubscriberRow.email == address))
 
 
-def test_healthz_answers_ok(demo) -> None:
-    server, _, _ = demo
+def test_healthz_answers_ok(live) -> None:
+    server, _, _ = live
     response = httpx.get(f"{server.url}/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-def test_get_on_the_unsubscribe_link_changes_nothing_and_offers_a_button(demo) -> None:
-    server, _, store = demo
+def test_get_on_the_unsubscribe_link_changes_nothing_and_offers_a_button(live) -> None:
+    server, _, store = live
     sid = _id(store, AVA)
     url = f"{server.url}/unsubscribe/{_token('unsubscribe', sid)}"
     for _ in range(3):  # a link scanner may prefetch it several times
@@ -75,8 +76,8 @@ def test_get_on_the_unsubscribe_link_changes_nothing_and_offers_a_button(demo) -
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_one_click_post_unsubscribes_at_once_and_answers_200(demo) -> None:
-    server, _, store = demo
+def test_one_click_post_unsubscribes_at_once_and_answers_200(live) -> None:
+    server, _, store = live
     url = f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, AVA))}"
     # Exactly what a mail client sends under RFC 8058: no cookie, no session.
     response = httpx.post(
@@ -94,16 +95,16 @@ def test_one_click_post_unsubscribes_at_once_and_answers_200(demo) -> None:
     ]
 
 
-def test_one_click_in_multipart_form_is_accepted(demo) -> None:
-    server, _, store = demo
+def test_one_click_in_multipart_form_is_accepted(live) -> None:
+    server, _, store = live
     url = f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, AVA))}"
     response = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")})
     assert response.status_code == 200
     assert status_of(store, AVA) == "unsubscribed"
 
 
-def test_post_without_the_one_click_body_is_refused(demo) -> None:
-    server, _, store = demo
+def test_post_without_the_one_click_body_is_refused(live) -> None:
+    server, _, store = live
     url = f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, AVA))}"
     response = httpx.post(url, data={"something": "else"})
     assert response.status_code == 400
@@ -123,8 +124,8 @@ def test_post_without_the_one_click_body_is_refused(demo) -> None:
         pytest.param(lambda t, sid: "1.%FF%FE.xx", id="bad-bytes"),
     ],
 )
-def test_bad_tokens_get_a_400_page_and_change_nothing(demo, make_bad) -> None:
-    server, _, store = demo
+def test_bad_tokens_get_a_400_page_and_change_nothing(live, make_bad) -> None:
+    server, _, store = live
     sid = _id(store, AVA)
     bad = make_bad(_token("unsubscribe", sid), sid)
     for method in ("GET", "POST"):
@@ -137,8 +138,8 @@ def test_bad_tokens_get_a_400_page_and_change_nothing(demo, make_bad) -> None:
     assert status_of(store, SAM) == "active"
 
 
-def test_genuine_token_for_a_list_the_subscriber_is_not_on_changes_nothing(demo) -> None:
-    server, _, store = demo
+def test_genuine_token_for_a_list_the_subscriber_is_not_on_changes_nothing(live) -> None:
+    server, _, store = live
     url = f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, AVA), 'other-list')}"
     response = httpx.post(url, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 404
@@ -146,8 +147,8 @@ def test_genuine_token_for_a_list_the_subscriber_is_not_on_changes_nothing(demo)
     assert status_of(store, AVA) == "active"
 
 
-def test_confirmation_token_does_not_unsubscribe_and_vice_versa(demo) -> None:
-    server, _, store = demo
+def test_confirmation_token_does_not_unsubscribe_and_vice_versa(live) -> None:
+    server, _, store = live
     sid = _id(store, AVA)
     response = httpx.post(
         f"{server.url}/unsubscribe/{_token('confirm', sid)}", data={"List-Unsubscribe": "One-Click"}
@@ -214,8 +215,8 @@ def test_subscribe_is_rate_limited_per_ip_and_per_address(tmp_path: Path) -> Non
         assert int(refused.headers["retry-after"]) > 0
 
 
-def test_subscribe_rejects_unknown_lists_and_bad_addresses(demo) -> None:
-    server, _, _ = demo
+def test_subscribe_rejects_unknown_lists_and_bad_addresses(live) -> None:
+    server, _, _ = live
     assert (
         httpx.post(
             f"{server.url}/subscribe", data={"email": "a@example.org", "list": "nope"}
@@ -262,8 +263,8 @@ def test_oversized_bodies_are_refused_with_413(tmp_path: Path) -> None:
         assert httpx.post(f"{server.url}/webhooks/postmark", content=big).status_code == 413
 
 
-def test_preferences_save_sections_and_pause(demo) -> None:
-    server, config, store = demo
+def test_preferences_save_sections_and_pause(live) -> None:
+    server, config, store = live
     sid = _id(store, AVA)
     url = f"{server.url}/preferences/{_token('preferences', sid)}"
     page = httpx.get(url)
@@ -286,8 +287,8 @@ def test_preferences_save_sections_and_pause(demo) -> None:
         assert count_active(session, "demo") == 4
 
 
-def test_preferences_refuse_bad_choices_without_saving(demo) -> None:
-    server, _, store = demo
+def test_preferences_refuse_bad_choices_without_saving(live) -> None:
+    server, _, store = live
     sid = _id(store, AVA)
     url = f"{server.url}/preferences/{_token('preferences', sid)}"
     assert (
@@ -357,8 +358,8 @@ def test_archive_shows_every_sent_issue_without_personal_links(tmp_path: Path) -
         assert httpx.get(f"{server.url}/archive/weekly/99").status_code == 404
 
 
-def test_subscribe_form_page_posts_to_the_service(demo) -> None:
-    server, _, _ = demo
+def test_subscribe_form_page_posts_to_the_service(live) -> None:
+    server, _, _ = live
     page = httpx.get(f"{server.url}/subscribe/weekly")
     assert page.status_code == 200
     assert f'action="{server.url}/subscribe"' in page.text
@@ -393,8 +394,8 @@ def test_serve_command_refuses_to_start_without_the_key(
     assert "DIGEST_SECRET_KEY is not set" in capsys.readouterr().err
 
 
-def test_count_of_sendable_excludes_the_unsubscribed(demo) -> None:
-    server, _, store = demo
+def test_count_of_sendable_excludes_the_unsubscribed(live) -> None:
+    server, _, store = live
     httpx.post(
         f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, SAM))}",
         data={"List-Unsubscribe": "One-Click"},
