@@ -414,6 +414,56 @@ def remove_subscriber(store: Store, list_name: str, address: str, *, forget: boo
         return f"{row.email} was already unsubscribed from '{list_name}'."
 
 
+@dataclass(frozen=True, slots=True)
+class Details:
+    """Everything known about one subscriber: for ``digest subscribers show``."""
+
+    subscriber: Subscriber
+    status: str
+    attributes: dict[str, Any]
+    created_at: datetime
+    suppressed: str | None
+    soft_bounces: int
+    preferences: Preferences
+    history: tuple[tuple[datetime, str, str, str, str], ...]  # when, from, to, source, detail
+
+
+def subscriber_details(store: Store, list_name: str, address: str) -> Details:
+    """The status, attributes, preferences, suppression and full status history of
+    ``address`` on ``list_name``; ``SubscriberError`` when it is not there."""
+    key = email_key(address)
+    with store.session() as session:
+        list_row = _need_list(session, list_name)
+        row = session.scalar(
+            select(SubscriberRow).where(
+                SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
+            )
+        )
+        if row is None:
+            raise SubscriberError(f"'{address}' is not on the list '{list_name}'.")
+        suppression = session.scalar(select(SuppressionRow).where(SuppressionRow.email_key == key))
+        soft = session.get(SoftBounceRow, key)
+        events = session.scalars(
+            select(SubscriberEventRow)
+            .where(SubscriberEventRow.subscriber_id == row.id)
+            .order_by(SubscriberEventRow.id)
+        )
+        return Details(
+            subscriber=Subscriber(id=row.id, email=row.email, name=row.name, list=list_name),
+            status=row.status,
+            attributes=dict(row.attributes),
+            created_at=row.created_at,
+            suppressed=(
+                f"{suppression.reason} ({suppression.source}, {suppression.created_at:%Y-%m-%d %H:%M} UTC)"
+                if suppression
+                else None
+            ),
+            soft_bounces=soft.count if soft else 0,
+            preferences=get_preferences(session, row.id),
+            history=tuple((e.created_at, e.previous, e.status, e.source, e.detail) for e in events),
+        )
+
+
 def list_subscribers(store: Store, list_name: str) -> list[tuple[Subscriber, str]]:
     """Every subscriber of ``list_name`` with its status; ``SubscriberError`` if no such list."""
     with store.session() as session:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -279,6 +280,12 @@ def test_cli_commands(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "out.csv").read_text(encoding="utf-8").startswith("email,name,status")
     assert main(["subscribers", "suppress", "new@example.org", *c]) == 0
     capsys.readouterr()
+    assert main(["subscribers", "show", "demo", "reader@example.com", *c]) == 0
+    shown = capsys.readouterr().out
+    assert "on 'demo': unsubscribed" in shown
+    assert re.search(r"active\s+│\s+unsubscribed\s+│\s+cli", shown)
+    assert main(["subscribers", "show", "demo", "new@example.org", *c]) == 0
+    assert "suppressed: manual (cli" in capsys.readouterr().out
     assert main(["subscribers", "import", "demo", str(tmp_path / "nope.csv"), *c]) == 1
     assert "cannot be read" in capsys.readouterr().err
     bad = write(tmp_path / "bad.csv", b"email\nok@example.org\nnope\n")

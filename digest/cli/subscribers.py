@@ -20,6 +20,7 @@ from ..subscribers import (
     list_subscribers,
     remove_subscriber,
     status_counts,
+    subscriber_details,
     suppress,
     unsuppress,
 )
@@ -142,6 +143,32 @@ def subscribers_list(
         table.add_row(subscriber.email, subscriber.name, status)
     out.print(table)
     say(f"{len(rows)} subscriber(s): {_counts_line(status_counts(store, list_name))}.")
+
+
+@subscribers_app.command("show")
+def subscribers_show(
+    list_name: ListArgument,
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+    config: ConfigOption = None,
+) -> None:
+    """One subscriber: status, attributes, preferences, suppression and every status
+    change with when and where it came from."""
+    _, store = open_config(config)
+    d = subscriber_details(store, list_name, email)
+    prefs = d.preferences
+    say(f"{d.subscriber.email} ({d.subscriber.name or 'no name'}) on '{list_name}': {d.status}")
+    say(
+        f"  added: {d.created_at:%Y-%m-%d %H:%M} UTC; attributes: {json.dumps(d.attributes, ensure_ascii=False)}"
+    )
+    say(
+        f"  sections: {', '.join(prefs.sections) if prefs.sections is not None else 'all'}; "
+        f"paused until: {f'{prefs.paused_until:%Y-%m-%d}' if prefs.paused_until else 'not paused'}"
+    )
+    say(f"  suppressed: {d.suppressed or 'no'}; soft bounces: {d.soft_bounces}")
+    table = Table("when (UTC)", "from", "to", "source", "detail")
+    for when, previous, status, source, detail in d.history:
+        table.add_row(f"{when:%Y-%m-%d %H:%M:%S}", previous or "-", status, source, detail)
+    out.print(table)
 
 
 @subscribers_app.command("counts")

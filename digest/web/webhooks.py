@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,8 @@ def _json(body: bytes) -> Any:
 
 
 def _fresh(timestamp: float, now: float, max_age: int) -> None:
+    # Also refuses a timestamp from the future beyond the window (a clock far off, or
+    # a request prepared in advance to be replayed later).
     if abs(now - timestamp) > max_age:
         raise Rejected(
             401, f"the signed timestamp is {int(now - timestamp)} s old (stale or replayed)"
@@ -240,7 +242,7 @@ def parse_sendgrid(request: Request, body: bytes, keys: WebhookKeys, now: float)
     except (InvalidSignature, binascii.Error, ValueError):
         raise Rejected(401, "the ECDSA signature does not match") from None
     try:
-        _fresh(float(timestamp), now, keys.max_age)
+        _fresh(int(timestamp), now, keys.max_age)
     except ValueError:
         raise Rejected(400, "the timestamp header is not a number") from None
     events = _json(body)
@@ -283,7 +285,7 @@ def parse_mailgun(request: Request, body: bytes, keys: WebhookKeys, now: float) 
     if not hmac.compare_digest(expected, signature["signature"]):
         raise Rejected(401, "the HMAC signature does not match")
     try:
-        _fresh(float(signature["timestamp"]), now, keys.max_age)
+        _fresh(int(signature["timestamp"]), now, keys.max_age)
     except ValueError:
         raise Rejected(400, "the signed timestamp is not a number") from None
     data = payload.get("event-data")
@@ -366,10 +368,12 @@ def parse_ses(request: Request, body: bytes, keys: WebhookKeys, now: float) -> P
     if keys.sns_topics and message.get("TopicArn") not in keys.sns_topics:
         raise Rejected(403, f"the topic {message.get('TopicArn')} is not in web.sns_topic_arns")
     try:
-        sent = datetime.fromisoformat(str(message["Timestamp"])).timestamp()
+        sent_at = datetime.fromisoformat(str(message["Timestamp"]))
     except ValueError:
         raise Rejected(400, "the SNS Timestamp is not an ISO 8601 time") from None
-    _fresh(sent, now, keys.max_age)
+    if sent_at.tzinfo is None:  # SNS writes UTC with a Z; never read it as local time
+        sent_at = sent_at.replace(tzinfo=UTC)
+    _fresh(sent_at.timestamp(), now, keys.max_age)
     parsed = Parsed(once=[f"message:{message['MessageId']}"])
     if message["Type"] != "Notification":
         # Confirming needs a request to AWS, which is the operator's decision to make.
