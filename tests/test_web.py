@@ -432,3 +432,39 @@ def test_a_reader_who_chose_sections_gets_only_those(tmp_path: Path) -> None:
         html = by_reader[AVA].get_body(("html",)).get_content()
         assert "/unsubscribe/" in html and "Ava Lindqvist" in html
         assert str(by_reader[AVA]["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+
+
+def test_the_serve_command_serves(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from subscribers_support import ROOT, demo_project, free_socket
+
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()  # the command binds the port itself
+    config = demo_project(tmp_path, base_url=f"http://127.0.0.1:{port}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGEST_SECRET_KEY": SECRET}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--port", str(port), "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/archive/weekly").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)

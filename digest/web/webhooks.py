@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -50,7 +50,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import Config
 from ..errors import ConfigError
 from ..store import Store
-from ..store.tables import WebhookEventRow
+from ..store.tables import WebhookEventRow, utcnow
 from ..subscribers import record_bounce
 
 log = logging.getLogger("digest.web.webhooks")
@@ -62,6 +62,7 @@ MAILGUN_KEY_ENV = "DIGEST_MAILGUN_WEBHOOK_SIGNING_KEY"
 TOKEN_HEADER = "x-digest-webhook-token"
 SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
 SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
+KEEP_IDS_DAYS = 30
 
 
 class Rejected(Exception):
@@ -428,6 +429,13 @@ def apply(store: Store, provider: str, parsed: Parsed, soft_limit: int) -> list[
             )
             if seen is not None:
                 raise Rejected(409, f"already processed ({seen}): a replay")
+            # Signed providers' replays are stopped by the timestamp window long before this;
+            # the ids are kept a while longer for Postmark, which signs no timestamp.
+            session.execute(
+                delete(WebhookEventRow).where(
+                    WebhookEventRow.received_at < utcnow() - timedelta(days=KEEP_IDS_DAYS)
+                )
+            )
             session.add_all(
                 WebhookEventRow(provider=provider, event_id=i) for i in set(parsed.once)
             )
