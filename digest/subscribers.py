@@ -275,11 +275,13 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
             ]
             if new:
                 ids = session.execute(
-                    insert(SubscriberRow).returning(SubscriberRow.id, sort_by_parameter_order=True),
+                    insert(SubscriberRow.__table__).returning(
+                        SubscriberRow.__table__.c.id, sort_by_parameter_order=True
+                    ),
                     new,
                 ).scalars()
                 session.execute(
-                    insert(SubscriberEventRow),
+                    insert(SubscriberEventRow.__table__),
                     [
                         {
                             "subscriber_id": sid,
@@ -329,7 +331,7 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
             for group in by_columns.values():
                 session.execute(update(SubscriberRow), group)
             if events:
-                session.execute(insert(SubscriberEventRow), events)
+                session.execute(insert(SubscriberEventRow.__table__), events)
     problems.sort(key=lambda problem: problem[0])
     return ImportReport(added, updated, unchanged, kept, tuple(text for _, text in problems))
 
