@@ -107,7 +107,12 @@ def set_status(
     *,
     now: datetime | None = None,
 ) -> bool:
-    """Change ``row``'s status and record the change; ``False`` when it already had it."""
+    """Change ``row``'s status and record the change; ``False`` when it already had it.
+
+    ``source`` is one of ``SOURCES``; ``ValueError`` otherwise (a bug, not bad input).
+    """
+    if status not in STATUSES or source not in SOURCES:
+        raise ValueError(f"unknown status {status!r} or source {source!r}")
     if row.status == status:
         return False
     now = now or utcnow()
