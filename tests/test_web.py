@@ -468,3 +468,16 @@ def test_the_serve_command_serves(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_rate_limiter_window_slides() -> None:
+    from digest.web.limits import RateLimiter
+
+    now = [1000.0]
+    limiter = RateLimiter(2, 60, clock=lambda: now[0])
+    assert limiter.allow("a") and limiter.allow("a")
+    assert not limiter.allow("a")
+    assert limiter.allow("b")  # keys are independent
+    assert 0 < limiter.retry_after("a") <= 61
+    now[0] += 61
+    assert limiter.allow("a")
