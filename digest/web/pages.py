@@ -184,10 +184,12 @@ async def subscribe(request: Request) -> Response:
                 SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
             )
         )
-        if is_suppressed(session, email) or (
-            row is not None and row.status in ("bounced", "complained")
-        ):
-            pass  # never mail an address that bounced or complained
+        # Never mail an address that bounced or complained, not even to confirm.
+        mailable = not is_suppressed(session, email) and (
+            row is None or row.status not in ("bounced", "complained")
+        )
+        if not mailable:
+            log.info("subscribe: a suppressed address asked again; nothing sent")
         elif row is None:
             now = utcnow()
             row = SubscriberRow(
