@@ -12,6 +12,7 @@ import html as html_lib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ from .extract import extract
 from .models import Article, Issue, Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer
+from .sections import per_reader_sections
 from .store import Store
 from .store.tables import (
     ArticleRow,
@@ -384,9 +386,11 @@ class Pipeline:
                 )
             row = self._record_issue(name, newsletter, built)
         backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
-        factory = self.factory(
-            name, _rendered(row), message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
+        # Readers who chose sections get a variant rendered once per distinct choice.
+        make = partial(
+            self.factory, name, message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
         )
+        factory = per_reader_sections(self.config, self.store, row, make(_rendered(row)), make)
         with self.store.session() as session:
             total = (
                 session.scalar(
