@@ -235,9 +235,10 @@ class Pipeline:
             number=self._next_number(name),
             issue_date=local_date,
         )
+        issue, rendered = renderer.fit(issue)
         by_url = {article.url: article_id for article_id, article in articles}
         ids = tuple(by_url[item.url] for item in issue.items)
-        return Built(issue, renderer.render(issue), ids, sources, problems)
+        return Built(issue, rendered, ids, sources, problems)
 
     # -- messages ------------------------------------------------------------
 

@@ -4,6 +4,11 @@ Jinja2 renders ``issue.mjml`` (autoescaped, strict) and the ``mjml`` package com
 it to HTML; ``issue.txt`` gives the plain-text part. Per-recipient values are not
 known here: the templates print ``slot.<name>``, which renders a unique token that
 ``digest.personalize`` later replaces in the built bytes.
+
+``Renderer.fit`` keeps an issue under the newsletter's HTML budget (``max_html_kb``,
+80 KB by default; Gmail clips a message whose HTML passes 102 KB): it drops the
+lowest-priority items (the end of the email order: oldest of the last section
+first) until the HTML fits, never the footer, and says so in ``Rendered.notes``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -22,10 +27,17 @@ from mjml import mjml_to_html
 
 from .config import Config, NewsletterConfig
 from .errors import RenderError
-from .models import Issue, Rendered
+from .models import Issue, Rendered, Section
 
 # The per-recipient values a template may use; personalize fills each one in.
 SLOTS = ("greeting", "unsubscribe_url", "preferences_url")
+# Bytes a slot may take once filled in, counted when checking an issue's size.
+SLOT_ALLOWANCE = {"greeting": 80, "unsubscribe_url": 200, "preferences_url": 200}
+# Content width of the email: 600 px body minus 24 px padding on each side.
+COLUMN = 552
+GMAIL_CLIP_BYTES = 102 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"})
 
 _PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
 _SOURCE_TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
@@ -37,8 +49,9 @@ def default_template_dir() -> Path:
 
 
 def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (CR and LF included) folded to one space."""
-    return " ".join(text.split())
+    """``text`` on one line: control characters dropped, every run of whitespace (CR, LF
+    and Unicode line separators included) folded to one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def http_url(url: str | None) -> str:
@@ -51,6 +64,39 @@ def http_url(url: str | None) -> str:
     return url.strip()
 
 
+def image_url(url: str | None) -> str:
+    """``url`` when it is an absolute https URL, else "": an http image is mixed content
+    that clients block or warn about, and anything else is not an image we can link."""
+    url = http_url(url)
+    return url if url[:8].lower() == "https://" else ""
+
+
+def text_direction(language: str) -> str:
+    """``rtl`` for a right-to-left language tag (``ar``, ``he-IL``...), else ``ltr``."""
+    return "rtl" if language.split("-")[0].split("_")[0].lower() in _RTL else "ltr"
+
+
+def html_size(rendered: Rendered) -> int:
+    """Bytes of ``rendered.html`` once filled in for a recipient (slots at their allowance)."""
+    size = len(rendered.html.encode("utf-8"))
+    for name, token in rendered.slots:
+        size += rendered.html.count(token) * (SLOT_ALLOWANCE.get(name, 100) - len(token))
+    return size
+
+
+def keep_first(issue: Issue, count: int) -> Issue:
+    """``issue`` with only its first ``count`` items in email order (empty sections go)."""
+    top = issue.top if issue.top and count > 0 else None
+    left = count - (1 if top else 0)
+    sections = []
+    for section in issue.sections:
+        if left <= 0:
+            break
+        sections.append(Section(section.name, section.items[:left]))
+        left -= len(section.items[:left])
+    return replace(issue, top=top, sections=tuple(sections))
+
+
 def wrap(text: str, width: int = 78, indent: str = "") -> str:
     """Plain text wrapped at ``width`` columns; long words and URLs are never broken."""
     return textwrap.fill(
@@ -61,6 +107,12 @@ def wrap(text: str, width: int = 78, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def labelled(url: str, label: str, width: int = 78) -> str:
+    """``label url`` on one line when it fits in ``width`` columns, else on two lines."""
+    line = f"{label} {url}"
+    return line if len(line) <= width else f"{label}\n{url}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +158,8 @@ def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Envir
     )
     env.filters["wrap"] = wrap
     env.filters["http_url"] = http_url
+    env.filters["image_url"] = image_url
+    env.filters["labelled"] = labelled
     env.filters["one_line"] = one_line
     return env
 
@@ -135,9 +189,14 @@ class Renderer:
     def subject(self, issue: Issue) -> str:
         """The subject line: the newsletter's subject template, on one line."""
         top = issue.items[0].title if issue.items else ""
+        # Titles are untrusted: whitespace (CR/LF included) folds before it reaches the
+        # template, and the result is folded again in case the template adds any.
         try:
             text = self._subject.render(
-                title=issue.title, number=issue.number, date=issue.date, top_headline=top
+                title=issue.title,
+                number=issue.number,
+                date=issue.date,
+                top_headline=one_line(top),
             )
         except jinja2.TemplateError as exc:
             raise RenderError(f"The subject template cannot be rendered: {exc}.") from None
@@ -151,7 +210,10 @@ class Renderer:
         context: dict[str, Any] = {
             "issue": issue,
             "newsletter": self.newsletter,
+            "top": issue.top,
             "sections": issue.sections,
+            "dir": text_direction(self.newsletter.language),
+            "column": COLUMN,
             "links": issue_links(self.config.base_url, issue),
             "preheader": preheader,
             "slot": tokens,
@@ -173,3 +235,41 @@ class Renderer:
             text=text,
             slots=tuple(tokens.items()),
         )
+
+    def fit(self, issue: Issue) -> tuple[Issue, Rendered]:
+        """``issue`` rendered within ``max_html_kb``, dropping its lowest-priority items
+        when it would go over; returns the issue actually rendered (the dropped items
+        are not in it, so they stay unsent) and its ``Rendered`` with a note saying what
+        was dropped. An issue whose first item alone is too big is returned whole with
+        a note, since an email with no item helps nobody."""
+        budget = self.newsletter.max_html_kb * 1024
+        rendered = self.render(issue)
+        total = len(issue.items)
+        if html_size(rendered) <= budget or total <= 1:
+            return issue, rendered
+        # Binary search for the most items that fit: size grows with every item.
+        low, high, best = 1, total - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            candidate = keep_first(issue, middle)
+            attempt = self.render(candidate)
+            if html_size(attempt) <= budget:
+                low, best = middle + 1, (candidate, attempt)
+            else:
+                high = middle - 1
+        if best is None:
+            note = (
+                f"The HTML is {html_size(rendered) // 1024} KB, over the "
+                f"{self.newsletter.max_html_kb} KB budget, even with one item; "
+                "Gmail clips messages over 102 KB."
+            )
+            return issue, replace(rendered, notes=(*rendered.notes, note))
+        kept, fitted = best
+        dropped = issue.items[len(kept.items) :]
+        titles = "; ".join(f"“{item.title}”" for item in dropped)
+        note = (
+            f"Dropped {len(dropped)} lowest-priority item(s) to keep the HTML under "
+            f"{self.newsletter.max_html_kb} KB (Gmail clips messages over 102 KB); they "
+            f"stay unsent for the next issue: {titles}."
+        )
+        return kept, replace(fitted, notes=(*fitted.notes, note))
