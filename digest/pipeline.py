@@ -2,21 +2,27 @@
 
 ``Pipeline`` wires the stages together around the store. ``build`` makes the next
 issue without changing anything but the article cache; ``preview`` writes it to
-files; ``run`` sends it (or resumes the issue a crashed run left unfinished) and
-records what went out.
+files and freezes it as the newsletter's draft; ``run`` sends it (or resumes the
+issue a crashed run left unfinished) and records what went out.
+
+The preview is the issue: ``preview`` stores what it built as a ``draft`` issue row
+(one per newsletter, replaced by the next preview). ``run`` sends that draft byte for
+byte unless new articles arrived since, in which case it builds afresh and says so.
+Drafts are never "sent": their articles stay available to the next build.
 """
 
 from __future__ import annotations
 
 import html as html_lib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from .backends import make_backend
 from .collect import SourceReport, collect
@@ -24,9 +30,9 @@ from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
 from .dispatch import SendReport, queue_deliveries, send_issue
-from .errors import ConfigError, ExtractError
+from .errors import ConfigError, ExtractError, SubscriberError
 from .extract import extract
-from .models import Article, Issue, Rendered, Subscriber
+from .models import Article, Delivery, Issue, Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer
 from .store import Store
@@ -39,11 +45,14 @@ from .store.tables import (
     SubscriberRow,
     utcnow,
 )
-from .subscribers import count_active
+from .subscribers import count_active, normalize_email
 from .tokens import make_token, secret_key
 from .urls import canonical_url
 
 PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
+# The status of an issue row that a preview froze and no run has sent yet.
+DRAFT = "draft"
+TEST_PREFIX = "[TEST] "
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class Built:
     article_ids: tuple[int, ...]
     sources: tuple[SourceReport, ...]
     problems: tuple[str, ...]
+    candidate_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,19 @@ class RunReport:
     message: str = ""
     resumed: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class TestSend:
+    """What ``send_test`` did: the issue number (``None`` with nothing to send), one
+    ``Delivery`` per usable address, and the addresses it could not use."""
+
+    __test__ = False  # not a pytest test class
+
+    issue_number: int | None
+    deliveries: tuple[Delivery, ...]
+    problems: tuple[str, ...]
+    built: Built
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +219,7 @@ class Pipeline:
             sent_here = (
                 select(IssueItemRow.article_id)
                 .join(IssueRow, IssueRow.id == IssueItemRow.issue_id)
-                .where(IssueRow.newsletter == name)
+                .where(IssueRow.newsletter == name, IssueRow.status != DRAFT)
             )
             rows = session.scalars(
                 select(ArticleRow).where(
@@ -216,7 +239,11 @@ class Pipeline:
     def _next_number(self, name: str) -> int:
         with self.store.session() as session:
             return (
-                session.scalar(select(func.max(IssueRow.number)).where(IssueRow.newsletter == name))
+                session.scalar(
+                    select(func.max(IssueRow.number)).where(
+                        IssueRow.newsletter == name, IssueRow.status != DRAFT
+                    )
+                )
                 or 0
             ) + 1
 
@@ -238,7 +265,8 @@ class Pipeline:
         issue, rendered = renderer.fit(issue)
         by_url = {article.url: article_id for article_id, article in articles}
         ids = tuple(by_url[item.url] for item in issue.items)
-        return Built(issue, rendered, ids, sources, problems)
+        candidates = tuple(article_id for article_id, _ in articles)
+        return Built(issue, rendered, ids, sources, problems, candidates)
 
     # -- messages ------------------------------------------------------------
 
@@ -294,8 +322,8 @@ class Pipeline:
 
     async def preview(self, name: str, out_dir: Path) -> PreviewFiles | Built:
         """Write ``NAME.html``, ``NAME.txt`` and ``NAME.eml`` of the next issue into
-        ``out_dir``; sends nothing, marks nothing sent. Returns the ``Built`` alone when
-        there is nothing new to preview."""
+        ``out_dir`` and freeze it as the draft ``run`` will send; sends nothing, marks
+        nothing sent. Returns the ``Built`` alone when there is nothing new to preview."""
         built = await self.build(name)
         if built.rendered is None or built.issue is None:
             return built
@@ -311,6 +339,7 @@ class Pipeline:
             message_key=f"{name}.{built.issue.number}.preview",
             date=self.now(),
         )
+        self.freeze(name, built)
         out_dir.mkdir(parents=True, exist_ok=True)
         files = PreviewFiles(
             html=out_dir / f"{name}.html",
@@ -326,6 +355,38 @@ class Pipeline:
         )
         files.eml.write_bytes(factory.build(subscriber).data)
         return files
+
+    # -- send-test -----------------------------------------------------------
+
+    async def send_test(self, name: str, addresses: Sequence[str]) -> TestSend:
+        """Send the next issue of ``name`` (its draft when still current) to ``addresses``
+        with "[TEST]" before the subject, through the newsletter's backend. Records
+        nothing: no issue, no ledger row, no article marked sent. An unusable address
+        is reported and the others still get the message."""
+        newsletter = self.config.newsletter(name)
+        built = await self.build(name)
+        if built.issue is None or built.rendered is None:
+            return TestSend(None, (), (), built)
+        draft, _ = self.draft(name, built)
+        rendered = _rendered(draft) if draft is not None else built.rendered
+        factory = self.factory(
+            name,
+            rendered,
+            message_key=f"{name}.{built.issue.number}.test.{self.now():%Y%m%d%H%M%S}",
+            date=self.now(),
+            subject=TEST_PREFIX + rendered.subject,
+        )
+        messages, problems = [], []
+        for position, address in enumerate(addresses, start=1):
+            try:
+                email, _ = normalize_email(address)
+                messages.append(factory.build(Subscriber(id=-position, email=email)))
+            except SubscriberError as exc:
+                problems.append(f"{address!r}: {exc}")
+        backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
+        async with backend:
+            deliveries = await backend.send(messages)
+        return TestSend(built.issue.number, tuple(deliveries), tuple(problems), built)
 
     # -- run -----------------------------------------------------------------
 
@@ -351,6 +412,7 @@ class Pipeline:
             raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
         row = None if dry_run else self._unfinished(name)
         built: Built | None = None
+        notes: tuple[str, ...] = ()
         resumed = row is not None
         if row is None:
             built = await self.build(name)
@@ -382,7 +444,13 @@ class Pipeline:
                     f"Dry run: issue #{built.issue.number} of '{name}' with {len(built.issue.items)} item(s) "
                     f"would go to {recipients} subscriber(s) of '{newsletter.list}'. Nothing was sent.",
                 )
-            row = self._record_issue(name, newsletter, built)
+            draft, stale = self.draft(name, built)
+            notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
+            if draft is not None:
+                row = self._promote(draft, newsletter)
+                notes = (*notes, f"Sent issue #{row.number} exactly as previewed.")
+            else:
+                row = self._record_issue(name, newsletter, built)
         backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
         factory = self.factory(
             name, _rendered(row), message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
@@ -427,38 +495,97 @@ class Pipeline:
             built.problems if built else (),
             message,
             resumed,
+            notes,
         )
+
+    def _store_issue(self, session: Session, name: str, built: Built, status: str) -> IssueRow:
+        """Add the issue row and its items (replacing the newsletter's draft, if any)."""
+        assert built.issue is not None and built.rendered is not None
+        for draft in session.scalars(
+            select(IssueRow).where(IssueRow.newsletter == name, IssueRow.status == DRAFT)
+        ):
+            session.execute(delete(IssueItemRow).where(IssueItemRow.issue_id == draft.id))
+            session.delete(draft)
+        session.flush()
+        row = IssueRow(
+            newsletter=name,
+            number=built.issue.number,
+            issue_date=built.issue.date.isoformat(),
+            status=status,
+            subject=built.rendered.subject,
+            preheader=built.rendered.preheader,
+            html=built.rendered.html,
+            text=built.rendered.text,
+            slots=dict(built.rendered.slots),
+            # A draft's time is when it was frozen (compared with when articles were
+            # collected); a sent issue's is the run's clock (the messages' Date).
+            created_at=utcnow() if status == DRAFT else self.now().replace(microsecond=0),
+        )
+        session.add(row)
+        session.flush()
+        for position, (item, article_id) in enumerate(
+            zip(built.issue.items, built.article_ids, strict=True)
+        ):
+            session.add(
+                IssueItemRow(
+                    issue_id=row.id,
+                    article_id=article_id,
+                    position=position,
+                    section=item.section,
+                    title=item.title,
+                    summary=item.summary,
+                )
+            )
+        return row
 
     def _record_issue(self, name: str, newsletter: NewsletterConfig, built: Built) -> IssueRow:
         """Store the issue, its items and a queued ledger row per recipient, in one transaction."""
-        assert built.issue is not None and built.rendered is not None
         with self.store.session() as session:
-            row = IssueRow(
-                newsletter=name,
-                number=built.issue.number,
-                issue_date=built.issue.date.isoformat(),
-                status="sending",
-                subject=built.rendered.subject,
-                preheader=built.rendered.preheader,
-                html=built.rendered.html,
-                text=built.rendered.text,
-                slots=dict(built.rendered.slots),
-                created_at=self.now().replace(microsecond=0),
-            )
-            session.add(row)
-            session.flush()
-            for position, (item, article_id) in enumerate(
-                zip(built.issue.items, built.article_ids, strict=True)
-            ):
-                session.add(
-                    IssueItemRow(
-                        issue_id=row.id,
-                        article_id=article_id,
-                        position=position,
-                        section=item.section,
-                        title=item.title,
-                        summary=item.summary,
-                    )
-                )
+            row = self._store_issue(session, name, built, "sending")
             queue_deliveries(session, row, newsletter.list)
         return row
+
+    def freeze(self, name: str, built: Built) -> IssueRow:
+        """Keep ``built`` as the draft of ``name``: what ``run`` will send unless new
+        articles arrive first. Marks nothing sent."""
+        with self.store.session() as session:
+            return self._store_issue(session, name, built, DRAFT)
+
+    def draft(self, name: str, built: Built) -> tuple[IssueRow | None, str]:
+        """The frozen draft of ``name`` if it is still the next issue, and a note when a
+        draft exists but is out of date (new articles arrived since the preview)."""
+        candidates = set(built.candidate_ids)
+        with self.store.session() as session:
+            row = session.scalar(
+                select(IssueRow).where(IssueRow.newsletter == name, IssueRow.status == DRAFT)
+            )
+            if row is None:
+                return None, ""
+            frozen = set(
+                session.scalars(
+                    select(IssueItemRow.article_id).where(IssueItemRow.issue_id == row.id)
+                )
+            )
+            newer = session.scalar(
+                select(func.count(ArticleRow.id)).where(
+                    ArticleRow.id.in_(candidates - frozen),
+                    ArticleRow.collected_at > row.created_at,
+                )
+            )
+        if newer or not frozen <= candidates or row.number != self._next_number(name):
+            reason = f"{newer} new article(s) arrived" if newer else "its articles changed"
+            return None, (
+                f"The previewed issue #{row.number} was rebuilt: {reason} since the preview."
+            )
+        return row, ""
+
+    def _promote(self, row: IssueRow, newsletter: NewsletterConfig) -> IssueRow:
+        """Turn a draft into the issue being sent: queue its deliveries, date it now."""
+        with self.store.session() as session:
+            current = session.get(IssueRow, row.id)
+            assert current is not None
+            current.status = "sending"
+            current.created_at = self.now().replace(microsecond=0)
+            session.flush()
+            queue_deliveries(session, current, newsletter.list)
+        return current

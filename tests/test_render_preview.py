@@ -1,0 +1,200 @@
+"""Preview is the issue: freeze at preview, send byte for byte, send-test sends a copy.
+
+Runs the real pipeline on a local feed of article pages written here, a real SQLite
+file and the outbox backend (a Maildir of real .eml files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from digest.cli import main
+from digest.config import load_config
+from digest.pipeline import Pipeline, PreviewFiles
+from digest.store import Store
+from digest.store.tables import DeliveryRow, IssueItemRow, IssueRow
+from digest.subscribers import import_csv
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<link rel="canonical" href="https://quay.example/{slug}">
+<meta name="description" content="{standfirst}">
+<meta property="article:section" content="{section}">
+<meta property="article:published_time" content="{published}">
+</head><body><article><h1>{title}</h1>
+<p>{lead}</p>
+</article></body></html>
+"""
+
+STORIES = [
+    ("ferry", "Harbour", "2026-11-16T08:00:00Z", "The night ferry gets a second crew"),
+    ("tides", "Harbour", "2026-11-17T08:00:00Z", "Spring tides flood the lower quay again"),
+    ("fish", "Market", "2026-11-18T08:00:00Z", "Fish prices settle after a stormy week"),
+]
+
+
+def write_site(root: Path, stories: list[tuple[str, str, str, str]]) -> None:
+    items = []
+    for slug, section, published, title in stories:
+        (root / f"{slug}.html").write_text(
+            PAGE.format(
+                slug=slug,
+                title=title,
+                section=section,
+                published=published,
+                standfirst=f"What changed this week for {slug} on the waterfront.",
+                lead=(
+                    f"Harbour staff said the change to {slug} came after months of "
+                    "complaints from crews, traders and people who live along the quay."
+                ),
+            ),
+            encoding="utf-8",
+        )
+        items.append(f"<item><title>{title}</title><link>{slug}.html</link></item>")
+    (root / "feed.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        "<title>Quay</title><link>https://quay.example/</link>"
+        + "".join(items)
+        + "</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    write_site(tmp_path, STORIES)
+    (tmp_path / "schedules.yaml").write_text(
+        """
+database: sqlite:///digest.db
+base_url: https://quay.example
+backends:
+  local: {type: outbox, path: outbox}
+newsletters:
+  weekly:
+    title: Quay Weekly
+    from: Quay Weekly <news@quay.example>
+    sources: [{feed: feed.xml}]
+    list: readers
+    backend: local
+    sections: [Market, Harbour]
+    postal_address: Quay Weekly, 1 Dock Road, Hull
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "readers.csv").write_text(
+        "email,name\nann@example.org,Ann\nbob@example.org,Bob\n", encoding="utf-8"
+    )
+    (tmp_path / ".digest-secret").write_text("test-secret")
+    return tmp_path
+
+
+def pipeline(site: Path, day: int) -> Pipeline:
+    config = load_config(site / "schedules.yaml")
+    store = Store(config.database_url)
+    return Pipeline(config, store, now=lambda: datetime(2026, 11, day, 7, 0, tzinfo=UTC))
+
+
+def outbox(site: Path) -> list[bytes]:
+    box = mailbox.Maildir(site / "outbox", create=True)
+    return [bytes(message) for message in box]
+
+
+def html_part(data: bytes) -> str:
+    message = message_from_bytes(data, policy=policy.default)
+    return message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_run_sends_the_previewed_issue_byte_for_byte(site: Path) -> None:
+    first = pipeline(site, 20)
+    import_csv(first.store, "readers", site / "readers.csv")
+    files = asyncio.run(first.preview("weekly", site / "preview"))
+    assert isinstance(files, PreviewFiles)
+    previewed = files.html.read_text(encoding="utf-8")
+    assert "20 November 2026" in previewed
+
+    # Three days later, same articles: the run sends the frozen draft, not a rebuild
+    # (which would carry the new date).
+    report = asyncio.run(pipeline(site, 23).run("weekly"))
+    assert report.send is not None and report.send.sent == 2
+    assert "Sent issue #1 exactly as previewed." in report.notes
+    by_recipient = {
+        message_from_bytes(data, policy=policy.default)["To"].addresses[0].username: data
+        for data in outbox(site)
+    }
+    # The preview is filled in for the first subscriber, Ann.
+    assert html_part(by_recipient["ann"]) == previewed
+    assert "Hi Bob," in html_part(by_recipient["bob"])
+    sent_date = message_from_bytes(by_recipient["ann"], policy=policy.default)["Date"]
+    assert sent_date.datetime == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+def test_new_articles_after_the_preview_rebuild_the_issue(site: Path) -> None:
+    first = pipeline(site, 20)
+    import_csv(first.store, "readers", site / "readers.csv")
+    asyncio.run(first.preview("weekly", site / "preview"))
+    write_site(site, [*STORIES, ("crane", "Harbour", "2026-11-21T08:00:00Z", "A new crane")])
+
+    report = asyncio.run(pipeline(site, 23).run("weekly"))
+    assert any("1 new article(s) arrived since the preview" in n for n in report.notes)
+    assert report.items == 4
+    html = html_part(outbox(site)[0])
+    assert "A new crane" in html and "23 November 2026" in html
+
+
+def test_preview_marks_nothing_sent(site: Path) -> None:
+    first = pipeline(site, 20)
+    asyncio.run(first.preview("weekly", site / "preview"))
+    again = asyncio.run(first.preview("weekly", site / "preview"))
+    assert isinstance(again, PreviewFiles) and again.built.issue is not None
+    assert again.built.issue.number == 1 and len(again.built.issue.items) == 3
+    with first.store.session() as session:
+        statuses = session.scalars(select(IssueRow.status)).all()
+        assert statuses == ["draft"]  # the second preview replaced the first draft
+        assert session.scalar(select(func.count(DeliveryRow.id))) == 0
+
+
+def test_send_test_sends_a_marked_copy_and_records_nothing(site: Path) -> None:
+    first = pipeline(site, 20)
+    import_csv(first.store, "readers", site / "readers.csv")
+    result = asyncio.run(first.send_test("weekly", ["editor@example.org", "not an address"]))
+    assert result.issue_number == 1
+    assert [d.recipient for d in result.deliveries] == ["editor@example.org"]
+    assert len(result.problems) == 1 and "not an address" in result.problems[0]
+    (data,) = outbox(site)
+    message = message_from_bytes(data, policy=policy.default)
+    assert message["Subject"].startswith("[TEST] Quay Weekly #1: ")
+    assert message["To"] == "editor@example.org"
+    with first.store.session() as session:
+        assert session.scalar(select(func.count(IssueRow.id))) == 0
+        assert session.scalar(select(func.count(IssueItemRow.id))) == 0
+    # The real run afterwards still sends issue #1 with every article.
+    report = asyncio.run(pipeline(site, 23).run("weekly"))
+    assert report.issue_number == 1 and report.items == 3 and report.send is not None
+    assert report.send.sent == 2
+
+
+def test_send_test_command(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(site / "schedules.yaml")
+    assert main(["--config", config, "send-test", "weekly", "--to", "a@example.org"]) == 0
+    assert "sent to 1 of 1 address(es); nothing was recorded as sent" in capsys.readouterr().out
+    assert main(["--config", config, "send-test", "weekly", "--to", "broken"]) == 1
+    assert "skipped 'broken'" in capsys.readouterr().err
+
+
+def test_run_prints_notes(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(site / "schedules.yaml")
+    assert (
+        main(["--config", config, "subscribers", "import", "readers", str(site / "readers.csv")])
+        == 0
+    )
+    assert main(["--config", config, "preview", "weekly", "--out", str(site / "p")]) == 0
+    assert main(["--config", config, "run", "weekly"]) == 0
+    assert "note: Sent issue #1 exactly as previewed." in capsys.readouterr().out
