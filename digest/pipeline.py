@@ -97,6 +97,15 @@ class TestSend:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """An issue filled in for one (sample) recipient: what they would see."""
+
+    html: str
+    text: str
+    eml: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class PreviewFiles:
     html: Path
     text: Path
@@ -327,6 +336,24 @@ class Pipeline:
         built = await self.build(name)
         if built.rendered is None or built.issue is None:
             return built
+        sample = self.sample(name, built)
+        self.freeze(name, built)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = PreviewFiles(
+            html=out_dir / f"{name}.html",
+            text=out_dir / f"{name}.txt",
+            eml=out_dir / f"{name}.eml",
+            built=built,
+        )
+        files.html.write_text(sample.html, encoding="utf-8")
+        files.text.write_text(sample.text, encoding="utf-8")
+        files.eml.write_bytes(sample.eml)
+        return files
+
+    def sample(self, name: str, built: Built) -> Sample:
+        """``built`` (which must hold an issue) as the first active subscriber of the
+        list would get it: HTML and text filled in, and the whole message."""
+        assert built.issue is not None and built.rendered is not None
         newsletter = self.config.newsletter(name)
         subscriber = self._sample_subscriber(newsletter.list)
         links = self.links(newsletter.list)(subscriber)
@@ -339,22 +366,11 @@ class Pipeline:
             message_key=f"{name}.{built.issue.number}.preview",
             date=self.now(),
         )
-        self.freeze(name, built)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = PreviewFiles(
-            html=out_dir / f"{name}.html",
-            text=out_dir / f"{name}.txt",
-            eml=out_dir / f"{name}.eml",
-            built=built,
+        return Sample(
+            html=fill_slots(built.rendered.html, built.rendered, html_values),
+            text=fill_slots(built.rendered.text, built.rendered, text_values),
+            eml=factory.build(subscriber).data,
         )
-        files.html.write_text(
-            fill_slots(built.rendered.html, built.rendered, html_values), encoding="utf-8"
-        )
-        files.text.write_text(
-            fill_slots(built.rendered.text, built.rendered, text_values), encoding="utf-8"
-        )
-        files.eml.write_bytes(factory.build(subscriber).data)
-        return files
 
     # -- send-test -----------------------------------------------------------
 

@@ -89,3 +89,80 @@ def sample_issue(count: int = 30, *, with_top: bool = True) -> Issue:
     if with_top:
         return issue(items[1:], top=items[0])
     return issue(items)
+
+
+# -- a local site for pipeline tests ---------------------------------------------
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<link rel="canonical" href="https://quay.example/{slug}">
+<meta name="description" content="{standfirst}">
+<meta property="article:section" content="{section}">
+<meta property="article:published_time" content="{published}">
+</head><body><article><h1>{title}</h1>
+<p>{lead}</p>
+</article></body></html>
+"""
+
+STORIES = [
+    ("ferry", "Harbour", "2026-11-16T08:00:00Z", "The night ferry gets a second crew"),
+    ("tides", "Harbour", "2026-11-17T08:00:00Z", "Spring tides flood the lower quay again"),
+    ("fish", "Market", "2026-11-18T08:00:00Z", "Fish prices settle after a stormy week"),
+]
+
+
+def write_site(root: Path, stories: list[tuple[str, str, str, str]]) -> None:
+    items = []
+    for slug, section, published, title in stories:
+        (root / f"{slug}.html").write_text(
+            PAGE.format(
+                slug=slug,
+                title=title,
+                section=section,
+                published=published,
+                standfirst=f"What changed this week for {slug} on the waterfront.",
+                lead=(
+                    f"Harbour staff said the change to {slug} came after months of "
+                    "complaints from crews, traders and people who live along the quay."
+                ),
+            ),
+            encoding="utf-8",
+        )
+        items.append(f"<item><title>{title}</title><link>{slug}.html</link></item>")
+    (root / "feed.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        "<title>Quay</title><link>https://quay.example/</link>"
+        + "".join(items)
+        + "</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+def make_site(tmp_path: Path) -> Path:
+    """A folder with a feed of three article pages, schedules.yaml (newsletter
+    ``weekly``, list ``readers``, outbox backend), readers.csv and a secret key."""
+    write_site(tmp_path, STORIES)
+    (tmp_path / "schedules.yaml").write_text(
+        """
+database: sqlite:///digest.db
+base_url: https://quay.example
+backends:
+  local: {type: outbox, path: outbox}
+newsletters:
+  weekly:
+    title: Quay Weekly
+    from: Quay Weekly <news@quay.example>
+    sources: [{feed: feed.xml}]
+    list: readers
+    backend: local
+    sections: [Market, Harbour]
+    postal_address: Quay Weekly, 1 Dock Road, Hull
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "readers.csv").write_text(
+        "email,name\nann@example.org,Ann\nbob@example.org,Bob\n", encoding="utf-8"
+    )
+    (tmp_path / ".digest-secret").write_text("test-secret")
+    return tmp_path

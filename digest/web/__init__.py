@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import Config
 from ..store import Store
+from . import preview
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -26,7 +27,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 def routes() -> list[BaseRoute]:
     """Every route of the service."""
-    return [Route("/healthz", healthz)]
+    return [Route("/healthz", healthz), *preview.routes()]
 
 
 def create_app(config: Config, store: Store) -> Starlette:
