@@ -28,9 +28,16 @@ _SMTP = policy.SMTP
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
 
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
 def _qp(text: str) -> bytes:
+    """``text`` quoted-printable encoded with CRLF line ends, soft breaks included."""
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    # b2a_qp ends its soft line breaks with a bare LF when the input has no CRLF
+    # (a one-line value): SMTP needs CRLF everywhere.
+    return _BARE_LF.sub(b"\r\n", encoded)
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -58,10 +65,16 @@ def to_header(subscriber: Subscriber) -> bytes:
     """The ``To:`` header line for one subscriber."""
     check_recipient(subscriber.email)
     name = " ".join(subscriber.name.split())
+    if not subscriber.email.isascii():
+        # An internationalised address travels as UTF-8 (RFC 6532, SMTPUTF8); only the
+        # display name is encoded, since an address cannot be.
+        encoded = formataddr((name, "x@x"), charset="utf-8").rpartition("<")[0] if name else ""
+        return f"To: {encoded}<{subscriber.email}>\r\n".encode()
     if not name:
         return f"To: {subscriber.email}\r\n".encode()
-    if _SIMPLE_NAME.fullmatch(name) and subscriber.email.isascii():
-        return f'To: "{name}" <{subscriber.email}>\r\n'.encode("ascii")
+    line = f'To: "{name}" <{subscriber.email}>\r\n'
+    if _SIMPLE_NAME.fullmatch(name) and len(line) <= 80:
+        return line.encode("ascii")
     return _fold("To", formataddr((name, subscriber.email), charset="utf-8"))
 
 

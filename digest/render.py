@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 from mjml import mjml_to_html
 
 from .config import Config, NewsletterConfig
@@ -36,6 +37,10 @@ SLOT_ALLOWANCE = {"greeting": 80, "unsubscribe_url": 200, "preferences_url": 200
 # Content width of the email: 600 px body minus 24 px padding on each side.
 COLUMN = 552
 GMAIL_CLIP_BYTES = 102 * 1024
+ELLIPSIS = "…"
+# Invisible characters after the preheader, so that inbox previews do not run on into
+# the greeting and masthead text that follow it.
+PREHEADER_FILLER = Markup("&#847;&zwnj;&nbsp;" * 40)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"})
 
@@ -113,6 +118,14 @@ def labelled(url: str, label: str, width: int = 78) -> str:
     """``label url`` on one line when it fits in ``width`` columns, else on two lines."""
     line = f"{label} {url}"
     return line if len(line) <= width else f"{label}\n{url}"
+
+
+def preheader_text(issue: Issue, limit: int = 140) -> str:
+    """The inbox preview line: the issue's first headlines, cut at a word within ``limit``."""
+    text = one_line(" · ".join(item.title for item in issue.items[:4]))
+    if len(text) <= limit:
+        return text
+    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ·;,") + ELLIPSIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +218,7 @@ class Renderer:
     def render(self, issue: Issue) -> Rendered:
         """Subject, preheader, HTML and text of ``issue``, with slot tokens for recipients."""
         tokens = slot_tokens(issue)
-        headlines = "; ".join(item.title for item in issue.items[:3])
-        preheader = one_line(headlines)[:150]
+        preheader = preheader_text(issue)
         context: dict[str, Any] = {
             "issue": issue,
             "newsletter": self.newsletter,
@@ -216,6 +228,7 @@ class Renderer:
             "column": COLUMN,
             "links": issue_links(self.config.base_url, issue),
             "preheader": preheader,
+            "preheader_filler": PREHEADER_FILLER,
             "slot": tokens,
             "date": f"{issue.date:%-d %B %Y}",
         }

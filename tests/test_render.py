@@ -225,3 +225,15 @@ def test_slots_are_filled_per_recipient_without_rerendering(tmp_path: Path) -> N
 @pytest.mark.parametrize("count", [1, 30])
 def test_render_is_deterministic(tmp_path: Path, count: int) -> None:
     assert render(tmp_path, sample_issue(count)) == render(tmp_path, sample_issue(count))
+
+
+def test_preheader_is_hidden_and_cut_at_a_word(tmp_path: Path) -> None:
+    rendered = render(tmp_path, sample_issue(12))
+    assert len(rendered.preheader) <= 141 and rendered.preheader.endswith("…")
+    assert rendered.preheader.startswith("Harbour cranes in Gdańsk")
+    assert " · " in rendered.preheader
+    root = tree(rendered.html)
+    hidden = root.xpath("//body/div[contains(@style, 'display:none')]")[0]
+    assert hidden.text_content().strip().startswith(rendered.preheader)
+    short = render(tmp_path, issue([item(1, title="Short")]))
+    assert short.preheader == "Short"
