@@ -420,6 +420,7 @@ class Pipeline:
         *,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 100,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
         issue first. With ``dry_run`` nothing is sent or recorded."""
@@ -495,7 +496,9 @@ class Pipeline:
                 progress(done, total)
 
         async with backend:
-            report = await send_issue(self.store, row.id, factory, backend, progress=advance)
+            report = await send_issue(
+                self.store, row.id, factory, backend, batch_size=batch_size, progress=advance
+            )
         verb = "Resumed and sent" if resumed else "Sent"
         message = (
             f"{verb} issue #{row.number} of '{name}' ({items} item(s)): {report.sent} delivered, "
