@@ -5,10 +5,10 @@ issue without changing anything but the article cache; ``preview`` writes it to
 files and freezes it as the newsletter's draft; ``run`` sends it (or resumes the
 issue a crashed run left unfinished) and records what went out.
 
-The preview is the issue: ``preview`` stores what it built as a ``draft`` issue row
-(one per newsletter, replaced by the next preview). ``run`` sends that draft byte for
-byte unless new articles arrived since, in which case it builds afresh and says so.
-Drafts are never "sent": their articles stay available to the next build.
+The preview is the issue: ``preview`` stores what it built as the newsletter's draft
+(``issue_drafts``, one per newsletter, replaced by the next preview). ``run`` sends
+that draft byte for byte unless new articles arrived since, in which case it builds
+afresh and says so. A draft marks nothing sent.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
 
 from .backends import make_backend
 from .collect import SourceReport, collect
@@ -39,6 +39,7 @@ from .store import Store
 from .store.tables import (
     ArticleRow,
     DeliveryRow,
+    IssueDraftRow,
     IssueItemRow,
     IssueRow,
     ListRow,
@@ -50,8 +51,6 @@ from .tokens import make_token, secret_key
 from .urls import canonical_url
 
 PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
-# The status of an issue row that a preview froze and no run has sent yet.
-DRAFT = "draft"
 TEST_PREFIX = "[TEST] "
 
 
@@ -128,7 +127,21 @@ def _article(row: ArticleRow) -> Article:
     )
 
 
-def _rendered(row: IssueRow) -> Rendered:
+def _draft_items(built: Built) -> list[dict[str, Any]]:
+    """The issue_items of ``built`` in email order, as JSON-ready dicts."""
+    assert built.issue is not None
+    return [
+        {
+            "article_id": article_id,
+            "section": item.section,
+            "title": item.title,
+            "summary": item.summary,
+        }
+        for item, article_id in zip(built.issue.items, built.article_ids, strict=True)
+    ]
+
+
+def _rendered(row: IssueRow | IssueDraftRow) -> Rendered:
     return Rendered(
         subject=row.subject,
         preheader=row.preheader,
@@ -228,7 +241,7 @@ class Pipeline:
             sent_here = (
                 select(IssueItemRow.article_id)
                 .join(IssueRow, IssueRow.id == IssueItemRow.issue_id)
-                .where(IssueRow.newsletter == name, IssueRow.status != DRAFT)
+                .where(IssueRow.newsletter == name)
             )
             rows = session.scalars(
                 select(ArticleRow).where(
@@ -248,11 +261,7 @@ class Pipeline:
     def _next_number(self, name: str) -> int:
         with self.store.session() as session:
             return (
-                session.scalar(
-                    select(func.max(IssueRow.number)).where(
-                        IssueRow.newsletter == name, IssueRow.status != DRAFT
-                    )
-                )
+                session.scalar(select(func.max(IssueRow.number)).where(IssueRow.newsletter == name))
                 or 0
             ) + 1
 
@@ -517,74 +526,63 @@ class Pipeline:
             notes,
         )
 
-    def _store_issue(self, session: Session, name: str, built: Built, status: str) -> IssueRow:
-        """Add the issue row and its items (replacing the newsletter's draft, if any)."""
-        assert built.issue is not None and built.rendered is not None
-        for draft in session.scalars(
-            select(IssueRow).where(IssueRow.newsletter == name, IssueRow.status == DRAFT)
-        ):
-            session.execute(delete(IssueItemRow).where(IssueItemRow.issue_id == draft.id))
-            session.delete(draft)
-        session.flush()
-        row = IssueRow(
-            newsletter=name,
-            number=built.issue.number,
-            issue_date=built.issue.date.isoformat(),
-            status=status,
-            subject=built.rendered.subject,
-            preheader=built.rendered.preheader,
-            html=built.rendered.html,
-            text=built.rendered.text,
-            slots=dict(built.rendered.slots),
-            # A draft's time is when it was frozen (compared with when articles were
-            # collected); a sent issue's is the run's clock (the messages' Date).
-            created_at=utcnow() if status == DRAFT else self.now().replace(microsecond=0),
-        )
-        session.add(row)
-        session.flush()
-        for position, (item, article_id) in enumerate(
-            zip(built.issue.items, built.article_ids, strict=True)
-        ):
-            session.add(
-                IssueItemRow(
-                    issue_id=row.id,
-                    article_id=article_id,
-                    position=position,
-                    section=item.section,
-                    title=item.title,
-                    summary=item.summary,
-                )
-            )
-        return row
-
     def _record_issue(self, name: str, newsletter: NewsletterConfig, built: Built) -> IssueRow:
-        """Store the issue, its items and a queued ledger row per recipient, in one transaction."""
+        """Store the issue, its items and a queued ledger row per recipient, in one
+        transaction; a draft of ``name`` (out of date, or this issue would reuse it) goes."""
+        assert built.issue is not None and built.rendered is not None
         with self.store.session() as session:
-            row = self._store_issue(session, name, built, "sending")
+            session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == name))
+            row = IssueRow(
+                newsletter=name,
+                number=built.issue.number,
+                issue_date=built.issue.date.isoformat(),
+                status="sending",
+                subject=built.rendered.subject,
+                preheader=built.rendered.preheader,
+                html=built.rendered.html,
+                text=built.rendered.text,
+                slots=dict(built.rendered.slots),
+                created_at=self.now().replace(microsecond=0),
+            )
+            session.add(row)
+            session.flush()
+            for position, entry in enumerate(_draft_items(built)):
+                session.add(IssueItemRow(issue_id=row.id, position=position, **entry))
             queue_deliveries(session, row, newsletter.list)
         return row
 
-    def freeze(self, name: str, built: Built) -> IssueRow:
-        """Keep ``built`` as the draft of ``name``: what ``run`` will send unless new
-        articles arrive first. Marks nothing sent."""
+    def freeze(self, name: str, built: Built) -> IssueDraftRow:
+        """Keep ``built`` as the draft of ``name``, replacing any earlier one: what
+        ``run`` will send unless new articles arrive first. Marks nothing sent."""
+        assert built.issue is not None and built.rendered is not None
         with self.store.session() as session:
-            return self._store_issue(session, name, built, DRAFT)
+            session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == name))
+            row = IssueDraftRow(
+                newsletter=name,
+                number=built.issue.number,
+                issue_date=built.issue.date.isoformat(),
+                subject=built.rendered.subject,
+                preheader=built.rendered.preheader,
+                html=built.rendered.html,
+                text=built.rendered.text,
+                slots=dict(built.rendered.slots),
+                items=_draft_items(built),
+                # Real time, not the injectable clock: it is compared with the
+                # collected_at of articles, which is real time too.
+                created_at=utcnow(),
+            )
+            session.add(row)
+        return row
 
-    def draft(self, name: str, built: Built) -> tuple[IssueRow | None, str]:
+    def draft(self, name: str, built: Built) -> tuple[IssueDraftRow | None, str]:
         """The frozen draft of ``name`` if it is still the next issue, and a note when a
         draft exists but is out of date (new articles arrived since the preview)."""
         candidates = set(built.candidate_ids)
         with self.store.session() as session:
-            row = session.scalar(
-                select(IssueRow).where(IssueRow.newsletter == name, IssueRow.status == DRAFT)
-            )
+            row = session.scalar(select(IssueDraftRow).where(IssueDraftRow.newsletter == name))
             if row is None:
                 return None, ""
-            frozen = set(
-                session.scalars(
-                    select(IssueItemRow.article_id).where(IssueItemRow.issue_id == row.id)
-                )
-            )
+            frozen = {entry["article_id"] for entry in row.items}
             newer = session.scalar(
                 select(func.count(ArticleRow.id)).where(
                     ArticleRow.id.in_(candidates - frozen),
@@ -598,13 +596,26 @@ class Pipeline:
             )
         return row, ""
 
-    def _promote(self, row: IssueRow, newsletter: NewsletterConfig) -> IssueRow:
-        """Turn a draft into the issue being sent: queue its deliveries, date it now."""
+    def _promote(self, draft: IssueDraftRow, newsletter: NewsletterConfig) -> IssueRow:
+        """The draft becomes the issue being sent, in one transaction: the issue row
+        with the draft's exact content, its items, its ledger rows; the draft goes."""
         with self.store.session() as session:
-            current = session.get(IssueRow, row.id)
-            assert current is not None
-            current.status = "sending"
-            current.created_at = self.now().replace(microsecond=0)
+            row = IssueRow(
+                newsletter=draft.newsletter,
+                number=draft.number,
+                issue_date=draft.issue_date,
+                status="sending",
+                subject=draft.subject,
+                preheader=draft.preheader,
+                html=draft.html,
+                text=draft.text,
+                slots=dict(draft.slots),
+                created_at=self.now().replace(microsecond=0),
+            )
+            session.add(row)
             session.flush()
-            queue_deliveries(session, current, newsletter.list)
-        return current
+            for position, entry in enumerate(draft.items):
+                session.add(IssueItemRow(issue_id=row.id, position=position, **entry))
+            session.execute(delete(IssueDraftRow).where(IssueDraftRow.id == draft.id))
+            queue_deliveries(session, row, newsletter.list)
+        return row

@@ -114,12 +114,6 @@ def wrap(text: str, width: int = 78, indent: str = "") -> str:
     )
 
 
-def labelled(url: str, label: str, width: int = 78) -> str:
-    """``label url`` on one line when it fits in ``width`` columns, else on two lines."""
-    line = f"{label} {url}"
-    return line if len(line) <= width else f"{label}\n{url}"
-
-
 def preheader_text(issue: Issue, limit: int = 140) -> str:
     """The inbox preview line: the issue's first headlines, cut at a word within ``limit``."""
     text = one_line(" · ".join(item.title for item in issue.items[:4]))
@@ -172,7 +166,6 @@ def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Envir
     env.filters["wrap"] = wrap
     env.filters["http_url"] = http_url
     env.filters["image_url"] = image_url
-    env.filters["labelled"] = labelled
     env.filters["one_line"] = one_line
     return env
 

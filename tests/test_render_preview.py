@@ -20,7 +20,7 @@ from digest.cli import main
 from digest.config import load_config
 from digest.pipeline import Pipeline, PreviewFiles
 from digest.store import Store
-from digest.store.tables import DeliveryRow, IssueItemRow, IssueRow
+from digest.store.tables import DeliveryRow, IssueDraftRow, IssueItemRow, IssueRow
 from digest.subscribers import import_csv
 
 
@@ -67,6 +67,10 @@ def test_run_sends_the_previewed_issue_byte_for_byte(site: Path) -> None:
     assert "Hi Bob," in html_part(by_recipient["bob"])
     sent_date = message_from_bytes(by_recipient["ann"], policy=policy.default)["Date"]
     assert sent_date.datetime == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    with pipeline(site, 23).store.session() as session:
+        assert session.scalar(select(func.count(IssueDraftRow.id))) == 0
+        titles = session.scalars(select(IssueItemRow.title).order_by(IssueItemRow.position))
+        assert next(iter(titles)) == "Fish prices settle after a stormy week"  # Market first
 
 
 def test_new_articles_after_the_preview_rebuild_the_issue(site: Path) -> None:
@@ -78,6 +82,8 @@ def test_new_articles_after_the_preview_rebuild_the_issue(site: Path) -> None:
     report = asyncio.run(pipeline(site, 23).run("weekly"))
     assert any("1 new article(s) arrived since the preview" in n for n in report.notes)
     assert report.items == 4
+    with pipeline(site, 23).store.session() as session:
+        assert session.scalar(select(func.count(IssueDraftRow.id))) == 0
     html = html_part(outbox(site)[0])
     assert "A new crane" in html and "23 November 2026" in html
 
@@ -89,9 +95,10 @@ def test_preview_marks_nothing_sent(site: Path) -> None:
     assert isinstance(again, PreviewFiles) and again.built.issue is not None
     assert again.built.issue.number == 1 and len(again.built.issue.items) == 3
     with first.store.session() as session:
-        statuses = session.scalars(select(IssueRow.status)).all()
-        assert statuses == ["draft"]  # the second preview replaced the first draft
+        assert session.scalar(select(func.count(IssueRow.id))) == 0
         assert session.scalar(select(func.count(DeliveryRow.id))) == 0
+        # The second preview replaced the first draft.
+        assert session.scalars(select(IssueDraftRow.number)).all() == [1]
 
 
 def test_send_test_sends_a_marked_copy_and_records_nothing(site: Path) -> None:
