@@ -138,3 +138,36 @@ def test_run_prints_notes(site: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["--config", config, "preview", "weekly", "--out", str(site / "p")]) == 0
     assert main(["--config", config, "run", "weekly"]) == 0
     assert "note: Sent issue #1 exactly as previewed." in capsys.readouterr().out
+
+
+def test_thin_week_is_skipped_and_the_run_says_so(site: Path) -> None:
+    config_file = site / "schedules.yaml"
+    config_file.write_text(config_file.read_text() + "    min_items: 5\n", encoding="utf-8")
+    first = pipeline(site, 20)
+    import_csv(first.store, "readers", site / "readers.csv")
+    report = asyncio.run(first.run("weekly"))
+    assert report.send is None and report.items == 3
+    assert report.message == (
+        "Nothing sent for 'weekly': 3 new article(s), fewer than min_items (5)."
+    )
+    assert outbox(site) == []
+
+
+def test_oversized_issue_is_trimmed_and_the_rest_waits_for_the_next(site: Path) -> None:
+    many = [
+        (f"story-{n:02d}", "Harbour", f"2026-11-{1 + n:02d}T08:00:00Z", f"Harbour story {n:02d}")
+        for n in range(26)
+    ]
+    write_site(site, many)
+    config_file = site / "schedules.yaml"
+    config_file.write_text(config_file.read_text() + "    max_html_kb: 20\n", encoding="utf-8")
+    first = pipeline(site, 28)
+    import_csv(first.store, "readers", site / "readers.csv")
+    report = asyncio.run(first.run("weekly"))
+    assert report.send is not None and 0 < report.items < 26
+    (note,) = [n for n in report.notes if n.startswith("Dropped")]
+    assert f"Dropped {26 - report.items} lowest-priority item(s)" in note
+    # Newest first: the oldest stories are the ones left out, and they lead issue #2.
+    assert "Harbour story 00" in note
+    second = asyncio.run(pipeline(site, 29).run("weekly", dry_run=True))
+    assert second.issue_number == 2 and second.items == 26 - report.items
