@@ -122,3 +122,42 @@ def test_broken_schedules_shows_the_error_and_keeps_polling(
     page = client.get("/preview/weekly")
     assert "is not valid YAML" in page.text
     assert "fetch('/preview/changes')" in page.text
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+def test_gallery_reloads_in_the_browser_when_a_template_changes(
+    served: tuple[httpx.Client, Path],
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_email_browser import LAUNCH_ARGS, _route
+
+    client, site = served
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", _route)
+            page.goto(f"{client.base_url}/preview/weekly", wait_until="load")
+            frames = [f for f in page.frames if f.url.endswith("/email.html")]
+            assert len(frames) == 2
+            widths = sorted(f.evaluate("window.innerWidth") for f in frames)
+            assert widths == [375, 800]
+            # Each width shows the email without horizontal scrolling.
+            assert all(
+                f.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+                for f in frames
+            )
+            template = site / "templates" / "issue.mjml"
+            masthead = "Issue {{ issue.number }} · {{ date }}"
+            touch(template, template.read_text().replace(masthead, masthead + " · Edited"))
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('iframe')].every("
+                "f => f.contentDocument && f.contentDocument.body"
+                " && f.contentDocument.body.innerText.includes('· Edited'))",
+                timeout=15000,
+            )
+        finally:
+            browser.close()
