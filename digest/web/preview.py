@@ -6,8 +6,9 @@ against Gmail's 102 KB clipping limit. The page polls ``/preview/changes`` (the
 modification times of schedules.yaml and the email templates) and reloads itself
 when one changes, so editing a template shows its effect at once.
 
-The gallery builds the issue afresh on each visit (schedules.yaml re-read) and
-freezes nothing: ``digest preview`` is the command that fixes what ``run`` sends.
+The gallery builds the issue afresh (schedules.yaml re-read, sources collected) when
+a watched file changed or its last build is over 30 seconds old, and freezes
+nothing: ``digest preview`` is the command that fixes what ``run`` sends.
 The gallery's own page uses a little JavaScript; the email never does.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -111,6 +113,26 @@ class _Preview:
     sample: Sample
 
 
+# A page and its two frames arrive within a moment of each other: they share one build
+# (keyed by the watched files' version) instead of collecting the sources three times.
+CACHE_SECONDS = 30.0
+
+
+async def _cached_build(request: Request, config: Config, name: str) -> _Preview | None:
+    cache: dict[str, tuple[str, float, _Preview | None]] | None = getattr(
+        request.app.state, "preview_cache", None
+    )
+    if cache is None:
+        cache = request.app.state.preview_cache = {}
+    stamp = version(config)
+    hit = cache.get(name)
+    if hit and hit[0] == stamp and time.monotonic() - hit[1] < CACHE_SECONDS:
+        return hit[2]
+    preview = await _build(config, request.app.state.store, name)
+    cache[name] = (stamp, time.monotonic(), preview)
+    return preview
+
+
 async def _build(config: Config, store: Store, name: str) -> _Preview | None:
     pipeline = Pipeline(config, store)
     built = await pipeline.build(name)
@@ -150,7 +172,7 @@ async def newsletter_preview(request: Request) -> Response:
     stamp = _watched_version(request)
     try:
         config = _current_config(request)
-        preview = await _build(config, request.app.state.store, name)
+        preview = await _cached_build(request, config, name)
     except DigestError as exc:
         return _page(name, f"<p class='error'>{html.escape(str(exc))}</p>", stamp)
     if preview is None:
@@ -188,7 +210,7 @@ async def email_html(request: Request) -> Response:
     """The HTML part of the next issue, filled in for the sample recipient."""
     name = request.path_params["name"]
     try:
-        preview = await _build(_current_config(request), request.app.state.store, name)
+        preview = await _cached_build(request, _current_config(request), name)
     except DigestError as exc:
         return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", status_code=404)
     if preview is None:
