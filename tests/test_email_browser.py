@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from email_samples import config, issue, item, sample_issue
+from playwright.sync_api import sync_playwright
 
 from digest.personalize import fill_slots
 from digest.render import Renderer
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 def png(width: int, height: int) -> bytes:
@@ -93,7 +93,7 @@ def email_html(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield instance
         instance.close()

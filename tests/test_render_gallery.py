@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from email_samples import make_site
+from playwright.sync_api import sync_playwright
 
 from digest.config import load_config
 from digest.render import default_template_dir
@@ -131,11 +132,10 @@ def test_broken_schedules_shows_the_error_and_keeps_polling(
 def test_gallery_reloads_in_the_browser_when_a_template_changes(
     served: tuple[httpx.Client, Path],
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     from test_email_browser import LAUNCH_ARGS, _route
 
     client, site = served
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
