@@ -111,7 +111,8 @@ class MessageFactory:
     """Builds the message of one issue for each recipient.
 
     ``links(subscriber)`` returns the recipient's ``unsubscribe_url`` and
-    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue.
+    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue;
+    ``greet(name)`` writes the greeting line (the newsletter's language).
     """
 
     def __init__(
@@ -127,7 +128,9 @@ class MessageFactory:
         unsubscribe_mailto: str | None = None,
         subject: str | None = None,
         extra_headers: Sequence[tuple[str, str]] = (),
+        greet: Callable[[str], str] = lambda name: f"Hi {name}," if name else "Hello,",
     ) -> None:
+        self.greet = greet
         self.sender = sender
         self.envelope_sender = parseaddr(sender)[1]
         self.links = links
@@ -174,8 +177,7 @@ class MessageFactory:
         """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
         to = to_header(subscriber)
         links = self.links(subscriber)
-        name = " ".join(subscriber.name.split())
-        greeting = f"Hi {name}," if name else "Hello,"
+        greeting = self.greet(" ".join(subscriber.name.split()))
         message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
         text_values = {
             "greeting": _qp(greeting) + b"=\r\n",

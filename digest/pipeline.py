@@ -34,7 +34,7 @@ from .errors import ConfigError, ExtractError, SubscriberError
 from .extract import extract
 from .models import Article, Delivery, Issue, Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
-from .render import Renderer
+from .render import Renderer, ui_text
 from .store import Store
 from .store.tables import (
     ArticleRow,
@@ -322,6 +322,7 @@ class Pipeline:
             date=date,
             unsubscribe_mailto=self.config.unsubscribe_mailto,
             subject=subject,
+            greet=ui_text(newsletter.language).greet,
         )
 
     # -- preview -------------------------------------------------------------
@@ -366,7 +367,7 @@ class Pipeline:
         newsletter = self.config.newsletter(name)
         subscriber = self._sample_subscriber(newsletter.list)
         links = self.links(newsletter.list)(subscriber)
-        greeting = f"Hi {subscriber.name}," if subscriber.name else "Hello,"
+        greeting = ui_text(newsletter.language).greet(subscriber.name)
         text_values = {"greeting": greeting, **links}
         html_values = {k: html_lib.escape(v) for k, v in text_values.items()}
         factory = self.factory(

@@ -17,6 +17,7 @@ import hashlib
 import re
 import textwrap
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -67,6 +68,110 @@ def http_url(url: str | None) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return ""
     return url.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class UiText:
+    """The fixed words of the email in one language (templates print ``t.<name>``)."""
+
+    top_story: str
+    read_more: str
+    read_more_of: str
+    issue: str
+    view_in_browser: str
+    unsubscribe_from: str
+    manage_preferences: str
+    why: str
+    greeting: str
+    greeting_anonymous: str
+    months: tuple[str, ...]
+    date_format: str
+
+    def date(self, day: date) -> str:
+        """``day`` written out the way this language does (``23 November 2026``)."""
+        return self.date_format.format(day=day.day, month=self.months[day.month - 1], year=day.year)
+
+    def greet(self, name: str) -> str:
+        """The greeting line for a reader called ``name`` ("" when unknown)."""
+        name = " ".join(name.split())
+        return self.greeting.format(name=name) if name else self.greeting_anonymous
+
+
+UI_TEXT: dict[str, UiText] = {
+    "en": UiText(
+        top_story="Top story",
+        read_more="Read more",
+        read_more_of="of",
+        issue="Issue",
+        view_in_browser="View this issue in your browser",
+        unsubscribe_from="Unsubscribe from",
+        manage_preferences="Manage your email preferences",
+        why="You are receiving {title} because you subscribed to it.",
+        greeting="Hi {name},",
+        greeting_anonymous="Hello,",
+        months=tuple(
+            "January February March April May June July August September October "
+            "November December".split()
+        ),
+        date_format="{day} {month} {year}",
+    ),
+    "fr": UiText(
+        top_story="À la une",
+        read_more="Lire la suite",
+        read_more_of="de",
+        issue="Numéro",
+        view_in_browser="Voir ce numéro dans votre navigateur",
+        unsubscribe_from="Se désabonner de",
+        manage_preferences="Gérer vos préférences",
+        why="Vous recevez {title} parce que vous y êtes abonné.",
+        greeting="Bonjour {name},",
+        greeting_anonymous="Bonjour,",
+        months=tuple(
+            "janvier février mars avril mai juin juillet août septembre octobre "
+            "novembre décembre".split()
+        ),
+        date_format="{day} {month} {year}",
+    ),
+    "de": UiText(
+        top_story="Topthema",
+        read_more="Weiterlesen",
+        read_more_of="–",
+        issue="Ausgabe",
+        view_in_browser="Diese Ausgabe im Browser ansehen",
+        unsubscribe_from="Abmelden von",
+        manage_preferences="E-Mail-Einstellungen verwalten",
+        why="Sie erhalten {title}, weil Sie den Newsletter abonniert haben.",
+        greeting="Hallo {name},",
+        greeting_anonymous="Hallo,",
+        months=tuple(
+            "Januar Februar März April Mai Juni Juli August September Oktober "
+            "November Dezember".split()
+        ),
+        date_format="{day}. {month} {year}",
+    ),
+    "es": UiText(
+        top_story="Destacado",
+        read_more="Leer más",
+        read_more_of="sobre",
+        issue="Número",
+        view_in_browser="Ver este número en el navegador",
+        unsubscribe_from="Darse de baja de",
+        manage_preferences="Gestionar sus preferencias",
+        why="Recibe {title} porque se suscribió.",
+        greeting="Hola, {name}:",
+        greeting_anonymous="Hola:",
+        months=tuple(
+            "enero febrero marzo abril mayo junio julio agosto septiembre octubre "
+            "noviembre diciembre".split()
+        ),
+        date_format="{day} de {month} de {year}",
+    ),
+}
+
+
+def ui_text(language: str) -> UiText:
+    """The email's fixed words for ``language`` (``fr-CA`` -> French); English otherwise."""
+    return UI_TEXT.get(language.split("-")[0].split("_")[0].lower(), UI_TEXT["en"])
 
 
 def image_url(url: str | None) -> str:
@@ -179,6 +284,7 @@ class Renderer:
     def __init__(self, config: Config, newsletter: NewsletterConfig) -> None:
         self.config = config
         self.newsletter = newsletter
+        self.text = ui_text(newsletter.language)
         template_dir = Path(newsletter.template_dir) if newsletter.template_dir else None
         try:
             self._html = _environment(template_dir, autoescape=True).get_template("issue.mjml")
@@ -223,7 +329,8 @@ class Renderer:
             "preheader": preheader,
             "preheader_filler": PREHEADER_FILLER,
             "slot": tokens,
-            "date": f"{issue.date:%-d %B %Y}",
+            "t": self.text,
+            "date": self.text.date(issue.date),
         }
         try:
             mjml = self._html.render(context)

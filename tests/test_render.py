@@ -14,7 +14,7 @@ from email_samples import SUMMARY, config, issue, item, sample_issue
 
 from digest.models import Subscriber
 from digest.personalize import MessageFactory, fill_slots
-from digest.render import Renderer, html_size, keep_first, text_direction
+from digest.render import Renderer, html_size, keep_first, text_direction, ui_text
 
 GENERIC_LINK_TEXT = {"", "here", "click here", "read more", "more", "link", "this"}
 
@@ -231,3 +231,22 @@ def test_preheader_is_hidden_and_cut_at_a_word(tmp_path: Path) -> None:
     assert hidden.text_content().strip().startswith(rendered.preheader)
     short = render(tmp_path, issue([item(1, title="Short")]))
     assert short.preheader == "Short"
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "day", "greeting"),
+    [
+        ("en", "Read more", "23 November 2026", "Hi Ann,"),
+        ("fr-CA", "Lire la suite", "23 novembre 2026", "Bonjour Ann,"),
+        ("de", "Weiterlesen", "23. November 2026", "Hallo Ann,"),
+        ("es", "Leer más", "23 de noviembre de 2026", "Hola, Ann:"),
+    ],
+)
+def test_fixed_words_follow_the_newsletter_language(
+    tmp_path: Path, language: str, words: str, day: str, greeting: str
+) -> None:
+    rendered = render(tmp_path, sample_issue(3), language=language)
+    assert f">{words}<span" in rendered.html and f"{words}: https://" in rendered.text
+    assert day in rendered.html and day in rendered.text
+    assert ui_text(language).greet(" Ann ") == greeting
+    assert tree(rendered.html).get("lang") == language

@@ -151,7 +151,7 @@ def test_gallery_reloads_in_the_browser_when_a_template_changes(
                 for f in frames
             )
             template = site / "templates" / "issue.mjml"
-            masthead = "Issue {{ issue.number }} · {{ date }}"
+            masthead = "{{ t.issue }} {{ issue.number }} · {{ date }}"
             touch(template, template.read_text().replace(masthead, masthead + " · Edited"))
             page.wait_for_function(
                 "() => [...document.querySelectorAll('iframe')].every("
