@@ -222,3 +222,27 @@ def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:  # type: 
     assert page.evaluate("document.scripts.length") == 0
     title = '<script>alert("x")</script> Broken image'
     assert page.get_by_role("heading", name=title, exact=True).count() == 1
+
+
+def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = config(tmp_path, language="ar", title="نشرة الميناء")
+    rendered = Renderer(cfg, cfg.newsletter("weekly")).render(sample_issue(6))
+    values = {
+        "greeting": "مرحبا",
+        "unsubscribe_url": "https://u.example/1",
+        "preferences_url": "https://u.example/2",
+    }
+    page = browser.new_page(viewport={"width": 320, "height": 900})  # type: ignore[attr-defined]
+    try:
+        page.route("**/*", _route)
+        page.set_content(fill_slots(rendered.html, rendered, values), wait_until="load")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "email-320px-rtl.png"), full_page=True)
+        heading = page.evaluate(
+            "(s => [s.direction, s.textAlign])(getComputedStyle(document.querySelector('h2')))"
+        )
+        assert heading == ["rtl", "right"]
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner
+    finally:
+        page.close()
