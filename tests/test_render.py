@@ -12,9 +12,17 @@ import lxml.html
 import pytest
 from email_samples import SUMMARY, config, issue, item, sample_issue
 
+from digest.errors import RenderError
 from digest.models import Subscriber
 from digest.personalize import MessageFactory, fill_slots
-from digest.render import Renderer, html_size, keep_first, text_direction, ui_text
+from digest.render import (
+    Renderer,
+    compile_mjml,
+    html_size,
+    keep_first,
+    text_direction,
+    ui_text,
+)
 
 GENERIC_LINK_TEXT = {"", "here", "click here", "read more", "more", "link", "this"}
 
@@ -250,3 +258,21 @@ def test_fixed_words_follow_the_newsletter_language(
     assert day in rendered.html and day in rendered.text
     assert ui_text(language).greet(" Ann ") == greeting
     assert tree(rendered.html).get("lang") == language
+
+
+def test_mjml_text_content_passes_through_as_written() -> None:
+    source = (
+        "<mjml><mj-head><mj-attributes><mj-text color='#111111' /></mj-attributes></mj-head>"
+        "<mj-body><mj-section><mj-column><mj-text>\n    <p a='1'>One &amp; two</p>\n"
+        "    <br></mj-text><mj-text><pre>  keep\n    this</pre></mj-text>"
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    html = compile_mjml(source)
+    assert "<p a='1'>One &amp; two</p>\n<br>" in html  # not re-serialised, dedented
+    assert "<pre>  keep\n    this</pre>" in html  # preformatted text untouched
+    assert "color:#111111" in html
+
+
+def test_a_template_mjml_cannot_read_is_a_render_error() -> None:
+    with pytest.raises(RenderError, match="does not compile"):
+        compile_mjml("<mjml><mj-head></mj-head></mjml>")
