@@ -28,16 +28,20 @@ _SMTP = policy.SMTP
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
 
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
+# Text that quoted-printable leaves as it is: short, printable ASCII, no "=", no
+# trailing space. Per-recipient values (names, URLs) mostly are, and skip the encoder.
+_QP_AS_IS = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
 
 
 def _qp(text: str) -> bytes:
     """``text`` quoted-printable encoded with CRLF line ends, soft breaks included."""
+    if _QP_AS_IS.fullmatch(text):
+        return text.encode("ascii")
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     # b2a_qp ends its soft line breaks with a bare LF when the input has no CRLF
     # (a one-line value): SMTP needs CRLF everywhere.
-    return _BARE_LF.sub(b"\r\n", encoded)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _fold(name: str, value: str) -> bytes:

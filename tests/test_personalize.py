@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -13,7 +14,7 @@ from email_samples import config, sample_issue
 
 from digest.errors import SubscriberError
 from digest.models import Rendered, Subscriber
-from digest.personalize import MessageFactory, fill_slots
+from digest.personalize import MessageFactory, _qp, fill_slots
 from digest.render import Renderer
 
 
@@ -104,3 +105,28 @@ def test_subject_override_for_tests(rendered: Rendered) -> None:
     )
     subject = message_from_bytes(data, policy=policy.default)["Subject"]
     assert subject == "[TEST] " + rendered.subject
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "a",
+        " a",
+        "a ",
+        "Hi Ann,",
+        "https://x.example/u?a=1&b=2",
+        "x" * 72,
+        "x" * 73,
+        "y" * 200,
+        "tab\there",
+        "Zoë",
+        "line\nbreak",
+    ],
+)
+def test_slot_values_encode_exactly_like_the_reference_encoder(value: str) -> None:
+    data = value.replace("\n", "\r\n").encode("utf-8")
+    reference = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    expected = reference.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert _qp(value) == expected
+    assert binascii.a2b_qp(_qp(value)) == data
