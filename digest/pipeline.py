@@ -470,6 +470,7 @@ class Pipeline:
                     built.problems,
                     f"Dry run: issue #{built.issue.number} of '{name}' with {len(built.issue.items)} item(s) "
                     f"would go to {recipients} subscriber(s) of '{newsletter.list}'. Nothing was sent.",
+                    notes=built.rendered.notes,
                 )
             draft, stale = self.draft(name, built)
             notes = (*built.rendered.notes, stale) if stale else built.rendered.notes

@@ -171,3 +171,17 @@ def test_oversized_issue_is_trimmed_and_the_rest_waits_for_the_next(site: Path) 
     assert "Harbour story 00" in note
     second = asyncio.run(pipeline(site, 29).run("weekly", dry_run=True))
     assert second.issue_number == 2 and second.items == 26 - report.items
+    assert second.notes == ()  # what is left fits
+
+
+def test_dry_run_reports_dropped_items(site: Path) -> None:
+    many = [
+        (f"story-{n:02d}", "Harbour", f"2026-11-{1 + n:02d}T08:00:00Z", f"Harbour story {n:02d}")
+        for n in range(26)
+    ]
+    write_site(site, many)
+    config_file = site / "schedules.yaml"
+    config_file.write_text(config_file.read_text() + "    max_html_kb: 20\n", encoding="utf-8")
+    report = asyncio.run(pipeline(site, 28).run("weekly", dry_run=True))
+    assert report.message.startswith("Dry run: issue #1")
+    assert len(report.notes) == 1 and report.notes[0].startswith("Dropped ")
