@@ -17,6 +17,7 @@ import html as html_lib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +36,7 @@ from .extract import extract
 from .models import Article, Delivery, Issue, Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer, ui_text
+from .sections import per_reader_sections
 from .store import Store
 from .store.tables import (
     ArticleRow,
@@ -480,9 +482,11 @@ class Pipeline:
             else:
                 row = self._record_issue(name, newsletter, built)
         backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
-        factory = self.factory(
-            name, _rendered(row), message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
+        # Readers who chose sections get a variant rendered once per distinct choice.
+        make = partial(
+            self.factory, name, message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
         )
+        factory = per_reader_sections(self.config, self.store, row, make(_rendered(row)), make)
         with self.store.session() as session:
             total = (
                 session.scalar(

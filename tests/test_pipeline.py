@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import email
-import re
 import email.policy
 import json
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
