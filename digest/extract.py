@@ -1,0 +1,896 @@
+"""Read one article out of a fetched page: headline, standfirst, lead and body.
+
+The page is parsed once with selectolax (lexbor). Metadata comes first from the
+page's own declarations (JSON-LD, Open Graph, ``<meta>``, ``rel=canonical``), then
+from visible markup; feed hints only fill what the page lacks. The body is found
+with a linear scoring pass over paragraphs (text length and commas credited to the
+parent and grandparent, class names and link density counting against), after
+scripts, navigation and known boilerplate blocks are dropped. The lead is the first
+body paragraph that is not a byline, caption, label or call to action.
+
+Every text field is clean text: tags dropped, entities decoded, no-break spaces
+turned into spaces, whitespace folded; curly quotes and dashes are kept.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from html import unescape
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from digest.errors import ExtractError
+from digest.models import Article, EntryHints, Page
+from digest.urls import canonical_url, same_site
+
+__all__ = ["decode_html", "extract", "extract_html"]
+
+# --------------------------------------------------------------------------- decoding
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Magic numbers of formats that are sometimes served where a page was expected.
+_BINARY_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"%PDF",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"RIFF",
+    b"\x00\x00\x01\x00",
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.I)
+# Per the WHATWG Encoding Standard these labels all mean windows-1252.
+_AS_CP1252 = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii", "cp819"}
+
+
+def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start : err.end]
+    return bad.decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("digest-cp1252", _cp1252_fallback)
+
+
+def _codec(label: str) -> str | None:
+    label = label.strip().lower()
+    if label in _AS_CP1252:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_html(body: bytes, content_type: str = "") -> str:
+    """Decode a page's bytes to text.
+
+    The charset is taken from a byte-order mark, then the page's own ``<meta charset>``
+    or ``http-equiv`` declaration (which wins over a header's default such as
+    ISO-8859-1), then the ``Content-Type`` header, then UTF-8 with windows-1252 for
+    any bytes that are not UTF-8. Raises ``ExtractError`` for binary content.
+    """
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(encoding, errors="replace")
+    head = body[:2048]
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if (
+        mime.startswith(("image/", "audio/", "video/", "font/"))
+        or mime in ("application/pdf", "application/zip", "application/octet-stream")
+        or head.startswith(_BINARY_MAGIC)
+        or b"\x00" in head
+    ):
+        raise ExtractError(
+            f"The content is binary ({mime or 'not text'}), not an HTML page; "
+            "check that the source links to article pages."
+        )
+    labels = []
+    m = _META_CHARSET.search(body[:8192])
+    if m:
+        labels.append(m.group(1).decode("ascii", "replace"))
+    m2 = _HEADER_CHARSET.search(content_type)
+    if m2:
+        labels.append(m2.group(1))
+    for label in labels:
+        codec = _codec(label)
+        if codec is None or codec.startswith("utf-16") or codec.startswith("utf-32"):
+            continue  # a page that parsed as ASCII cannot be UTF-16; the label is wrong
+        if codec == "utf-8":
+            break
+        return body.decode(codec, errors="replace")
+    return body.decode("utf-8", errors="digest-cp1252")
+
+
+# --------------------------------------------------------------------------- text helpers
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+
+
+def _clean(text: str | None) -> str:
+    """Fold whitespace (no-break spaces included) and drop invisible characters."""
+    if not text:
+        return ""
+    return " ".join(text.translate(_INVISIBLE).split())
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _clean_markup(text: str | None) -> str:
+    """Clean text that may still carry markup or entities (meta content, feed summaries)."""
+    if not text:
+        return ""
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    return _clean(unescape(text))
+
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+    }
+)
+_WORD = re.compile(r"\w+")
+
+
+def _key(text: str) -> str:
+    """A comparison key: NFKC, ASCII quotes and dashes, lower case, word characters only."""
+    return "".join(_WORD.findall(unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()))
+
+
+def _is_truncated(text: str) -> bool:
+    return text.endswith(("…", "...", "[…]", "[...]"))
+
+
+def _truncated_of(short: str, full: str) -> bool:
+    """True when ``short`` is ``full`` cut off and marked with an ellipsis."""
+    if not _is_truncated(short):
+        return False
+    stem = _key(short.rstrip(".…[] "))
+    return len(stem) >= 20 and _key(full).startswith(stem) and len(_key(full)) > len(stem)
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Equal or nearly equal: same words, or one a truncated start of the other."""
+    ka, kb = _key(a), _key(b)
+    if not ka or not kb:
+        return False
+    if ka == kb:
+        return True
+    short, long_ = sorted((ka, kb), key=len)
+    if len(short) >= 40 and long_.startswith(short[: max(40, len(short) - 8)]):
+        return True
+    ta, tb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(ta & tb) / max(len(ta | tb), 1) >= 0.9
+
+
+# --------------------------------------------------------------------------- metadata
+
+_ARTICLE_TYPES = re.compile(r"Article|BlogPosting|Posting|Report|Story|Review", re.I)
+
+
+@dataclass(slots=True)
+class _Meta:
+    """What the page declares about itself in its head."""
+
+    props: dict[str, str]
+    ld: dict
+    breadcrumb: list[str]
+    canonical: str
+    lang: str
+    title: str
+
+
+def _ld_objects(data: object, out: list[dict]) -> None:
+    stack = [data]
+    while stack and len(out) < 200:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            out.append(item)
+            graph = item.get("@graph")
+            if isinstance(graph, list):
+                stack.extend(reversed(graph))
+            main = item.get("mainEntity")
+            if isinstance(main, dict):
+                stack.append(main)
+
+
+def _types(obj: dict) -> str:
+    t = obj.get("@type", "")
+    return " ".join(t) if isinstance(t, list) else str(t)
+
+
+def _read_meta(tree: LexborHTMLParser) -> _Meta:
+    props: dict[str, str] = {}
+    for node in tree.css("meta"):
+        attrs = node.attributes
+        name = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").lower()
+        content = attrs.get("content")
+        if name and content and name not in props:
+            props[name] = content
+    objects: list[dict] = []
+    for node in tree.css('script[type="application/ld+json"]'):
+        raw = node.text(deep=True)
+        try:
+            _ld_objects(json.loads(raw, strict=False), objects)
+        except ValueError:
+            continue
+    ld: dict = {}
+    breadcrumb: list[str] = []
+    for obj in objects:
+        types = _types(obj)
+        if not ld and _ARTICLE_TYPES.search(types):
+            ld = obj
+        elif "BreadcrumbList" in types and not breadcrumb:
+            items = obj.get("itemListElement")
+            if isinstance(items, list):
+                for it in items:
+                    if isinstance(it, dict):
+                        name = it.get("name") or (
+                            it.get("item", {}).get("name")
+                            if isinstance(it.get("item"), dict)
+                            else ""
+                        )
+                        if isinstance(name, str) and name.strip():
+                            breadcrumb.append(_clean_markup(name))
+    if not ld:
+        ld = next((o for o in objects if "WebPage" in _types(o) and o.get("headline")), {})
+    canonical = ""
+    for node in tree.css("link[rel]"):
+        if "canonical" in (node.attributes.get("rel") or "").lower().split():
+            canonical = (node.attributes.get("href") or "").strip()
+            break
+    root = tree.root
+    lang = (root.attributes.get("lang") or "") if root is not None else ""
+    title_node = tree.css_first("title")
+    title = _clean(title_node.text()) if title_node is not None else ""
+    return _Meta(props, ld, breadcrumb, canonical, lang, title)
+
+
+def _ld_text(value: object) -> str:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), "")
+    return _clean_markup(value) if isinstance(value, str) else ""
+
+
+def _ld_names(value: object) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    names = []
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("name", "")
+        if isinstance(item, str) and item.strip() and "://" not in item:
+            names.append(_clean_markup(item))
+    return names
+
+
+def _ld_image(value: object) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("contentUrl") or ""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _parse_date(value: str) -> datetime | None:
+    value = value.strip()
+    if not value:
+        return None
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            m = re.match(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?", value)
+            if m:
+                try:
+                    parsed = datetime.fromisoformat(m.group(0))
+                except ValueError:
+                    parsed = None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- headline
+
+_TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|·|•|»|/)\s+")
+
+
+def _strip_site_name(title: str, site: str, host: str) -> str:
+    """``"Headline | Site name"`` -> ``"Headline"`` (also ``"Site name: Headline"``)."""
+    cuts = list(_TITLE_SEPARATORS.finditer(title))
+    if not cuts:
+        return title
+    bare_host = host.removeprefix("www.")
+    site_keys = {_key(site), _key(bare_host), _key(bare_host.split(".")[0])} - {""}
+
+    def is_site(part: str) -> bool:
+        k = _key(part)
+        return bool(k) and any(k == s or s in k or (len(k) > 3 and k in s) for s in site_keys)
+
+    start, end = 0, len(title)
+    # Trailing segments: the site name, or short labels after a longer headline.
+    for cut in reversed(cuts):
+        tail = title[cut.end() : end]
+        head = title[start : cut.start()]
+        if is_site(tail) or (not site_keys and len(tail.split()) <= 3 and len(tail) < len(head)):
+            end = cut.start()
+        else:
+            break
+    first = next((c for c in cuts if c.end() <= end), None)
+    if first is not None and is_site(title[start : first.start()]):
+        start = first.end()
+    return title[start:end].strip() or title
+
+
+# --------------------------------------------------------------------------- body
+
+_DROP_TAGS = (
+    "script, style, template, noscript, svg, iframe, object, embed, canvas, button, select, "
+    "textarea, input, nav, aside, footer, figure, figcaption, picture, video, audio, dialog, "
+    "[hidden], [aria-hidden=true]"
+)
+# Class or id tokens of blocks that are never article text ...
+_BOILERPLATE = re.compile(
+    r"comment|sidebar|side-bar|footer|related|recommend|promo|newsletter|subscri|signup|"
+    r"sign-up|share|sharing|social|advert|^ads?$|^ad[-_]|[-_]ads?$|[-_]ad[-_]|dfp|sponsor|"
+    r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|cookie|keep-?reading|"
+    r"read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
+    r"disclaimer|copyright|visually-hidden|sr-only|screen-reader|"
+    r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow",
+    re.I,
+)
+# ... and tokens that are, unless the same token also names the article body.
+_WEAK_BOILERPLATE = re.compile(
+    r"tags|topics|teaser|rail|widget|banner|cta|callout|embed|audio|video|photo|"
+    r"image|img|media|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
+    r"standfirst|summary|header|masthead",
+    re.I,
+)
+_BODY_TOKEN = re.compile(r"body|content|text|article|story|entry|post|prose", re.I)
+# Tokens that name the article body itself, whatever else they contain.
+_BODY_CLASS = re.compile(
+    r"(?:article|entry|post|story|body|main|rich)[-_]*(?:body|content|text)|name-+body|articlebody",
+    re.I,
+)
+_CONTENT_HINT = re.compile(
+    r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
+)
+_NEGATIVE_HINT = re.compile(
+    r"comment|meta|footer|footnote|foot|sidebar|related|share|social|promo|sponsor|"
+    r"widget|byline|author|caption|nav|menu|rail",
+    re.I,
+)
+
+# Paragraph texts that are labels, bylines or calls to action, not article prose.
+_NOT_PROSE = re.compile(
+    r"^(?:by\s+\S|posted\s+by|written\s+by|words\s+by|photos?\s*(?:by|:)|"
+    r"photograph(?:y|s)?\s*(?:by|:)|image\s*(?:by|:)|credit\s*:|illustration\s*(?:by|:)|"
+    r"(?:file\s+)?photo\s*[/(]|listen to (?:this|the) (?:article|story)|advertisement|"
+    r"advertising|sponsored|read more|keep reading|continue reading|related\s*:|see also|"
+    r"sign up|subscribe|support (?:our|us)|donate|follow us|share (?:this|on)|"
+    r"click here|updated\s*:|published\s*:|last updated|this (?:article|story) (?:was|is) "
+    r"(?:originally|first) published|all rights reserved|copyright|©)",
+    re.I,
+)
+_CAPTION_END = re.compile(
+    r"(?:getty images|reuters|associated press|\bap\b|afp|shutterstock|epa|photo)\)?\.?$",
+    re.I,
+)
+
+
+def _attr_tokens(node: LexborNode) -> str:
+    attrs = node.attributes
+    return f"{attrs.get('class') or ''} {attrs.get('id') or ''}".strip()
+
+
+def _is_boilerplate_block(node: LexborNode) -> bool:
+    tokens = _attr_tokens(node).split()
+    if not tokens or node.tag in ("html", "body", "main", "article", "p"):
+        return False
+    for token in tokens:
+        if _BODY_CLASS.search(token):
+            continue
+        if _BOILERPLATE.search(token):
+            return True
+        if _WEAK_BOILERPLATE.search(token) and not _BODY_TOKEN.search(token):
+            return True
+    return False
+
+
+def _is_prose(text: str) -> bool:
+    """True unless the paragraph is a label, byline, credit or call to action."""
+    words = len(text.split())
+    if _NOT_PROSE.match(text) and words < 40:
+        return False
+    return not (words < 16 and _CAPTION_END.search(text))
+
+
+def _drop(nodes: list[LexborNode]) -> None:
+    # Innermost first, so no node is touched after an ancestor has been freed.
+    for node in reversed(nodes):
+        node.decompose()
+
+
+@dataclass(slots=True)
+class _Para:
+    node: LexborNode
+    text: str
+
+
+_INLINE = frozenset(
+    {
+        *("a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i"),
+        *("kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time"),
+        *("tt", "u", "var", "wbr", "ins", "del"),
+    }
+)
+
+
+def _inline_runs(node: LexborNode) -> list[str]:
+    """Text of a block's direct text and inline children, split at nested blocks."""
+    runs: list[str] = []
+    current: list[str] = []
+    child = node.child
+    while child is not None:
+        if child.is_text_node:
+            current.append(child.text_content or "")
+        elif child.is_element_node:
+            if child.tag in _INLINE:
+                current.append(child.text(deep=True))
+            else:
+                runs.append(_clean("".join(current)))
+                current = []
+        child = child.next
+    runs.append(_clean("".join(current)))
+    return [r for r in runs if r]
+
+
+def _paragraph_nodes(root: LexborNode) -> list[_Para]:
+    """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks."""
+    paras = []
+    for node in root.css("p, div, td, section, article, blockquote, dd"):
+        if node.tag == "p":
+            text = _clean(node.text(deep=True))
+            if text:
+                paras.append(_Para(node, text))
+        elif len(node.text(deep=False, strip=True)) >= 25:
+            paras.extend(_Para(node, run) for run in _inline_runs(node) if len(run) >= 25)
+    return paras
+
+
+def _link_density(node: LexborNode, length: int) -> float:
+    if not length:
+        return 0.0
+    linked = sum(len(_clean(a.text(deep=True))) for a in node.css("a"))
+    return linked / length
+
+
+def _class_weight(node: LexborNode) -> int:
+    tokens = _attr_tokens(node)
+    if not tokens:
+        return 0
+    weight = 0
+    if _CONTENT_HINT.search(tokens):
+        weight += 25
+    if _NEGATIVE_HINT.search(tokens):
+        weight -= 25
+    return weight
+
+
+class _Boilerplate:
+    """Memoised class-name verdicts, so each element is judged once."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, bool] = {}
+
+    def __call__(self, node: LexborNode) -> bool:
+        key = node.mem_id
+        verdict = self.cache.get(key)
+        if verdict is None:
+            verdict = self.cache[key] = _is_boilerplate_block(node)
+        return verdict
+
+    def inside(self, node: LexborNode, stop: LexborNode | None, levels: int) -> bool:
+        """True when ``node`` or an ancestor below ``stop`` (at most ``levels`` up) is one."""
+        stop_key = stop.mem_id if stop is not None else -1
+        while node is not None and levels > 0 and node.mem_id != stop_key:
+            if node.tag in ("body", "html"):
+                return False
+            if self(node):
+                return True
+            node = node.parent
+            levels -= 1
+        return False
+
+
+def _body_paragraphs(body: LexborNode) -> list[str]:
+    paras = _paragraph_nodes(body)
+    boilerplate = _Boilerplate()
+    scores: dict[int, float] = {}
+    nodes: dict[int, LexborNode] = {}
+    for para in paras:
+        length = len(para.text)
+        if length < 25:
+            continue
+        if _link_density(para.node, length) > 0.5:
+            continue
+        if boilerplate.inside(para.node, None, 3):
+            continue
+        score = 1 + para.text.count(",") + min(length // 100, 3)
+        parent = para.node.parent
+        for share in (1.0, 0.5):
+            if parent is None or parent.tag in ("html", "#document"):
+                break
+            key = parent.mem_id
+            if key not in nodes:
+                nodes[key] = parent
+                scores[key] = _class_weight(parent) + (5 if parent.tag == "article" else 0)
+            scores[key] += score * share
+            parent = parent.parent
+    if not scores:
+        return [p.text for p in paras if _is_prose(p.text)]
+    best_key = max(scores, key=scores.__getitem__)
+    best = nodes[best_key]
+    best_score = scores[best_key]
+    # Paragraphs split into sibling blocks (by ads or embeds) belong to the article too.
+    containers = [best]
+    parent = best.parent
+    if parent is not None:
+        threshold = max(10.0, best_score * 0.2)
+        containers = []
+        child = parent.child
+        while child is not None:
+            if child.mem_id == best_key:
+                containers.append(child)
+            elif child.is_element_node and not boilerplate(child):
+                sibling_score = scores.get(child.mem_id, 0.0)
+                if sibling_score >= threshold:
+                    containers.append(child)
+                elif child.tag == "p":
+                    text = _clean(child.text(deep=True))
+                    if len(text) > 80 and _link_density(child, len(text)) < 0.25:
+                        containers.append(child)
+            child = child.next
+    out: list[str] = []
+    for container in containers:
+        if container.tag == "p":
+            found = [_Para(container, _clean(container.text(deep=True)))]
+        else:
+            found = _paragraph_nodes(container)
+        for para in found:
+            if len(para.text) < 2 or not _is_prose(para.text):
+                continue
+            if boilerplate.inside(para.node, container, _MAX_DEPTH):
+                continue
+            if _link_density(para.node, len(para.text)) > 0.6:
+                continue
+            out.append(para.text)
+    return out
+
+
+# --------------------------------------------------------------------------- nesting guard
+
+_BLOCK_TAG = re.compile(
+    r"<(/?)(?:div|section|article|main|aside|header|footer|ul|ol|li|table|tr|td|blockquote|"
+    r"form|nav|p|h[1-6]|dl|dd|dt|figure|pre|center|fieldset|details)\b[^>]*>",
+    re.I,
+)
+_MAX_DEPTH = 400
+
+
+def _defuse_nesting(html: str) -> str:
+    """Flatten absurdly deep block nesting, which makes HTML tree building quadratic."""
+    if html.count("<") < 4 * _MAX_DEPTH:
+        return html
+    depth = 0
+    pieces: list[str] = []
+    last = 0
+    for m in _BLOCK_TAG.finditer(html):
+        if m.group(1):
+            depth = max(depth - 1, 0)
+            if depth < _MAX_DEPTH:
+                continue
+        else:
+            depth += 1
+            if depth <= _MAX_DEPTH:
+                continue
+        pieces.append(html[last : m.start()])
+        pieces.append(" ")
+        last = m.end()
+    if not pieces:
+        return html
+    pieces.append(html[last:])
+    return "".join(pieces)
+
+
+# --------------------------------------------------------------------------- extraction
+
+_DEK_SELECTOR = (
+    ".dek, .standfirst, .subtitle, .sub-title, .subheadline, .sub-headline, .subhead, "
+    ".article-dek, .article-summary, .article__dek, .article__standfirst, .article-subtitle, "
+    ".post-excerpt, .entry-subtitle, .c-entry-summary, .summary, .deck, .excerpt, .lede-text, "
+    ".headline-summary, .widget__subheadline, .gh-article-excerpt, .article-excerpt, "
+    ".post-subtitle, [itemprop=description], [itemprop=alternativeHeadline], h2.subtitle"
+)
+_SECTION_SELECTOR = (
+    ".kicker, .eyebrow, .section-label, .article-section, .post-category, .category, "
+    ".rubric, .widget__section, .article__section, .section-name, [itemprop=articleSection]"
+)
+
+
+def extract(page: Page) -> Article:
+    """Extract the article from a fetched page (see ``extract_html``)."""
+    return extract_html(
+        page.body,
+        page.final_url or page.url,
+        hints=page.hints,
+        content_type=page.content_type,
+    )
+
+
+def extract_html(
+    html: str | bytes,
+    url: str,
+    *,
+    hints: EntryHints | None = None,
+    content_type: str = "",
+) -> Article:
+    """Extract headline, standfirst, lead, body and metadata from one page.
+
+    ``url`` is the page's own address (after redirects); ``hints`` (from a feed) fill
+    only the fields the page lacks. Raises ``ExtractError`` when the page has neither
+    a headline nor any body text, or is not text at all.
+    """
+    hints = hints or EntryHints()
+    text = decode_html(html, content_type) if isinstance(html, bytes) else html
+    tree = LexborHTMLParser(_defuse_nesting(text))
+    meta = _read_meta(tree)
+    props, ld = meta.props, meta.ld
+    host = urlsplit(url).hostname or ""
+
+    # Whatever never shows as text goes first, so nothing below can pick it up.
+    _drop(tree.css(_DROP_TAGS))
+    for br in tree.css("br"):
+        br.replace_with(" ")
+    body = tree.body
+    if body is None:
+        raise ExtractError(f"{url}: the page has no body; it is not an article page.")
+
+    # Headline: the h1 that matches the declared title, else the declared title.
+    declared = [
+        _ld_text(ld.get("headline")),
+        _clean_markup(props.get("og:title")),
+        _clean_markup(props.get("twitter:title")),
+        meta.title,
+    ]
+    declared = [d for d in declared if d]
+    headline = ""
+    headline_node: LexborNode | None = None
+    h1s = [(n, _clean(n.text(deep=True))) for n in body.css("h1")]
+    h1s = [(n, t) for n, t in h1s if t]
+    for node, h1 in h1s:
+        k = _key(h1)
+        if len(k) > 3 and any(k in _key(d) for d in declared):
+            headline, headline_node = h1, node
+            break
+    site = _clean_markup(props.get("og:site_name"))
+    if not headline:
+        if declared[:1] and declared[0] != meta.title:
+            headline = _strip_site_name(declared[0], site, host)
+        elif len(h1s) == 1:
+            headline, headline_node = h1s[0][1], h1s[0][0]
+        elif declared:
+            headline = _strip_site_name(declared[0], site, host)
+    else:
+        headline = _strip_site_name(headline, site, host) if headline == meta.title else headline
+    if not headline:
+        headline = _clean_markup(hints.title)
+
+    # Visible dek: a marked-up standfirst, preferably the first one after the headline.
+    dek = ""
+    dek_node: LexborNode | None = None
+    for node in body.css(_DEK_SELECTOR):
+        candidate = _clean(node.text(deep=True))
+        if 20 <= len(candidate) <= 600 and _key(candidate) != _key(headline):
+            dek, dek_node = candidate, node
+            break
+    if not dek and headline_node is not None:
+        # An unmarked short block right after the headline is the dek when the page's
+        # own complete description says the same thing and body text does not follow
+        # in the same run of paragraphs (then it would be the lead).
+        described = [
+            d
+            for d in (
+                _ld_text(ld.get("description")),
+                _clean_markup(props.get("og:description")),
+                _clean_markup(props.get("description")),
+            )
+            if d and not _is_truncated(d)
+        ]
+        sibling = headline_node.next
+        for _ in range(6):
+            if sibling is None or not described:
+                break
+            if sibling.is_element_node:
+                candidate = _clean(sibling.text(deep=True))
+                if (
+                    candidate
+                    and (sibling.tag == "p" or sibling.css_first("p") is None)
+                    and len(candidate.split()) <= 60
+                    and any(_key(candidate) == _key(d) for d in described)
+                ):
+                    after = sibling.next
+                    while after is not None and not after.is_element_node:
+                        after = after.next
+                    if after is not None and after.tag != "p":
+                        dek, dek_node = candidate, sibling
+                    break
+            sibling = sibling.next
+
+    section = _clean_markup(props.get("article:section")) or _ld_text(ld.get("articleSection"))
+    if not section:
+        for node in body.css(_SECTION_SELECTOR):
+            label = _clean(node.text(deep=True))
+            if 0 < len(label.split()) <= 6:
+                section = label.split("|")[-1].strip()
+                break
+    if not section and len(meta.breadcrumb) >= 2:
+        section = meta.breadcrumb[-2] if len(meta.breadcrumb) > 2 else meta.breadcrumb[-1]
+    section = section or _clean_markup(hints.section)
+
+    byline = ", ".join(dict.fromkeys(_ld_names(ld.get("author"))))
+    if not byline:
+        author = _clean_markup(props.get("author") or props.get("article:author"))
+        if author and "://" not in author:
+            byline = author
+    if not byline:
+        for node in body.css(
+            "[rel=author], [itemprop=author], .byline, [class*=byline], [class*=author]"
+        ):
+            name = _clean(node.text(deep=True))
+            name = re.sub(r"^(?:by|posted by|written by)\s+", "", name, flags=re.I)
+            if 0 < len(name.split()) <= 8:
+                byline = name
+                break
+
+    published = None
+    for value in (
+        ld.get("datePublished"),
+        props.get("article:published_time"),
+        props.get("og:published_time"),
+        props.get("datepublished"),
+        props.get("pubdate"),
+        props.get("publishdate"),
+        props.get("date"),
+        props.get("dc.date"),
+        props.get("dc.date.issued"),
+        props.get("sailthru.date"),
+        props.get("parsely-pub-date"),
+    ):
+        if isinstance(value, str) and (published := _parse_date(value)):
+            break
+    if published is None:
+        node = body.css_first("time[datetime]")
+        if node is not None:
+            published = _parse_date(node.attributes.get("datetime") or "")
+    published = published or hints.published
+
+    image = (
+        _ld_image(ld.get("image"))
+        or (
+            props.get("og:image") or props.get("og:image:url") or props.get("twitter:image") or ""
+        ).strip()
+    )
+    image_alt = _clean_markup(props.get("og:image:alt") or props.get("twitter:image:alt"))
+    if not image and hints.image:
+        image = hints.image
+
+    # Now the body: the dek and headline blocks go so they cannot pass for paragraphs.
+    _drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
+    for node in body.css("h1, h2, h3, h4, h5, h6, header"):
+        if len(node.css("p")) < 3:
+            node.decompose()
+    paragraphs = _body_paragraphs(body)
+
+    # Standfirst: the visible dek, else the declared description; the complete one
+    # when another candidate is a truncated copy; never the lead in disguise.
+    candidates = [
+        dek,
+        _ld_text(ld.get("description")),
+        _clean_markup(props.get("og:description")),
+        _clean_markup(props.get("description")),
+        _clean_markup(props.get("twitter:description")),
+        _clean_markup(hints.summary),
+    ]
+    candidates = [c for c in candidates if c]
+    standfirst = candidates[0] if candidates else ""
+    for other in candidates[1:]:
+        if _truncated_of(standfirst, other):
+            standfirst = other
+    if paragraphs and standfirst and _same_text(standfirst, paragraphs[0]):
+        if dek and standfirst == dek:
+            paragraphs = paragraphs[1:]  # the dek printed again as the first paragraph
+        else:
+            standfirst = ""
+    if standfirst and any(
+        _truncated_of(standfirst, p) or _same_text(standfirst, p) for p in paragraphs[:1]
+    ):
+        standfirst = ""
+
+    if not headline and not paragraphs:
+        raise ExtractError(f"{url}: found neither a headline nor any article text on the page.")
+
+    lang = meta.lang or props.get("og:locale", "") or _ld_text(ld.get("inLanguage"))
+    language = re.split(r"[-_]", lang.strip(), maxsplit=1)[0].lower() if lang.strip() else ""
+
+    canonical = meta.canonical or (props.get("og:url") or "").strip()
+    article_url = url
+    if canonical:
+        resolved = urljoin(url, canonical)
+        if urlsplit(resolved).scheme in ("http", "https") and (
+            same_site(resolved, url) or urlsplit(url).scheme == "file"
+        ):
+            article_url = resolved
+
+    image_url = urljoin(article_url, image) if image else None
+    return Article(
+        url=canonical_url(article_url),
+        headline=headline,
+        standfirst=standfirst,
+        lead=paragraphs[0] if paragraphs else "",
+        paragraphs=tuple(paragraphs),
+        image=image_url,
+        image_alt=image_alt,
+        section=section,
+        published=published,
+        byline=byline,
+        language=language,
+    )
+
+
+def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+    """The nodes not inside another node of the list, in document order."""
+    chosen = {n.mem_id for n in nodes}
+    out = []
+    for node in nodes:
+        parent = node.parent
+        inside = False
+        steps = 0
+        while parent is not None and steps < _MAX_DEPTH * 2:
+            if parent.mem_id in chosen:
+                inside = True
+                break
+            parent = parent.parent
+            steps += 1
+        if not inside:
+            out.append(node)
+    return out
