@@ -131,6 +131,9 @@ def _clean(text: str | None) -> str:
 
 
 _TAG = re.compile(r"<[^>]*>")
+# What a <br> becomes: whitespace to _clean, and a paragraph break when doubled in a block.
+_BREAK = "\u2029"
+_BREAKS = re.compile(r"\u2029\s*\u2029")
 
 
 def _clean_markup(text: str | None) -> str:
@@ -467,22 +470,23 @@ def _inline_runs(node: LexborNode) -> list[str]:
             if child.tag in _INLINE:
                 current.append(child.text(deep=True))
             else:
-                runs.append(_clean("".join(current)))
+                runs.extend(_BREAKS.split("".join(current)))
                 current = []
         child = child.next
-    runs.append(_clean("".join(current)))
-    return [r for r in runs if r]
+    runs.extend(_BREAKS.split("".join(current)))
+    return [c for c in map(_clean, runs) if c]
 
 
 def _paragraph_nodes(root: LexborNode) -> list[_Para]:
     """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks."""
     paras = []
-    for node in root.css("p, div, td, section, article, blockquote, dd"):
-        if node.tag == "p":
+    for node in root.css("p, li, div, td, section, article, blockquote, dd"):
+        tag = node.tag
+        if tag == "p" or (tag == "li" and node.css_first("p, div, li") is None):
             text = _clean(node.text(deep=True))
             if text:
                 paras.append(_Para(node, text))
-        elif len(node.text(deep=False, strip=True)) >= 25:
+        elif tag != "li" and len(node.text(deep=False, strip=True)) >= 25:
             paras.extend(_Para(node, run) for run in _inline_runs(node) if len(run) >= 25)
     return paras
 
@@ -494,15 +498,15 @@ def _link_density(node: LexborNode, length: int) -> float:
     return linked / length
 
 
-def _class_weight(node: LexborNode) -> int:
+def _class_weight(node: LexborNode) -> float:
+    """A factor for a block's score from its class and id: body-like up, aside-like down."""
     tokens = _attr_tokens(node)
-    if not tokens:
-        return 0
-    weight = 0
-    if _CONTENT_HINT.search(tokens):
-        weight += 25
-    if _NEGATIVE_HINT.search(tokens):
-        weight -= 25
+    weight = 1.2 if node.tag == "article" else 1.0
+    if tokens:
+        if _CONTENT_HINT.search(tokens):
+            weight *= 1.25
+        if _NEGATIVE_HINT.search(tokens):
+            weight *= 0.5
     return weight
 
 
@@ -532,40 +536,73 @@ class _Boilerplate:
         return False
 
 
-def _body_paragraphs(body: LexborNode) -> list[str]:
-    paras = _paragraph_nodes(body)
-    boilerplate = _Boilerplate()
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]?(?:\s|$)")
+# A paragraph's score goes to its parent in full and to its ancestors in shrinking
+# shares (Readability's weights), so a container of many short blocks can win.
+_ANCESTOR_SHARES = (1.0, 1 / 2, 1 / 6, 1 / 9, 1 / 12)
+
+
+def _score(
+    paras: list[_Para], boilerplate: _Boilerplate
+) -> tuple[dict[int, float], dict[int, LexborNode]]:
+    """Content scores of the blocks holding paragraphs, keyed by ``mem_id``."""
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
     for para in paras:
         length = len(para.text)
-        if length < 25:
+        tag = para.node.tag
+        if length < 25 or tag == "li":
             continue
+        if tag != "p" and (length < 60 or not _SENTENCE_END.search(para.text)):
+            continue  # loose text in a block counts only when it reads as prose
         if _link_density(para.node, length) > 0.5:
             continue
         if boilerplate.inside(para.node, None, 3):
             continue
         score = 1 + para.text.count(",") + min(length // 100, 3)
         parent = para.node.parent
-        for share in (1.0, 0.5):
+        for share in _ANCESTOR_SHARES:
             if parent is None or parent.tag in ("html", "#document"):
                 break
             key = parent.mem_id
             if key not in nodes:
                 nodes[key] = parent
-                scores[key] = _class_weight(parent) + (5 if parent.tag == "article" else 0)
+                scores[key] = 0.0
             scores[key] += score * share
             parent = parent.parent
+    for key, node in nodes.items():
+        scores[key] *= _class_weight(node)
+    return scores, nodes
+
+
+def _body_paragraphs(body: LexborNode) -> list[str]:
+    paras = _paragraph_nodes(body)
+    boilerplate = _Boilerplate()
+    scores, nodes = _score(paras, boilerplate)
     if not scores:
         return [p.text for p in paras if _is_prose(p.text)]
     best_key = max(scores, key=scores.__getitem__)
     best = nodes[best_key]
     best_score = scores[best_key]
+    # Walk up while an ancestor holds comparable credit: the body split over blocks.
+    last = best_score
+    ancestor = best.parent
+    while ancestor is not None and ancestor.tag not in ("body", "html"):
+        key = ancestor.mem_id
+        if key in scores:
+            if scores[key] < best_score / 3:
+                break
+            if scores[key] > last:
+                best, best_key, best_score = ancestor, key, scores[key]
+                break
+            last = scores[key]
+        ancestor = ancestor.parent
     # Paragraphs split into sibling blocks (by ads or embeds) belong to the article too.
     containers = [best]
     parent = best.parent
     if parent is not None:
         threshold = max(10.0, best_score * 0.2)
+        best_class = best.attributes.get("class") or ""
         containers = []
         child = parent.child
         while child is not None:
@@ -573,28 +610,75 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
                 containers.append(child)
             elif child.is_element_node and not boilerplate(child):
                 sibling_score = scores.get(child.mem_id, 0.0)
-                if sibling_score >= threshold:
+                if sibling_score >= threshold or (
+                    sibling_score > 0 and best_class and child.attributes.get("class") == best_class
+                ):
                     containers.append(child)
                 elif child.tag == "p":
                     text = _clean(child.text(deep=True))
                     if len(text) > 80 and _link_density(child, len(text)) < 0.25:
                         containers.append(child)
             child = child.next
-    out: list[str] = []
-    for container in containers:
-        if container.tag == "p":
-            found = [_Para(container, _clean(container.text(deep=True)))]
-        else:
-            found = _paragraph_nodes(container)
-        for para in found:
-            if len(para.text) < 2 or not _is_prose(para.text):
-                continue
-            if boilerplate.inside(para.node, container, _MAX_DEPTH):
-                continue
-            if _link_density(para.node, len(para.text)) > 0.6:
-                continue
-            out.append(para.text)
-    return out
+    keys = {c.mem_id for c in containers}
+    chosen: list[int] = []
+    for index, para in enumerate(paras):
+        container = _ancestor_in(para.node, keys, _MAX_DEPTH)
+        if container is None or not _is_prose(para.text):
+            continue
+        if boilerplate.inside(para.node, container, _MAX_DEPTH):
+            continue
+        limit = 0.3 if para.node.tag == "li" else 0.6
+        if _link_density(para.node, len(para.text)) > limit:
+            continue
+        chosen.append(index)
+    if chosen:
+        chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
+    return [paras[i].text for i in chosen]
+
+
+def _ancestor_in(node: LexborNode | None, keys: set[int], levels: int) -> LexborNode | None:
+    """``node`` or its nearest ancestor (at most ``levels`` up) whose ``mem_id`` is in ``keys``."""
+    while node is not None and levels >= 0:
+        if node.mem_id in keys:
+            return node
+        node = node.parent
+        levels -= 1
+    return None
+
+
+def _lead_before(
+    paras: list[_Para], first: int, container: LexborNode, boilerplate: _Boilerplate
+) -> list[int]:
+    """Paragraphs just before the body container that open the article.
+
+    Sites often set the first paragraph apart (a bold intro, a separate block before
+    the rest of the body); it is taken when it sits near the body, reads as prose
+    and is not a link list or a boilerplate block.
+    """
+    region: set[int] = set()
+    node = container.parent
+    for _ in range(3):
+        if node is None or node.tag in ("body", "html"):
+            break
+        region.add(node.mem_id)
+        node = node.parent
+    found: list[int] = []
+    skipped = 0
+    index = first - 1
+    while index >= 0 and len(found) < 2 and skipped < 3:
+        para = paras[index]
+        index -= 1
+        if _ancestor_in(para.node, region, 12) is None:
+            break
+        if boilerplate.inside(para.node, None, 4) or para.node.tag == "li":
+            break
+        if len(para.text.split()) < 12 or not _is_prose(para.text):
+            skipped += 1
+            continue
+        if _link_density(para.node, len(para.text)) > 0.3:
+            break
+        found.insert(0, index + 1)
+    return found
 
 
 # --------------------------------------------------------------------------- nesting guard
@@ -679,8 +763,15 @@ def extract_html(
 
     # Whatever never shows as text goes first, so nothing below can pick it up.
     _drop(tree.css(_DROP_TAGS))
+    _drop(
+        [
+            n
+            for n in tree.css("[class*=caption], [class*=credit]")
+            if n.tag not in ("html", "body", "main", "article")
+        ]
+    )
     for br in tree.css("br"):
-        br.replace_with(" ")
+        br.replace_with(_BREAK)
     body = tree.body
     if body is None:
         raise ExtractError(f"{url}: the page has no body; it is not an article page.")
