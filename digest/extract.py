@@ -368,12 +368,12 @@ _BOILERPLATE = re.compile(
     r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|cookie|keep-?reading|"
     r"read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
     r"disclaimer|copyright|visually-hidden|sr-only|screen-reader|"
-    r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow",
+    r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow|consent|gdpr|privacy",
     re.I,
 )
 # ... and tokens that are, unless the same token also names the article body.
 _WEAK_BOILERPLATE = re.compile(
-    r"tags|topics|teaser|rail|widget|banner|cta|callout|embed|audio|video|photo|"
+    r"tags|topics|teaser|right-?rail|side-?rail|banner|cta|callout|embed|audio|video|photo|"
     r"image|img|media|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
     r"standfirst|summary|header|masthead",
     re.I,
@@ -404,6 +404,7 @@ _NOT_PROSE = re.compile(
     r"(?:originally|first) published|all rights reserved|copyright|©)",
     re.I,
 )
+_CREDIT = re.compile(r"\((?:photo|image|picture|credit)s?(?: by)?:? [^)]*\)\.?$", re.I)
 _CAPTION_END = re.compile(
     r"(?:getty images|reuters|associated press|\bap\b|afp|shutterstock|epa|photo)\)?\.?$",
     re.I,
@@ -434,6 +435,8 @@ def _is_prose(text: str) -> bool:
     words = len(text.split())
     if _NOT_PROSE.match(text) and words < 40:
         return False
+    if words < 40 and _CREDIT.search(text):
+        return False
     return not (words < 16 and _CAPTION_END.search(text))
 
 
@@ -445,22 +448,34 @@ def _drop(nodes: list[LexborNode]) -> None:
 
 @dataclass(slots=True)
 class _Para:
+    """A paragraph's text and the element it came from (a block may give several)."""
+
     node: LexborNode
     text: str
+    whole: bool = True  # the text is all of the element's text
+
+    def link_density(self) -> float:
+        """Share of the element's text inside links."""
+        text = self.text if self.whole else _clean(self.node.text(deep=True))
+        return _link_density(self.node, len(text))
 
 
 _INLINE = frozenset(
     {
         *("a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i"),
         *("kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time"),
-        *("tt", "u", "var", "wbr", "ins", "del"),
+        *("tt", "u", "var", "wbr", "ins", "del", "img"),
     }
 )
 
 
-def _inline_runs(node: LexborNode) -> list[str]:
-    """Text of a block's direct text and inline children, split at nested blocks."""
-    runs: list[str] = []
+def _inline_runs(node: LexborNode) -> tuple[list[str], list[str]]:
+    """Text of a block's direct text and inline children, split at nested blocks.
+
+    Returns the runs before the first nested block and the runs after it.
+    """
+    before: list[str] = []
+    runs: list[str] = before
     current: list[str] = []
     child = node.child
     while child is not None:
@@ -472,22 +487,38 @@ def _inline_runs(node: LexborNode) -> list[str]:
             else:
                 runs.extend(_BREAKS.split("".join(current)))
                 current = []
+                if runs is before:
+                    runs = []
         child = child.next
     runs.extend(_BREAKS.split("".join(current)))
-    return [c for c in map(_clean, runs) if c]
+    after = runs if runs is not before else []
+    return [c for c in map(_clean, before) if c], [c for c in map(_clean, after) if c]
 
 
 def _paragraph_nodes(root: LexborNode) -> list[_Para]:
-    """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks."""
-    paras = []
+    """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks.
+
+    Text that follows a nested block inside its parent block is held back until the
+    nested paragraphs have been listed, so the order stays the reading order.
+    """
+    paras: list[_Para] = []
+    pending: list[tuple[LexborNode, list[_Para]]] = []
     for node in root.css("p, li, div, td, section, article, blockquote, dd"):
+        while pending and _ancestor_in(node, {pending[-1][0].mem_id}, _MAX_DEPTH) is None:
+            paras.extend(pending.pop()[1])
         tag = node.tag
         if tag == "p" or (tag == "li" and node.css_first("p, div, li") is None):
             text = _clean(node.text(deep=True))
             if text:
                 paras.append(_Para(node, text))
         elif tag != "li" and len(node.text(deep=False, strip=True)) >= 25:
-            paras.extend(_Para(node, run) for run in _inline_runs(node) if len(run) >= 25)
+            before, after = _inline_runs(node)
+            paras.extend(_Para(node, run, whole=False) for run in before if len(run) >= 25)
+            later = [_Para(node, run, whole=False) for run in after if len(run) >= 25]
+            if later:
+                pending.append((node, later))
+    while pending:
+        paras.extend(pending.pop()[1])
     return paras
 
 
@@ -555,7 +586,7 @@ def _score(
             continue
         if tag != "p" and (length < 60 or not _SENTENCE_END.search(para.text)):
             continue  # loose text in a block counts only when it reads as prose
-        if _link_density(para.node, length) > 0.5:
+        if para.link_density() > 0.5:
             continue
         if boilerplate.inside(para.node, None, 3):
             continue
@@ -576,6 +607,8 @@ def _score(
 
 
 def _body_paragraphs(body: LexborNode) -> list[str]:
+    # Text wrapped in spans reads as text written straight into its block.
+    body.unwrap_tags(["span", "font"])
     paras = _paragraph_nodes(body)
     boilerplate = _Boilerplate()
     scores, nodes = _score(paras, boilerplate)
@@ -628,12 +661,56 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
         if boilerplate.inside(para.node, container, _MAX_DEPTH):
             continue
         limit = 0.3 if para.node.tag == "li" else 0.6
-        if _link_density(para.node, len(para.text)) > limit:
+        if para.link_density() > limit:
             continue
         chosen.append(index)
     if chosen:
+        chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
     return [paras[i].text for i in chosen]
+
+
+def _first_class(node: LexborNode) -> str:
+    classes = (node.attributes.get("class") or "").split()
+    return classes[0] if classes else ""
+
+
+def _same_class(
+    paras: list[_Para], chosen: list[int], container: LexborNode, boilerplate: _Boilerplate
+) -> list[int]:
+    """Add the paragraphs near the body that carry the body paragraphs' own class.
+
+    When most body paragraphs share a class (``zn-body__paragraph``), paragraphs with
+    that class in the surrounding region are body text too, even in another block.
+    """
+    counts: dict[str, int] = {}
+    for index in chosen:
+        name = _first_class(paras[index].node)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return chosen
+    name, count = max(counts.items(), key=lambda item: item[1])
+    if count < max(3, len(chosen) // 2):
+        return chosen
+    region: set[int] = set()
+    node = container.parent
+    for _ in range(3):
+        if node is None or node.tag in ("body", "html"):
+            break
+        region.add(node.mem_id)
+        node = node.parent
+    taken = set(chosen)
+    for index, para in enumerate(paras):
+        if (
+            index not in taken
+            and _first_class(para.node) == name
+            and _is_prose(para.text)
+            and _ancestor_in(para.node, region, 12) is not None
+            and not boilerplate.inside(para.node, None, 4)
+        ):
+            taken.add(index)
+    return sorted(taken)
 
 
 def _ancestor_in(node: LexborNode | None, keys: set[int], levels: int) -> LexborNode | None:
@@ -675,7 +752,7 @@ def _lead_before(
         if len(para.text.split()) < 12 or not _is_prose(para.text):
             skipped += 1
             continue
-        if _link_density(para.node, len(para.text)) > 0.3:
+        if para.link_density() > 0.3:
             break
         found.insert(0, index + 1)
     return found
