@@ -374,7 +374,7 @@ _BOILERPLATE = re.compile(
 # ... and tokens that are, unless the same token also names the article body.
 _WEAK_BOILERPLATE = re.compile(
     r"tags|topics|teaser|right-?rail|side-?rail|banner|cta|callout|embed|audio|video|photo|"
-    r"image|img|media|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
+    r"image|img|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
     r"standfirst|summary|header|masthead",
     re.I,
 )
@@ -633,9 +633,9 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     # Paragraphs split into sibling blocks (by ads or embeds) belong to the article too.
     containers = [best]
     parent = best.parent
+    best_class = best.attributes.get("class") or ""
     if parent is not None:
         threshold = max(10.0, best_score * 0.2)
-        best_class = best.attributes.get("class") or ""
         containers = []
         child = parent.child
         while child is not None:
@@ -653,6 +653,18 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
                         containers.append(child)
             child = child.next
     keys = {c.mem_id for c in containers}
+    # The body cut into chunks under separate wrappers: blocks with the very class of
+    # the chosen block, nearby, are chunks of the same body.
+    if best_class and '"' not in best_class and best.tag != "p":
+        top = best
+        for _ in range(3):
+            if top.parent is None or top.parent.tag in ("body", "html"):
+                break
+            top = top.parent
+        for chunk in top.css(f'{best.tag}[class="{best_class}"]'):
+            if chunk.mem_id not in keys and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15:
+                containers.append(chunk)
+                keys.add(chunk.mem_id)
     chosen: list[int] = []
     for index, para in enumerate(paras):
         container = _ancestor_in(para.node, keys, _MAX_DEPTH)
