@@ -508,8 +508,11 @@ def _paragraph_nodes(root: LexborNode) -> list[_Para]:
             paras.extend(pending.pop()[1])
         tag = node.tag
         if tag == "p" or (tag == "li" and node.css_first("p, div, li") is None):
-            text = _clean(node.text(deep=True))
-            if text:
+            raw = node.text(deep=True)
+            if _BREAK in raw:  # lines broken with <br> are paragraphs of their own
+                lines = [t for t in map(_clean, raw.split(_BREAK)) if t]
+                paras.extend(_Para(node, t, whole=len(lines) == 1) for t in lines)
+            elif text := _clean(raw):
                 paras.append(_Para(node, text))
         elif tag != "li" and len(node.text(deep=False, strip=True)) >= 25:
             before, after = _inline_runs(node)
@@ -584,7 +587,9 @@ def _score(
         tag = para.node.tag
         if length < 25 or tag == "li":
             continue
-        if tag != "p" and (length < 60 or not _SENTENCE_END.search(para.text)):
+        if tag != "p" and (
+            length < (150 if tag == "td" else 60) or not _SENTENCE_END.search(para.text)
+        ):
             continue  # loose text in a block counts only when it reads as prose
         if para.link_density() > 0.5:
             continue
