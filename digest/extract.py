@@ -120,14 +120,14 @@ def decode_html(body: bytes, content_type: str = "") -> str:
 
 # --------------------------------------------------------------------------- text helpers
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def _clean(text: str | None) -> str:
     """Fold whitespace (no-break spaces included) and drop invisible characters."""
     if not text:
         return ""
-    return " ".join(text.translate(_INVISIBLE).split())
+    return " ".join(_INVISIBLE.sub("", text).split())
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -452,12 +452,13 @@ class _Para:
 
     node: LexborNode
     text: str
-    whole: bool = True  # the text is all of the element's text
+    linked: int = -1  # characters inside links, when counted while reading the text
 
     def link_density(self) -> float:
-        """Share of the element's text inside links."""
-        text = self.text if self.whole else _clean(self.node.text(deep=True))
-        return _link_density(self.node, len(text))
+        """Share of the paragraph's text inside links."""
+        if self.linked >= 0:
+            return self.linked / max(len(self.text), 1)
+        return _link_density(self.node, len(self.text))
 
 
 _INLINE = frozenset(
@@ -469,30 +470,49 @@ _INLINE = frozenset(
 )
 
 
-def _inline_runs(node: LexborNode) -> tuple[list[str], list[str]]:
+def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """Text of a block's direct text and inline children, split at nested blocks.
 
-    Returns the runs before the first nested block and the runs after it.
+    Returns ``(text, characters in links)`` runs before the first nested block, and
+    those after it.
     """
     before: list[str] = []
-    runs: list[str] = before
+    after: list[str] = []
+    runs = before
+    linked: dict[int, int] = {}  # run number -> link characters, over before + after
     current: list[str] = []
+    count = 0
     child = node.child
     while child is not None:
         if child.is_text_node:
             current.append(child.text_content or "")
         elif child.is_element_node:
             if child.tag in _INLINE:
-                current.append(child.text(deep=True))
+                text = child.text(deep=True)
+                current.append(text)
+                if child.tag == "a":
+                    linked[count] = linked.get(count, 0) + len(text)
+                elif child.child is not None and child.child.next is not None:
+                    inner = sum(len(a.text(deep=True)) for a in child.css("a"))
+                    linked[count] = linked.get(count, 0) + inner
             else:
-                runs.extend(_BREAKS.split("".join(current)))
+                runs.append("".join(current))
                 current = []
-                if runs is before:
-                    runs = []
+                count += 1
+                runs = after
         child = child.next
-    runs.extend(_BREAKS.split("".join(current)))
-    after = runs if runs is not before else []
-    return [c for c in map(_clean, before) if c], [c for c in map(_clean, after) if c]
+    runs.append("".join(current))
+
+    def split(chunks: list[str], first: int) -> list[tuple[str, int]]:
+        out = []
+        for offset, chunk in enumerate(chunks):
+            pieces = [c for c in map(_clean, _BREAKS.split(chunk)) if c]
+            links = linked.get(first + offset, 0)
+            total = sum(len(p) for p in pieces) or 1
+            out.extend((p, links * len(p) // total) for p in pieces)
+        return out
+
+    return split(before, 0), split(after, len(before))
 
 
 def _paragraph_nodes(root: LexborNode) -> list[_Para]:
@@ -511,13 +531,17 @@ def _paragraph_nodes(root: LexborNode) -> list[_Para]:
             raw = node.text(deep=True)
             if _BREAK in raw:  # lines broken with <br> are paragraphs of their own
                 lines = [t for t in map(_clean, raw.split(_BREAK)) if t]
-                paras.extend(_Para(node, t, whole=len(lines) == 1) for t in lines)
+                if len(lines) == 1:
+                    paras.append(_Para(node, lines[0]))
+                else:
+                    share = _link_density(node, sum(map(len, lines)))
+                    paras.extend(_Para(node, t, int(share * len(t))) for t in lines)
             elif text := _clean(raw):
                 paras.append(_Para(node, text))
         elif tag != "li" and len(node.text(deep=False, strip=True)) >= 25:
             before, after = _inline_runs(node)
-            paras.extend(_Para(node, run, whole=False) for run in before if len(run) >= 25)
-            later = [_Para(node, run, whole=False) for run in after if len(run) >= 25]
+            paras.extend(_Para(node, run, links) for run, links in before if len(run) >= 25)
+            later = [_Para(node, run, links) for run, links in after if len(run) >= 25]
             if later:
                 pending.append((node, later))
     while pending:
@@ -783,11 +807,16 @@ _BLOCK_TAG = re.compile(
     re.I,
 )
 _MAX_DEPTH = 400
+_SCAN_OVER = 5000
 
 
 def _defuse_nesting(html: str) -> str:
-    """Flatten absurdly deep block nesting, which makes HTML tree building quadratic."""
-    if html.count("<") < 4 * _MAX_DEPTH:
+    """Flatten absurdly deep block nesting, which makes HTML tree building quadratic.
+
+    Pages with fewer opening tags than ``_SCAN_OVER`` cannot nest deep enough to
+    matter (a few milliseconds at worst) and are left alone unscanned.
+    """
+    if html.count("<") - html.count("</") < _SCAN_OVER:
         return html
     depth = 0
     pieces: list[str] = []
