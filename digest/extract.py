@@ -405,6 +405,10 @@ _NOT_PROSE = re.compile(
     re.I,
 )
 _CREDIT = re.compile(r"\((?:photo|image|picture|credit)s?(?: by)?:? [^)]*\)\.?$", re.I)
+_CREDIT_LABEL = re.compile(
+    r"\b(?:photo|foto|bild|image|picture|credit|illustration|photograph)s?\s*:", re.I
+)
+_BYLINE_START = re.compile(r"^\W*(?:\w+\W+){0,2}by\s+\w", re.I)
 _CAPTION_END = re.compile(
     r"(?:getty images|reuters|associated press|\bap\b|afp|shutterstock|epa|photo)\)?\.?$",
     re.I,
@@ -436,6 +440,10 @@ def _is_prose(text: str) -> bool:
     if _NOT_PROSE.match(text) and words < 40:
         return False
     if words < 40 and _CREDIT.search(text):
+        return False
+    if words < 30 and _CREDIT_LABEL.search(text):
+        return False
+    if words < 16 and _BYLINE_START.match(text):
         return False
     return not (words < 16 and _CAPTION_END.search(text))
 
@@ -848,10 +856,72 @@ _DEK_SELECTOR = (
     ".headline-summary, .widget__subheadline, .gh-article-excerpt, .article-excerpt, "
     ".post-subtitle, [itemprop=description], [itemprop=alternativeHeadline], h2.subtitle"
 )
+# Where a page names its author, most specific first.
+_BYLINE_SELECTORS = (
+    "[rel=author]",
+    "[itemprop=author] [itemprop=name], [itemprop=author]",
+    ".author-name, .author__name, .byline__name, .byline-name, .author, .field--name-uid",
+    ".byline, [class*=byline], [class*=author]",
+)
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_BYLINE_TAIL = re.compile(
+    r"\s*(?:[·|•—–]|\s-\s|\bon\s|\bin\s|\bat\s|\bupdated\b|\bpublished\b|"
+    r"\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{4}-\d{2}-\d{2}|"
+    rf"{_MONTHS}\s+\d|\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}).*$",
+    re.I,
+)
+_BYLINE_HEAD = re.compile(r"^(?:.{0,40}?\bby\b\s*:?\s*|von\s+)", re.I)
+_ROLE = re.compile(
+    r"\b(?:editor|correspondent|reporter|writer|staff|contributor|columnist|bureau|"
+    r"news|agency|press|desk)\b",
+    re.I,
+)
+
+
+def _byline_name(text: str) -> str:
+    """The author names in a byline line: ``"By Ana Ruiz · 3 May 2025"`` -> ``"Ana Ruiz"``."""
+    text = _BYLINE_HEAD.sub("", text.strip(), count=1)
+    text = _BYLINE_TAIL.sub("", text).strip(" ,;:/")
+    parts = [p.strip() for p in re.split(r",\s*", text) if p.strip()]
+    names = []
+    for part in parts:
+        if _ROLE.search(part) and names:
+            break
+        names.append(part)
+    name = ", ".join(names)
+    if not name or len(name.split()) > 8 or any(c.isdigit() for c in name):
+        return ""
+    return name
+
+
 _SECTION_SELECTOR = (
     ".kicker, .eyebrow, .section-label, .article-section, .post-category, .category, "
-    ".rubric, .widget__section, .article__section, .section-name, [itemprop=articleSection]"
+    ".rubric, .widget__section, .article__section, .section-name, [itemprop=articleSection], "
+    ".cat-links a, [rel~=category], .gh-article-tag, .post-tag-primary"
 )
+
+
+_LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-url", "src")
+
+
+def _featured_image(tree: LexborHTMLParser) -> tuple[str, str] | None:
+    """The article's own picture when the page declares none: ``(url, alt)``.
+
+    Lazy-loading pages keep the real address in ``data-src`` and a placeholder in
+    ``src``; ``data:`` placeholders are skipped.
+    """
+    for node in tree.css(
+        "article img, [itemprop=articleBody] img, .wp-post-image, main img, [class*=featured] img"
+    ):
+        attrs = node.attributes
+        for name in _LAZY_SRC:
+            value = (attrs.get(name) or "").strip()
+            if value and not value.startswith("data:"):
+                return value, _clean(attrs.get("alt"))
+        srcset = (attrs.get("data-srcset") or attrs.get("srcset") or "").strip()
+        if srcset and not srcset.startswith("data:"):
+            return srcset.split()[0], _clean(attrs.get("alt"))
+    return None
 
 
 def extract(page: Page) -> Article:
@@ -885,6 +955,7 @@ def extract_html(
     host = urlsplit(url).hostname or ""
 
     # Whatever never shows as text goes first, so nothing below can pick it up.
+    featured = _featured_image(tree)
     _drop(tree.css(_DROP_TAGS))
     _drop(
         [
@@ -963,7 +1034,10 @@ def extract_html(
                     and any(_key(candidate) == _key(d) for d in described)
                 ):
                     after = sibling.next
-                    while after is not None and not after.is_element_node:
+                    while after is not None and (
+                        not after.is_element_node
+                        or (after.tag == "p" and not _is_prose(_clean(after.text(deep=True))))
+                    ):
                         after = after.next
                     if after is not None and after.tag != "p":
                         dek, dek_node = candidate, sibling
@@ -981,18 +1055,16 @@ def extract_html(
         section = meta.breadcrumb[-2] if len(meta.breadcrumb) > 2 else meta.breadcrumb[-1]
     section = section or _clean_markup(hints.section)
 
-    byline = ", ".join(dict.fromkeys(_ld_names(ld.get("author"))))
+    byline = ", ".join(dict.fromkeys(filter(None, map(_byline_name, _ld_names(ld.get("author"))))))
     if not byline:
         author = _clean_markup(props.get("author") or props.get("article:author"))
         if author and "://" not in author:
-            byline = author
-    if not byline:
-        for node in body.css(
-            "[rel=author], [itemprop=author], .byline, [class*=byline], [class*=author]"
-        ):
-            name = _clean(node.text(deep=True))
-            name = re.sub(r"^(?:by|posted by|written by)\s+", "", name, flags=re.I)
-            if 0 < len(name.split()) <= 8:
+            byline = _byline_name(author)
+    for selector in _BYLINE_SELECTORS:
+        if byline:
+            break
+        for node in body.css(selector):
+            if name := _byline_name(_clean(node.text(deep=True))):
                 byline = name
                 break
 
@@ -1025,6 +1097,9 @@ def extract_html(
         ).strip()
     )
     image_alt = _clean_markup(props.get("og:image:alt") or props.get("twitter:image:alt"))
+    if featured and (not image or featured[0] == image):
+        image = featured[0]
+        image_alt = image_alt or featured[1]
     if not image and hints.image:
         image = hints.image
 
@@ -1033,7 +1108,8 @@ def extract_html(
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
         if len(node.css("p")) < 3:
             node.decompose()
-    paragraphs = _body_paragraphs(body)
+    headline_key = _key(headline)
+    paragraphs = [p for p in _body_paragraphs(body) if _key(p) != headline_key]
 
     # Standfirst: the visible dek, else the declared description; the complete one
     # when another candidate is a truncated copy; never the lead in disguise.
