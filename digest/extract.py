@@ -408,7 +408,9 @@ _CREDIT = re.compile(r"\((?:photo|image|picture|credit)s?(?: by)?:? [^)]*\)\.?$"
 _CREDIT_LABEL = re.compile(
     r"\b(?:photo|foto|bild|image|picture|credit|illustration|photograph)s?\s*:", re.I
 )
-_BYLINE_START = re.compile(r"^\W*(?:\w+\W+){0,2}by\s+\w", re.I)
+_BYLINE_START = re.compile(
+    r"^\W*(?:(?i:\w+\W+){0,2}(?i:by)|[Vv]on|[Pp]ar|[Pp]or|[Dd]oor|[Aa]v)\s+[^\W\d_]"
+)
 _CAPTION_END = re.compile(
     r"(?:getty images|reuters|associated press|\bap\b|afp|shutterstock|epa|photo)\)?\.?$",
     re.I,
@@ -861,7 +863,7 @@ _BYLINE_SELECTORS = (
     "[rel=author]",
     "[itemprop=author] [itemprop=name], [itemprop=author]",
     ".author-name, .author__name, .byline__name, .byline-name, .author, .field--name-uid",
-    ".byline, [class*=byline], [class*=author]",
+    ".byline, [class*=byline], [class*=author], [class*=autor]",
 )
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _BYLINE_TAIL = re.compile(
@@ -870,7 +872,7 @@ _BYLINE_TAIL = re.compile(
     rf"{_MONTHS}\s+\d|\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}).*$",
     re.I,
 )
-_BYLINE_HEAD = re.compile(r"^(?:.{0,40}?\bby\b\s*:?\s*|von\s+)", re.I)
+_BYLINE_HEAD = re.compile(r"^(?:.{0,40}?\bby\b\s*:?\s*|(?:von|par|por|door|av)\s+)", re.I)
 _ROLE = re.compile(
     r"\b(?:editor|correspondent|reporter|writer|staff|contributor|columnist|bureau|"
     r"news|agency|press|desk)\b",
@@ -885,8 +887,8 @@ def _byline_name(text: str) -> str:
     parts = [p.strip() for p in re.split(r",\s*", text) if p.strip()]
     names = []
     for part in parts:
-        if _ROLE.search(part) and names:
-            break
+        if names and (_ROLE.search(part) or len(part.split()) < 2):
+            break  # a role or a place after the names
         names.append(part)
     name = ", ".join(names)
     if not name or len(name.split()) > 8 or any(c.isdigit() for c in name):

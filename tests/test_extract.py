@@ -365,3 +365,101 @@ def test_deeply_nested_and_huge_pages_do_not_blow_up() -> None:
     )
     article = extract_html(huge, "https://example.org/huge")
     assert len(article.paragraphs) == 5000
+
+
+def test_latin1_page_byline_names_only() -> None:
+    assert read("latin1_meta_only.html", "https://bergblatt.example/k").byline == "Anna Huber"
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("By Ana Ruiz · 3 May 2025", "Ana Ruiz"),
+        ("Posted by Tom Beck in Kraków", "Tom Beck"),
+        ("Analysis by Lee Park, Senior Editor", "Lee Park"),
+        ("Ana Ruiz November 09, 2026", "Ana Ruiz"),
+        ("By Ana Ruiz and Tom Beck | Updated 10:42", "Ana Ruiz and Tom Beck"),
+    ],
+)
+def test_byline_keeps_the_names_only(line: str, name: str) -> None:
+    html = (
+        f'<html><body><h1>A headline</h1><div class="byline">{line}</div><div class="story">'
+        "<p>A paragraph of body text long enough to be taken for the lead.</p></div></body></html>"
+    )
+    assert extract_html(html, "https://example.org/b").byline == name
+
+
+def test_lazy_loaded_featured_image_is_used_when_no_image_is_declared() -> None:
+    html = """<html><head><link rel="canonical" href="https://example.org/news/dams"></head>
+<body><article><h1>Dams in the peat</h1>
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="/media/dam.jpg" alt="A dam">
+<div class="entry-content"><p>Timber dams now block most drainage canals in the district.</p></div>
+</article></body></html>"""
+    article = extract_html(html, "https://example.org/news/dams")
+    assert article.image == "https://example.org/media/dam.jpg"
+    assert article.image_alt == "A dam"
+
+
+def test_headline_shown_only_in_a_generic_block_is_not_the_lead() -> None:
+    html = """<html><head><meta property="og:title" content="Salt flats and water rights"></head>
+<body><div class="x1"><div class="x2">Salt flats and water rights</div>
+<div class="x3"><p>Brine pumped from beneath the crust feeds ponds that take a year and a half to
+dry, and the communities around the basin want a say in how much of it is taken.</p>
+<p>The companies say the water they use is not the water people drink.</p></div></div>
+</body></html>"""
+    article = extract_html(html, "https://example.org/salt")
+    assert article.headline == "Salt flats and water rights"
+    assert article.lead.startswith("Brine pumped from beneath the crust")
+
+
+def test_lines_broken_with_br_are_paragraphs_of_their_own() -> None:
+    html = """<html><body><h1>Ferry notes</h1><div class="entry-content">
+<p>The first crossing of the day leaves before dawn and is mostly lorries.<br>
+The second is the one the schoolchildren take, and it is never on time.</p>
+<p>Nobody complains about the third.</p></div></body></html>"""
+    article = extract_html(html, "https://example.org/ferry")
+    assert article.paragraphs == (
+        "The first crossing of the day leaves before dawn and is mostly lorries.",
+        "The second is the one the schoolchildren take, and it is never on time.",
+        "Nobody complains about the third.",
+    )
+
+
+def test_text_written_straight_into_blocks_is_read_in_reading_order() -> None:
+    html = """<html><body><h1>Keyboards</h1><div class="article"><div class="content">
+The new laptop brings back a keyboard with scissor switches, which reviewers had asked for,
+for years, and the company says the rest of the range will follow next year.<br><br>
+The display stays the same size, although a larger one had been rumoured for months.
+<p>A paragraph inside, about the battery, which lasts longer than on the old model.</p>
+Prices start where they did last year, and the base model gets twice the storage.
+</div></div></body></html>"""
+    article = extract_html(html, "https://example.org/k")
+    assert [p.split()[1] for p in article.paragraphs] == ["new", "display", "paragraph", "start"]
+
+
+def test_body_cut_into_chunks_with_one_class_is_read_whole() -> None:
+    chunk = '<div class="grid"><div class="body__chunk">{}</div></div>'
+    opening = "The opening paragraph sets the scene, names the people, and says what changed."
+    more = "It carries on the story, with quotes, figures, and the context that matters."
+    html = (
+        "<html><body><h1>Chunks</h1><div class='chunks'>"
+        + chunk.format(f"<p>{opening} {opening}</p>" + f"<p>{more}</p>" * 3)
+        + '<div class="ad-slot">Advertisement</div>'
+        + chunk.format(f"<p>{more} {more} {more}</p>" * 8)
+        + "</div></body></html>"
+    )
+    article = extract_html(html, "https://example.org/chunks")
+    assert article.lead == f"{opening} {opening}"
+    assert len(article.paragraphs) == 12
+
+
+def test_cookie_banner_and_stats_table_do_not_become_the_lead() -> None:
+    row = "<tr><td>7 tackles, 3 assists (10 combined). 1 sack, 2 TFL, 1 QB hit.</td></tr>"
+    html = f"""<html><body>
+<div class="privacy-consent"><p>We use cookies and similar technologies to improve your
+experience, show personalised content and measure traffic on our site and others.</p></div>
+<h1>Snap counts</h1><div class="entry-content">
+<p>Below, we go through the snap counts and the numbers on defence for the week eleven game.</p>
+<table class="data-table">{row * 12}</table></div></body></html>"""
+    article = extract_html(html, "https://example.org/snaps")
+    assert article.lead.startswith("Below, we go through the snap counts")
