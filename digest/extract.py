@@ -696,7 +696,7 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     # the chosen block, nearby, are chunks of the same body.
     if best_class and '"' not in best_class and best.tag != "p":
         top = best
-        for _ in range(3):
+        for _ in range(5):
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
