@@ -645,7 +645,21 @@ def _score(
     return scores, nodes
 
 
+def _drop_hover_cards(body: LexborNode) -> None:
+    """Drop pop-up cards inside paragraphs: a picture and a list of links in a span.
+
+    Innermost first; once a card is gone its wrappers hold no picture and stay.
+    """
+    for span in reversed(body.css("p span:has(img)")):
+        if span.css_first("img") is None or span.text(deep=False, strip=True):
+            continue
+        text = _clean(span.text(deep=True))
+        if len(text) >= 20 and _link_density(span, len(text)) > 0.5:
+            span.decompose()
+
+
 def _body_paragraphs(body: LexborNode) -> list[str]:
+    _drop_hover_cards(body)
     # Text wrapped in spans reads as text written straight into its block.
     body.unwrap_tags(["span", "font"])
     paras = _paragraph_nodes(body)

@@ -463,3 +463,19 @@ experience, show personalised content and measure traffic on our site and others
 <table class="data-table">{row * 12}</table></div></body></html>"""
     article = extract_html(html, "https://example.org/snaps")
     assert article.lead.startswith("Below, we go through the snap counts")
+
+
+def test_hover_card_inside_the_lead_is_dropped_but_the_name_stays() -> None:
+    html = """<html><body><h1>Campaign</h1><div class="field-item">
+<p><span style="font-weight: 400;">Governor <span class="people"><a href="/p/ana">Ana Ruiz</a>
+<span class="people-block"><span><img src="/ana.jpg" alt=""><a href="/p/ana">Ana Maria Ruiz</a>
+<a href="/n/1">Governor defends the campaign slogan</a> <a href="/n/2">Budget passes after a
+long night</a> <a href="/p/ana">MORE</a></span></span></span> is defending the state’s new
+road safety campaign, which critics call confusing.</span></p>
+<p>The slogan drew jokes online on Monday, which the governor said proved it was working.</p>
+</div></body></html>"""
+    article = extract_html(html, "https://example.org/campaign")
+    assert article.lead == (
+        "Governor Ana Ruiz is defending the state’s new road safety campaign, which critics "
+        "call confusing."
+    )
