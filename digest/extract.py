@@ -241,7 +241,7 @@ def _read_meta(tree: LexborHTMLParser) -> _Meta:
         raw = node.text(deep=True)
         try:
             _ld_objects(json.loads(raw, strict=False), objects)
-        except ValueError:
+        except (ValueError, RecursionError):  # broken, or nested to exhaust the parser
             continue
     ld: dict = {}
     breadcrumb: list[str] = []
@@ -525,6 +525,17 @@ def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[st
     return split(before, 0), split(after, len(before))
 
 
+def _direct_text(node: LexborNode) -> int:
+    """Characters of text written straight into ``node`` (not in its children)."""
+    total = 0
+    child = node.child
+    while child is not None:
+        if child.is_text_node:
+            total += len((child.text_content or "").strip())
+        child = child.next
+    return total
+
+
 def _paragraph_nodes(root: LexborNode) -> list[_Para]:
     """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks.
 
@@ -548,7 +559,7 @@ def _paragraph_nodes(root: LexborNode) -> list[_Para]:
                     paras.extend(_Para(node, t, int(share * len(t))) for t in lines)
             elif text := _clean(raw):
                 paras.append(_Para(node, text))
-        elif tag != "li" and len(node.text(deep=False, strip=True)) >= 25:
+        elif tag != "li" and _direct_text(node) >= 25:
             before, after = _inline_runs(node)
             paras.extend(_Para(node, run, links) for run, links in before if len(run) >= 25)
             later = [_Para(node, run, links) for run, links in after if len(run) >= 25]
@@ -648,10 +659,20 @@ def _score(
 def _drop_hover_cards(body: LexborNode) -> None:
     """Drop pop-up cards inside paragraphs: a picture and a list of links in a span.
 
-    Innermost first; once a card is gone its wrappers hold no picture and stay.
+    Only the span nearest the picture is judged, so the sentence around it stays.
     """
-    for span in reversed(body.css("p span:has(img)")):
-        if span.css_first("img") is None or span.text(deep=False, strip=True):
+    spans: dict[int, LexborNode] = {}
+    for img in body.css("p img"):
+        node = img.parent
+        for _ in range(8):  # the nearest span around the picture, if it is close
+            if node is None or node.tag in ("p", "body"):
+                break
+            if node.tag == "span":
+                spans[node.mem_id] = node
+                break
+            node = node.parent
+    for span in spans.values():
+        if _direct_text(span):
             continue
         text = _clean(span.text(deep=True))
         if len(text) >= 20 and _link_density(span, len(text)) > 0.5:
@@ -665,8 +686,8 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     paras = _paragraph_nodes(body)
     boilerplate = _Boilerplate()
     scores, nodes = _score(paras, boilerplate)
-    if not scores:
-        return [p.text for p in paras if _is_prose(p.text)]
+    if not scores:  # nothing long enough to score: whatever prose the page has
+        return [p.text for p in paras if _is_prose(p.text) and p.link_density() <= 0.5]
     best_key = max(scores, key=scores.__getitem__)
     best = nodes[best_key]
     best_score = scores[best_key]
@@ -825,27 +846,45 @@ def _lead_before(
 
 # --------------------------------------------------------------------------- nesting guard
 
-_BLOCK_TAG = re.compile(
-    r"<(/?)(?:div|section|article|main|aside|header|footer|ul|ol|li|table|tr|td|blockquote|"
-    r"form|nav|p|h[1-6]|dl|dd|dt|figure|pre|center|fieldset|details)\b[^>]*>",
-    re.I,
+# Tags whose nesting makes lexbor's tree building (or our span unwrapping) quadratic
+# in depth: block containers, and the spans and fonts unwrapped before the body scan.
+# Tags that close themselves (p, li, h1-h6, table cells) never nest deep and are left out.
+_NESTING_TAGS = (
+    re.compile(
+        r"<(/?)(?:address|article|aside|blockquote|center|details|dialog|dir|div|dl|"
+        r"fieldset|figcaption|figure|footer|header|hgroup|main|menu|nav|ol|optgroup|pre|"
+        r"rp|rt|section|summary|ul)\b[^>]*>",
+        re.I,
+    ),
+    re.compile(r"<(/?)(?:span|font)\b[^>]*>", re.I),
 )
+_OPTION_TAG = re.compile(r"</?option\b[^>]*>", re.I)
 _MAX_DEPTH = 400
 _SCAN_OVER = 5000
 
 
 def _defuse_nesting(html: str) -> str:
-    """Flatten absurdly deep block nesting, which makes HTML tree building quadratic.
+    """Flatten absurdly deep nesting, which makes HTML tree building quadratic.
 
-    Pages with fewer opening tags than ``_SCAN_OVER`` cannot nest deep enough to
-    matter (a few milliseconds at worst) and are left alone unscanned.
+    Tags deeper than ``_MAX_DEPTH`` lose their markup (their text stays), and
+    thousands of ``<option>`` tags theirs. Pages with fewer opening tags than
+    ``_SCAN_OVER`` cannot nest deep enough to matter and are left alone unscanned.
     """
     if html.count("<") - html.count("</") < _SCAN_OVER:
         return html
+    for pattern in _NESTING_TAGS:
+        html = _flatten_below(html, pattern)
+    if html.count("<option") + html.count("<OPTION") > _SCAN_OVER // 2:
+        html = _OPTION_TAG.sub(" ", html)
+    return html
+
+
+def _flatten_below(html: str, pattern: re.Pattern[str]) -> str:
+    """Drop the tags matched by ``pattern`` that sit deeper than ``_MAX_DEPTH``."""
     depth = 0
     pieces: list[str] = []
     last = 0
-    for m in _BLOCK_TAG.finditer(html):
+    for m in pattern.finditer(html):
         if m.group(1):
             depth = max(depth - 1, 0)
             if depth < _MAX_DEPTH:

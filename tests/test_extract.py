@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -479,3 +480,22 @@ road safety campaign, which critics call confusing.</span></p>
         "Governor Ana Ruiz is defending the state’s new road safety campaign, which critics "
         "call confusing."
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<span>" * 40_000 + "x" + "</span>" * 40_000,
+        "<font>" * 40_000 + "x",
+        "<aside>" * 40_000 + "x",
+        "<select>" + "<option>x" * 40_000,
+        "<p>" + "<span><img src=a>" * 10_000 + "x",
+        '<script type="application/ld+json">' + "[" * 50_000 + "]" * 50_000 + "</script>",
+    ],
+    ids=["spans", "fonts", "asides", "options", "image-spans", "json-ld"],
+)
+def test_hostile_nesting_is_defused_quickly(body: str) -> None:
+    html = f"<html><body><h1>Hostile</h1>{body}</body></html>"
+    start = time.perf_counter()
+    assert extract_html(html, "https://example.org/hostile").headline == "Hostile"
+    assert time.perf_counter() - start < 2.0
