@@ -3,10 +3,13 @@
 The page is parsed once with selectolax (lexbor). Metadata comes first from the
 page's own declarations (JSON-LD, Open Graph, ``<meta>``, ``rel=canonical``), then
 from visible markup; feed hints only fill what the page lacks. The body is found
-with a linear scoring pass over paragraphs (text length and commas credited to the
-parent and grandparent, class names and link density counting against), after
-scripts, navigation and known boilerplate blocks are dropped. The lead is the first
-body paragraph that is not a byline, caption, label or call to action.
+with one scoring pass over paragraphs in the manner of Readability (text length and
+commas credited to the parent in full and to further ancestors in shrinking shares,
+class names scaling the score, link-heavy and boilerplate blocks left out), then
+widened to the blocks the same body was cut into. Scripts, navigation, figures and
+hidden blocks are dropped first; absurdly deep nesting is flattened before parsing.
+The lead is the first body paragraph that is not a byline, caption, label or call
+to action.
 
 Every text field is clean text: tags dropped, entities decoded, no-break spaces
 turned into spaces, whitespace folded; curly quotes and dashes are kept.
@@ -680,6 +683,7 @@ def _drop_hover_cards(body: LexborNode) -> None:
 
 
 def _body_paragraphs(body: LexborNode) -> list[str]:
+    """The article's paragraphs, in reading order."""
     _drop_hover_cards(body)
     # Text wrapped in spans reads as text written straight into its block.
     body.unwrap_tags(["span", "font"])
@@ -688,6 +692,32 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     scores, nodes = _score(paras, boilerplate)
     if not scores:  # nothing long enough to score: whatever prose the page has
         return [p.text for p in paras if _is_prose(p.text) and p.link_density() <= 0.5]
+    containers = _containers(scores, nodes, boilerplate)
+    keys = {c.mem_id for c in containers}
+    chosen: list[int] = []
+    for index, para in enumerate(paras):
+        container = _ancestor_in(para.node, keys, _MAX_DEPTH)
+        if container is None or not _is_prose(para.text):
+            continue
+        if boilerplate.inside(para.node, container, _MAX_DEPTH):
+            continue
+        limit = 0.3 if para.node.tag == "li" else 0.6
+        if para.link_density() > limit:
+            continue
+        chosen.append(index)
+    if chosen:
+        chosen = _same_class(paras, chosen, containers[0], boilerplate)
+        chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
+    return [paras[i].text for i in chosen]
+
+
+_PLAIN_CLASS = re.compile(r"[\w\s-]+")
+
+
+def _containers(
+    scores: dict[int, float], nodes: dict[int, LexborNode], boilerplate: _Boilerplate
+) -> list[LexborNode]:
+    """The blocks that hold the body: the best-scored one and its fellow blocks."""
     best_key = max(scores, key=scores.__getitem__)
     best = nodes[best_key]
     best_score = scores[best_key]
@@ -706,12 +736,11 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
         ancestor = ancestor.parent
     # Paragraphs split into sibling blocks (by ads or embeds) belong to the article too.
     containers = [best]
-    parent = best.parent
     best_class = best.attributes.get("class") or ""
-    if parent is not None:
+    if best.parent is not None:
         threshold = max(10.0, best_score * 0.2)
         containers = []
-        child = parent.child
+        child = best.parent.child
         while child is not None:
             if child.mem_id == best_key:
                 containers.append(child)
@@ -726,10 +755,10 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
                     if len(text) > 80 and _link_density(child, len(text)) < 0.25:
                         containers.append(child)
             child = child.next
-    keys = {c.mem_id for c in containers}
     # The body cut into chunks under separate wrappers: blocks with the very class of
     # the chosen block, nearby, are chunks of the same body.
-    if best_class and '"' not in best_class and best.tag != "p":
+    if best_class and _PLAIN_CLASS.fullmatch(best_class) and best.tag != "p":
+        keys = {c.mem_id for c in containers}
         top = best
         for _ in range(5):
             if top.parent is None or top.parent.tag in ("body", "html"):
@@ -739,21 +768,19 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
             if chunk.mem_id not in keys and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15:
                 containers.append(chunk)
                 keys.add(chunk.mem_id)
-    chosen: list[int] = []
-    for index, para in enumerate(paras):
-        container = _ancestor_in(para.node, keys, _MAX_DEPTH)
-        if container is None or not _is_prose(para.text):
-            continue
-        if boilerplate.inside(para.node, container, _MAX_DEPTH):
-            continue
-        limit = 0.3 if para.node.tag == "li" else 0.6
-        if para.link_density() > limit:
-            continue
-        chosen.append(index)
-    if chosen:
-        chosen = _same_class(paras, chosen, containers[0], boilerplate)
-        chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
-    return [paras[i].text for i in chosen]
+    return containers
+
+
+def _region(container: LexborNode, levels: int = 3) -> set[int]:
+    """``mem_id`` of the few ancestors around a body container (below ``<body>``)."""
+    region: set[int] = set()
+    node = container.parent
+    for _ in range(levels):
+        if node is None or node.tag in ("body", "html"):
+            break
+        region.add(node.mem_id)
+        node = node.parent
+    return region
 
 
 def _first_class(node: LexborNode) -> str:
@@ -779,13 +806,7 @@ def _same_class(
     name, count = max(counts.items(), key=lambda item: item[1])
     if count < max(3, len(chosen) // 2):
         return chosen
-    region: set[int] = set()
-    node = container.parent
-    for _ in range(3):
-        if node is None or node.tag in ("body", "html"):
-            break
-        region.add(node.mem_id)
-        node = node.parent
+    region = _region(container)
     taken = set(chosen)
     for index, para in enumerate(paras):
         if (
@@ -818,13 +839,7 @@ def _lead_before(
     the rest of the body); it is taken when it sits near the body, reads as prose
     and is not a link list or a boilerplate block.
     """
-    region: set[int] = set()
-    node = container.parent
-    for _ in range(3):
-        if node is None or node.tag in ("body", "html"):
-            break
-        region.add(node.mem_id)
-        node = node.parent
+    region = _region(container)
     found: list[int] = []
     skipped = 0
     index = first - 1
@@ -999,15 +1014,18 @@ def extract_html(
     """Extract headline, standfirst, lead, body and metadata from one page.
 
     ``url`` is the page's own address (after redirects); ``hints`` (from a feed) fill
-    only the fields the page lacks. Raises ``ExtractError`` when the page has neither
-    a headline nor any body text, or is not text at all.
+    only the fields the page lacks. Raises ``ExtractError`` naming ``url`` when the
+    page is not text, or has neither a headline nor any body text.
     """
     hints = hints or EntryHints()
-    text = decode_html(html, content_type) if isinstance(html, bytes) else html
-    tree = LexborHTMLParser(_defuse_nesting(text))
+    if isinstance(html, bytes):
+        try:
+            html = decode_html(html, content_type)
+        except ExtractError as exc:
+            raise ExtractError(f"{url}: {exc}") from None
+    tree = LexborHTMLParser(_defuse_nesting(html))
     meta = _read_meta(tree)
     props, ld = meta.props, meta.ld
-    host = urlsplit(url).hostname or ""
 
     # Whatever never shows as text goes first, so nothing below can pick it up.
     featured = _featured_image(tree)
@@ -1025,126 +1043,12 @@ def extract_html(
     if body is None:
         raise ExtractError(f"{url}: the page has no body; it is not an article page.")
 
-    # Headline: the h1 that matches the declared title, else the declared title.
-    declared = [
-        _ld_text(ld.get("headline")),
-        _clean_markup(props.get("og:title")),
-        _clean_markup(props.get("twitter:title")),
-        meta.title,
-    ]
-    declared = [d for d in declared if d]
-    headline = ""
-    headline_node: LexborNode | None = None
-    h1s = [(n, _clean(n.text(deep=True))) for n in body.css("h1")]
-    h1s = [(n, t) for n, t in h1s if t]
-    for node, h1 in h1s:
-        k = _key(h1)
-        if len(k) > 3 and any(k in _key(d) for d in declared):
-            headline, headline_node = h1, node
-            break
-    site = _clean_markup(props.get("og:site_name"))
-    if not headline:
-        if declared[:1] and declared[0] != meta.title:
-            headline = _strip_site_name(declared[0], site, host)
-        elif len(h1s) == 1:
-            headline, headline_node = h1s[0][1], h1s[0][0]
-        elif declared:
-            headline = _strip_site_name(declared[0], site, host)
-    else:
-        headline = _strip_site_name(headline, site, host) if headline == meta.title else headline
-    if not headline:
-        headline = _clean_markup(hints.title)
-
-    # Visible dek: a marked-up standfirst, preferably the first one after the headline.
-    dek = ""
-    dek_node: LexborNode | None = None
-    for node in body.css(_DEK_SELECTOR):
-        candidate = _clean(node.text(deep=True))
-        if 20 <= len(candidate) <= 600 and _key(candidate) != _key(headline):
-            dek, dek_node = candidate, node
-            break
-    if not dek and headline_node is not None:
-        # An unmarked short block right after the headline is the dek when the page's
-        # own complete description says the same thing and body text does not follow
-        # in the same run of paragraphs (then it would be the lead).
-        described = [
-            d
-            for d in (
-                _ld_text(ld.get("description")),
-                _clean_markup(props.get("og:description")),
-                _clean_markup(props.get("description")),
-            )
-            if d and not _is_truncated(d)
-        ]
-        sibling = headline_node.next
-        for _ in range(6):
-            if sibling is None or not described:
-                break
-            if sibling.is_element_node:
-                candidate = _clean(sibling.text(deep=True))
-                if (
-                    candidate
-                    and (sibling.tag == "p" or sibling.css_first("p") is None)
-                    and len(candidate.split()) <= 60
-                    and any(_key(candidate) == _key(d) for d in described)
-                ):
-                    after = sibling.next
-                    while after is not None and (
-                        not after.is_element_node
-                        or (after.tag == "p" and not _is_prose(_clean(after.text(deep=True))))
-                    ):
-                        after = after.next
-                    if after is not None and after.tag != "p":
-                        dek, dek_node = candidate, sibling
-                    break
-            sibling = sibling.next
-
-    section = _clean_markup(props.get("article:section")) or _ld_text(ld.get("articleSection"))
-    if not section:
-        for node in body.css(_SECTION_SELECTOR):
-            label = _clean(node.text(deep=True))
-            if 0 < len(label.split()) <= 6:
-                section = label.split("|")[-1].strip()
-                break
-    if not section and len(meta.breadcrumb) >= 2:
-        section = meta.breadcrumb[-2] if len(meta.breadcrumb) > 2 else meta.breadcrumb[-1]
-    section = section or _clean_markup(hints.section)
-
-    byline = ", ".join(dict.fromkeys(filter(None, map(_byline_name, _ld_names(ld.get("author"))))))
-    if not byline:
-        author = _clean_markup(props.get("author") or props.get("article:author"))
-        if author and "://" not in author:
-            byline = _byline_name(author)
-    for selector in _BYLINE_SELECTORS:
-        if byline:
-            break
-        for node in body.css(selector):
-            if name := _byline_name(_clean(node.text(deep=True))):
-                byline = name
-                break
-
-    published = None
-    for value in (
-        ld.get("datePublished"),
-        props.get("article:published_time"),
-        props.get("og:published_time"),
-        props.get("datepublished"),
-        props.get("pubdate"),
-        props.get("publishdate"),
-        props.get("date"),
-        props.get("dc.date"),
-        props.get("dc.date.issued"),
-        props.get("sailthru.date"),
-        props.get("parsely-pub-date"),
-    ):
-        if isinstance(value, str) and (published := _parse_date(value)):
-            break
-    if published is None:
-        node = body.css_first("time[datetime]")
-        if node is not None:
-            published = _parse_date(node.attributes.get("datetime") or "")
-    published = published or hints.published
-
+    headline, headline_node = _headline(body, meta, urlsplit(url).hostname or "")
+    headline = headline or _clean_markup(hints.title)
+    dek, dek_node = _dek(body, meta, headline, headline_node)
+    section = _section(body, meta, headline) or _clean_markup(hints.section)
+    byline = _byline(body, meta)
+    published = _published(body, meta) or hints.published
     image = (
         _ld_image(ld.get("image"))
         or (
@@ -1153,10 +1057,8 @@ def extract_html(
     )
     image_alt = _clean_markup(props.get("og:image:alt") or props.get("twitter:image:alt"))
     if featured and (not image or featured[0] == image):
-        image = featured[0]
-        image_alt = image_alt or featured[1]
-    if not image and hints.image:
-        image = hints.image
+        image, image_alt = featured[0], image_alt or featured[1]
+    image = image or hints.image or ""
 
     # Now the body: the dek and headline blocks go so they cannot pass for paragraphs.
     _drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
@@ -1165,15 +1067,176 @@ def extract_html(
             node.decompose()
     headline_key = _key(headline)
     paragraphs = [p for p in _body_paragraphs(body) if _key(p) != headline_key]
+    standfirst, paragraphs = _standfirst(meta, dek, hints, paragraphs)
+    if not headline and not paragraphs:
+        raise ExtractError(f"{url}: found neither a headline nor any article text on the page.")
 
-    # Standfirst: the visible dek, else the declared description; the complete one
-    # when another candidate is a truncated copy; never the lead in disguise.
+    lang = (meta.lang or props.get("og:locale", "") or _ld_text(ld.get("inLanguage"))).strip()
+    article_url = _article_url(meta, url)
+    return Article(
+        url=canonical_url(article_url),
+        headline=headline,
+        standfirst=standfirst,
+        lead=paragraphs[0] if paragraphs else "",
+        paragraphs=tuple(paragraphs),
+        image=urljoin(article_url, image) if image else None,
+        image_alt=image_alt,
+        section=section,
+        published=published,
+        byline=byline,
+        language=re.split(r"[-_]", lang, maxsplit=1)[0].lower() if lang else "",
+    )
+
+
+def _headline(body: LexborNode, meta: _Meta, host: str) -> tuple[str, LexborNode | None]:
+    """The article's own headline, and its element when it is shown as an ``<h1>``.
+
+    The ``<h1>`` that matches a declared title (JSON-LD, Open Graph, ``<title>``)
+    wins; else the declared headline; a title only ever loses its site name.
+    """
+    props, ld = meta.props, meta.ld
+    declared = [
+        _ld_text(ld.get("headline")),
+        _clean_markup(props.get("og:title")),
+        _clean_markup(props.get("twitter:title")),
+        meta.title,
+    ]
+    declared = [d for d in declared if d]
+    site = _clean_markup(props.get("og:site_name"))
+    h1s = [(n, _clean(n.text(deep=True))) for n in body.css("h1")]
+    h1s = [(n, t) for n, t in h1s if t]
+    for node, h1 in h1s:
+        k = _key(h1)
+        if len(k) > 3 and any(k in _key(d) for d in declared):
+            return (_strip_site_name(h1, site, host) if h1 == meta.title else h1), node
+    if declared and declared[0] != meta.title:
+        return _strip_site_name(declared[0], site, host), None
+    if len(h1s) == 1:
+        return h1s[0][1], h1s[0][0]
+    if declared:
+        return _strip_site_name(declared[0], site, host), None
+    return "", None
+
+
+def _dek(
+    body: LexborNode, meta: _Meta, headline: str, headline_node: LexborNode | None
+) -> tuple[str, LexborNode | None]:
+    """The visible standfirst under the headline, and its element, if the page shows one.
+
+    A block marked up as a dek counts; so does an unmarked short block right after
+    the headline when the page's own complete description says the same thing and
+    no body paragraph follows it directly (then it would be the lead).
+    """
+    for node in body.css(_DEK_SELECTOR):
+        candidate = _clean(node.text(deep=True))
+        if 20 <= len(candidate) <= 600 and _key(candidate) != _key(headline):
+            return candidate, node
+    if headline_node is None:
+        return "", None
+    described = {
+        _key(d)
+        for d in (
+            _ld_text(meta.ld.get("description")),
+            _clean_markup(meta.props.get("og:description")),
+            _clean_markup(meta.props.get("description")),
+        )
+        if d and not _is_truncated(d)
+    }
+    sibling = headline_node.next
+    for _ in range(6):
+        if sibling is None or not described:
+            break
+        if sibling.is_element_node:
+            candidate = _clean(sibling.text(deep=True))
+            if (
+                candidate
+                and (sibling.tag == "p" or sibling.css_first("p") is None)
+                and len(candidate.split()) <= 60
+                and _key(candidate) in described
+            ):
+                after = sibling.next
+                while after is not None and (
+                    not after.is_element_node
+                    or (after.tag == "p" and not _is_prose(_clean(after.text(deep=True))))
+                ):
+                    after = after.next
+                if after is not None and after.tag != "p":
+                    return candidate, sibling
+                break
+        sibling = sibling.next
+    return "", None
+
+
+def _section(body: LexborNode, meta: _Meta, headline: str) -> str:
+    """The site section: declared, else a visible kicker or category, else the breadcrumb."""
+    section = _clean_markup(meta.props.get("article:section")) or _ld_text(
+        meta.ld.get("articleSection")
+    )
+    if section:
+        return section
+    for node in body.css(_SECTION_SELECTOR):
+        label = _clean(node.text(deep=True))
+        if 0 < len(label.split()) <= 6:
+            return label.split("|")[-1].strip()  # "Analysis | Europe" -> "Europe"
+    crumbs = [c for c in meta.breadcrumb if _key(c) != _key(headline)]
+    return crumbs[-1] if len(crumbs) >= 2 else ""
+
+
+def _byline(body: LexborNode, meta: _Meta) -> str:
+    """The author names: JSON-LD, then ``<meta name=author>``, then the visible byline."""
+    names = filter(None, map(_byline_name, _ld_names(meta.ld.get("author"))))
+    byline = ", ".join(dict.fromkeys(names))
+    if byline:
+        return byline
+    author = _clean_markup(meta.props.get("author") or meta.props.get("article:author"))
+    if author and "://" not in author and (byline := _byline_name(author)):
+        return byline
+    for selector in _BYLINE_SELECTORS:
+        for node in body.css(selector):
+            if byline := _byline_name(_clean(node.text(deep=True))):
+                return byline
+    return ""
+
+
+_DATE_PROPS = (
+    "article:published_time",
+    "og:published_time",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "sailthru.date",
+    "parsely-pub-date",
+)
+
+
+def _published(body: LexborNode, meta: _Meta) -> datetime | None:
+    """Publication time, timezone-aware: JSON-LD, then ``<meta>``, then ``<time>``."""
+    for value in (meta.ld.get("datePublished"), *map(meta.props.get, _DATE_PROPS)):
+        if isinstance(value, str) and (published := _parse_date(value)):
+            return published
+    node = body.css_first("time[datetime]")
+    return _parse_date(node.attributes.get("datetime") or "") if node is not None else None
+
+
+def _standfirst(
+    meta: _Meta, dek: str, hints: EntryHints, paragraphs: list[str]
+) -> tuple[str, list[str]]:
+    """The standfirst, and the paragraphs without a repeat of it.
+
+    The visible dek, else the declared description, else the feed's summary; the
+    complete text when another candidate is a truncated copy of it. A dek printed
+    again as the first paragraph is dropped from the body; a description that is
+    only the lead (whole or truncated) is no standfirst.
+    """
     candidates = [
         dek,
-        _ld_text(ld.get("description")),
-        _clean_markup(props.get("og:description")),
-        _clean_markup(props.get("description")),
-        _clean_markup(props.get("twitter:description")),
+        _ld_text(meta.ld.get("description")),
+        _clean_markup(meta.props.get("og:description")),
+        _clean_markup(meta.props.get("description")),
+        _clean_markup(meta.props.get("twitter:description")),
         _clean_markup(hints.summary),
     ]
     candidates = [c for c in candidates if c]
@@ -1183,43 +1246,25 @@ def extract_html(
             standfirst = other
     if paragraphs and standfirst and _same_text(standfirst, paragraphs[0]):
         if dek and standfirst == dek:
-            paragraphs = paragraphs[1:]  # the dek printed again as the first paragraph
+            paragraphs = paragraphs[1:]
         else:
             standfirst = ""
-    if standfirst and any(
-        _truncated_of(standfirst, p) or _same_text(standfirst, p) for p in paragraphs[:1]
-    ):
+    if standfirst and paragraphs and _truncated_of(standfirst, paragraphs[0]):
         standfirst = ""
+    return standfirst, paragraphs
 
-    if not headline and not paragraphs:
-        raise ExtractError(f"{url}: found neither a headline nor any article text on the page.")
 
-    lang = meta.lang or props.get("og:locale", "") or _ld_text(ld.get("inLanguage"))
-    language = re.split(r"[-_]", lang.strip(), maxsplit=1)[0].lower() if lang.strip() else ""
-
-    canonical = meta.canonical or (props.get("og:url") or "").strip()
-    article_url = url
+def _article_url(meta: _Meta, url: str) -> str:
+    """The page's canonical URL when it is on the same site (or the page is a local
+    file, whose canonical is its public address); otherwise the page URL."""
+    canonical = meta.canonical or (meta.props.get("og:url") or "").strip()
     if canonical:
         resolved = urljoin(url, canonical)
         if urlsplit(resolved).scheme in ("http", "https") and (
             same_site(resolved, url) or urlsplit(url).scheme == "file"
         ):
-            article_url = resolved
-
-    image_url = urljoin(article_url, image) if image else None
-    return Article(
-        url=canonical_url(article_url),
-        headline=headline,
-        standfirst=standfirst,
-        lead=paragraphs[0] if paragraphs else "",
-        paragraphs=tuple(paragraphs),
-        image=image_url,
-        image_alt=image_alt,
-        section=section,
-        published=published,
-        byline=byline,
-        language=language,
-    )
+            return resolved
+    return url
 
 
 def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
