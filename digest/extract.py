@@ -402,7 +402,7 @@ _NOT_PROSE = re.compile(
     r"photograph(?:y|s)?\s*(?:by|:)|image\s*(?:by|:)|credit\s*:|illustration\s*(?:by|:)|"
     r"(?:file\s+)?photo\s*[/(]|listen to (?:this|the) (?:article|story)|advertisement|"
     r"advertising|sponsored|read more|keep reading|continue reading|related\s*:|see also|"
-    r"sign up|subscribe|support (?:our|us)|donate|follow us|share (?:this|on)|"
+    r"sign up|subscribe|support (?:our|us)|donate|follow us|share (?:this|on)|sharing is caring|"
     r"click here|updated\s*:|published\s*:|last updated|this (?:article|story) (?:was|is) "
     r"(?:originally|first) published|all rights reserved|copyright|©)",
     re.I,
@@ -1067,7 +1067,10 @@ def extract_html(
             node.decompose()
     headline_key = _key(headline)
     paragraphs = [p for p in _body_paragraphs(body) if _key(p) != headline_key]
-    standfirst, paragraphs = _standfirst(meta, dek, hints, paragraphs)
+    # Date lines and stray captions before the first sentence are not the lead.
+    first = next((i for i, p in enumerate(paragraphs) if _reads_as_paragraph(p)), 0)
+    paragraphs = paragraphs[first:]
+    standfirst, paragraphs = _standfirst(meta, dek, hints, paragraphs, headline_key)
     if not headline and not paragraphs:
         raise ExtractError(f"{url}: found neither a headline nor any article text on the page.")
 
@@ -1086,6 +1089,15 @@ def extract_html(
         byline=byline,
         language=re.split(r"[-_]", lang, maxsplit=1)[0].lower() if lang else "",
     )
+
+
+_SENTENCE_CLOSE = re.compile(r"[.!?…:][\"'”’»)\]]*$")
+
+
+def _reads_as_paragraph(text: str) -> bool:
+    """A sentence or more of prose, not a date line or a label."""
+    words = len(text.split())
+    return words >= 25 or (words >= 3 and _SENTENCE_CLOSE.search(text) is not None)
 
 
 def _headline(body: LexborNode, meta: _Meta, host: str) -> tuple[str, LexborNode | None]:
@@ -1167,12 +1179,15 @@ def _dek(
     return "", None
 
 
+_HOSTLIKE = re.compile(r"[\w-]+(?:\.[\w-]+)+")  # "gizmodo.com" is no section
+
+
 def _section(body: LexborNode, meta: _Meta, headline: str) -> str:
     """The site section: declared, else a visible kicker or category, else the breadcrumb."""
     section = _clean_markup(meta.props.get("article:section")) or _ld_text(
         meta.ld.get("articleSection")
     )
-    if section:
+    if section and not _HOSTLIKE.fullmatch(section):
         return section
     for node in body.css(_SECTION_SELECTOR):
         label = _clean(node.text(deep=True))
@@ -1193,9 +1208,22 @@ def _byline(body: LexborNode, meta: _Meta) -> str:
         return byline
     for selector in _BYLINE_SELECTORS:
         for node in body.css(selector):
+            if _in_comments(node):
+                continue
             if byline := _byline_name(_clean(node.text(deep=True))):
                 return byline
     return ""
+
+
+def _in_comments(node: LexborNode) -> bool:
+    """True inside a form or a comments block (a commenter's name is no byline)."""
+    for _ in range(12):
+        if node is None or node.tag == "body":
+            return False
+        if node.tag in ("form", "label") or "comment" in _attr_tokens(node).lower():
+            return True
+        node = node.parent
+    return False
 
 
 _DATE_PROPS = (
@@ -1222,14 +1250,14 @@ def _published(body: LexborNode, meta: _Meta) -> datetime | None:
 
 
 def _standfirst(
-    meta: _Meta, dek: str, hints: EntryHints, paragraphs: list[str]
+    meta: _Meta, dek: str, hints: EntryHints, paragraphs: list[str], headline_key: str
 ) -> tuple[str, list[str]]:
     """The standfirst, and the paragraphs without a repeat of it.
 
     The visible dek, else the declared description, else the feed's summary; the
     complete text when another candidate is a truncated copy of it. A dek printed
     again as the first paragraph is dropped from the body; a description that is
-    only the lead (whole or truncated) is no standfirst.
+    only the lead (whole or truncated), or the headline again, is no standfirst.
     """
     candidates = [
         dek,
@@ -1239,7 +1267,7 @@ def _standfirst(
         _clean_markup(meta.props.get("twitter:description")),
         _clean_markup(hints.summary),
     ]
-    candidates = [c for c in candidates if c]
+    candidates = [c for c in candidates if c and _key(c) != headline_key]
     standfirst = candidates[0] if candidates else ""
     for other in candidates[1:]:
         if _truncated_of(standfirst, other):

@@ -499,3 +499,30 @@ def test_hostile_nesting_is_defused_quickly(body: str) -> None:
     start = time.perf_counter()
     assert extract_html(html, "https://example.org/hostile").headline == "Hostile"
     assert time.perf_counter() - start < 2.0
+
+
+def test_date_line_and_caption_before_the_first_sentence_are_not_the_lead() -> None:
+    html = """<html><body><h1>Laptop review</h1><div class="article-text">
+<p>Monday, March 3, 2025, 04:05 pm PT (07:05 pm ET)</p>
+<p>The new laptop on a desk next to the old one, seen from above</p>
+<p>Welcome to the new laptop. It looks familiar, but the keyboard alone moves it forward.</p>
+<p>We spent a week with it and the battery is the other news.</p></div></body></html>"""
+    article = extract_html(html, "https://example.org/review")
+    assert article.lead.startswith("Welcome to the new laptop.")
+    assert article.paragraphs[0] == article.lead
+
+
+def test_metadata_that_is_not_what_it_claims_is_ignored() -> None:
+    html = """<html><head><title>Swim results</title>
+<meta name="description" content="Swim results">
+<meta property="article:section" content="swimnews.example.org"></head>
+<body><h1>Swim results</h1><div class="crumbs"><a class="category" href="/s">Sport</a></div>
+<div class="entry-content">
+<p>The relay team broke the school record by two seconds on Saturday.</p></div>
+<div id="comments"><form>
+<p class="comment-form-author"><label>Name (required)</label></p></form></div>
+</body></html>"""
+    article = extract_html(html, "https://swimnews.example.org/results")
+    assert article.standfirst == ""  # the description only repeats the headline
+    assert article.section == "Sport"  # a host name is no section
+    assert article.byline == ""  # a comment form's label is no byline
