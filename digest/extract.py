@@ -87,7 +87,9 @@ def decode_html(body: bytes, content_type: str = "") -> str:
     The charset is taken from a byte-order mark, then the page's own ``<meta charset>``
     or ``http-equiv`` declaration (which wins over a header's default such as
     ISO-8859-1), then the ``Content-Type`` header, then UTF-8 with windows-1252 for
-    any bytes that are not UTF-8. Raises ``ExtractError`` for binary content.
+    any bytes that are not UTF-8. A header's ISO-8859-1 (or windows-1252) over bytes
+    that are valid UTF-8 with non-ASCII text is taken for the server default it is.
+    Raises ``ExtractError`` for binary content.
     """
     for bom, encoding in _BOMS:
         if body.startswith(bom):
@@ -107,18 +109,31 @@ def decode_html(body: bytes, content_type: str = "") -> str:
     labels = []
     m = _META_CHARSET.search(body[:8192])
     if m:
-        labels.append(m.group(1).decode("ascii", "replace"))
+        labels.append((m.group(1).decode("ascii", "replace"), "meta"))
     m2 = _HEADER_CHARSET.search(content_type)
     if m2:
-        labels.append(m2.group(1))
-    for label in labels:
+        labels.append((m2.group(1), "header"))
+    for label, origin in labels:
         codec = _codec(label)
         if codec is None or codec.startswith("utf-16") or codec.startswith("utf-32"):
             continue  # a page that parsed as ASCII cannot be UTF-16; the label is wrong
         if codec == "utf-8":
             break
+        if origin == "header" and codec == "cp1252" and _is_utf8(body):
+            break  # a server's ISO-8859-1 default over a page that is plainly UTF-8
         return body.decode(codec, errors="replace")
     return body.decode("utf-8", errors="digest-cp1252")
+
+
+def _is_utf8(body: bytes) -> bool:
+    """True when ``body`` has non-ASCII bytes and all of them form valid UTF-8."""
+    if body.isascii():
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- text helpers

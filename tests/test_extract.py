@@ -177,6 +177,11 @@ def test_decode_html_charset_order() -> None:
     # No declaration at all: UTF-8, with stray windows-1252 bytes still readable.
     assert decode_html("<p>café “quoted”</p>".encode()) == "<p>café “quoted”</p>"
     assert decode_html(b"<p>caf\xe9 \x93quoted\x94</p>") == "<p>café “quoted”</p>"
+    # A header charset is honoured, unless it is a server's Latin-1 default over UTF-8.
+    assert decode_html("<p>café</p>".encode("cp1252"), "text/html; charset=iso-8859-1") == (
+        "<p>café</p>"
+    )
+    assert decode_html("<p>café</p>".encode(), "text/html; charset=ISO-8859-1") == "<p>café</p>"
 
 
 @pytest.mark.parametrize(
