@@ -1081,7 +1081,11 @@ def extract_html(
         if len(node.css("p")) < 3:
             node.decompose()
     headline_key = _key(headline)
-    paragraphs = [p for p in _body_paragraphs(body) if _key(p) != headline_key]
+    paragraphs = [
+        p
+        for p in _body_paragraphs(body)
+        if len(p) > 2 * len(headline) + 20 or _key(p) != headline_key
+    ]
     # Date lines and stray captions before the first sentence are not the lead.
     first = next((i for i, p in enumerate(paragraphs) if _reads_as_paragraph(p)), 0)
     paragraphs = paragraphs[first:]
