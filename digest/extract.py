@@ -1138,15 +1138,17 @@ def _headline(body: LexborNode, meta: _Meta, host: str) -> tuple[str, LexborNode
     h1s = [(n, t) for n, t in h1s if t]
     for node, h1 in h1s:
         k = _key(h1)
-        if len(k) > 3 and any(k in _key(d) for d in declared):
+        # Most of a declared title, not a word of it (a logo's site name in an <h1>).
+        if len(k) > 3 and any(k in _key(d) and 2 * len(k) >= len(_key(d)) for d in declared):
             return (_strip_site_name(h1, site, host) if h1 == meta.title else h1), node
     if declared and declared[0] != meta.title:
         return _strip_site_name(declared[0], site, host), None
+    title = _strip_site_name(meta.title, site, host) if meta.title else ""
     if len(h1s) == 1:
-        return h1s[0][1], h1s[0][0]
-    if declared:
-        return _strip_site_name(declared[0], site, host), None
-    return "", None
+        k = _key(h1s[0][1])
+        if not (title and k in _key(meta.title) and k not in _key(title)):
+            return h1s[0][1], h1s[0][0]
+    return title, None
 
 
 def _dek(

@@ -531,3 +531,12 @@ def test_metadata_that_is_not_what_it_claims_is_ignored() -> None:
     assert article.standfirst == ""  # the description only repeats the headline
     assert article.section == "Sport"  # a host name is no section
     assert article.byline == ""  # a comment form's label is no byline
+
+
+def test_a_logo_in_an_h1_is_not_the_headline() -> None:
+    html = """<html><head><title>Planting garlic in November | Allotment Diary</title></head>
+<body><h1 class="logo">Allotment Diary</h1><h2 class="post-title">Planting garlic in November</h2>
+<div class="post-body"><p>Garlic wants a cold spell to split into cloves, so it goes in before
+the first frost, pointed end up, a hand's width apart.</p></div></body></html>"""
+    article = extract_html(html, "https://allotment-diary.example/garlic")
+    assert article.headline == "Planting garlic in November"
