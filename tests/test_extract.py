@@ -490,10 +490,10 @@ road safety campaign, which critics call confusing.</span></p>
 @pytest.mark.parametrize(
     "body",
     [
-        "<span>" * 40_000 + "x" + "</span>" * 40_000,
-        "<font>" * 40_000 + "x",
-        "<aside>" * 40_000 + "x",
-        "<select>" + "<option>x" * 40_000,
+        "<span>" * 60_000 + "x" + "</span>" * 60_000,
+        "<font>" * 60_000 + "x",
+        "<aside>" * 60_000 + "x",
+        "<select>" + "<option>x" * 60_000,
         "<p>" + "<span><img src=a>" * 10_000 + "x",
         '<script type="application/ld+json">' + "[" * 50_000 + "]" * 50_000 + "</script>",
     ],
@@ -503,7 +503,7 @@ def test_hostile_nesting_is_defused_quickly(body: str) -> None:
     html = f"<html><body><h1>Hostile</h1>{body}</body></html>"
     start = time.perf_counter()
     assert extract_html(html, "https://example.org/hostile").headline == "Hostile"
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # quadratic handling takes minutes
 
 
 def test_date_line_and_caption_before_the_first_sentence_are_not_the_lead() -> None:
