@@ -1060,8 +1060,11 @@ def extract_html(
 
     headline, headline_node = _headline(body, meta, urlsplit(url).hostname or "")
     headline = headline or _clean_markup(hints.title)
-    dek, dek_node = _dek(body, meta, headline, headline_node)
-    section = _section(body, meta, headline) or _clean_markup(hints.section)
+    # Deks and kickers sit by the headline; looking only there is faster and keeps
+    # out the teasers of other articles that use the same class names.
+    near = _around(headline_node, 5) if headline_node is not None else body
+    dek, dek_node = _dek(near, meta, headline, headline_node)
+    section = _section(near, meta, headline) or _clean_markup(hints.section)
     byline = _byline(body, meta)
     published = _published(body, meta) or hints.published
     image = (
@@ -1149,6 +1152,18 @@ def _headline(body: LexborNode, meta: _Meta, host: str) -> tuple[str, LexborNode
         if not (title and k in _key(meta.title) and k not in _key(title)):
             return h1s[0][1], h1s[0][0]
     return title, None
+
+
+def _around(node: LexborNode, levels: int) -> LexborNode:
+    """The ancestor ``levels`` up from ``node``, ``<body>`` at most."""
+    for _ in range(levels):
+        parent = node.parent
+        if parent is None or parent.tag == "html":
+            break
+        node = parent
+        if node.tag == "body":
+            break
+    return node
 
 
 def _dek(
