@@ -479,8 +479,15 @@ class _Para:
     """A paragraph's text and the element it came from (a block may give several)."""
 
     node: LexborNode
-    text: str
+    _text: str | None  # None: a list item, read only if it turns out to be in the body
     linked: int = -1  # characters inside links, when counted while reading the text
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            nested = self.node.css_first("p, div, li") is not None
+            self._text = "" if nested else _clean(self.node.text(deep=True))
+        return self._text
 
     def link_density(self) -> float:
         """Share of the paragraph's text inside links."""
@@ -566,7 +573,9 @@ def _paragraph_nodes(root: LexborNode) -> list[_Para]:
         while pending and _ancestor_in(node, {pending[-1][0].mem_id}, _MAX_DEPTH) is None:
             paras.extend(pending.pop()[1])
         tag = node.tag
-        if tag == "p" or (tag == "li" and node.css_first("p, div, li") is None):
+        if tag == "li":
+            paras.append(_Para(node, None))
+        elif tag == "p":
             raw = node.text(deep=True)
             if _BREAK in raw:  # lines broken with <br> are paragraphs of their own
                 lines = [t for t in map(_clean, raw.split(_BREAK)) if t]
@@ -577,7 +586,7 @@ def _paragraph_nodes(root: LexborNode) -> list[_Para]:
                     paras.extend(_Para(node, t, int(share * len(t))) for t in lines)
             elif text := _clean(raw):
                 paras.append(_Para(node, text))
-        elif tag != "li" and _direct_text(node) >= 25:
+        elif _direct_text(node) >= 25:
             before, after = _inline_runs(node)
             paras.extend(_Para(node, run, links) for run, links in before if len(run) >= 25)
             later = [_Para(node, run, links) for run, links in after if len(run) >= 25]
@@ -646,9 +655,11 @@ def _score(
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
     for para in paras:
-        length = len(para.text)
         tag = para.node.tag
-        if length < 25 or tag == "li":
+        if tag == "li":
+            continue  # lists join the body but never choose it
+        length = len(para.text)
+        if length < 25:
             continue
         if tag != "p" and (
             length < (150 if tag == "td" else 60) or not _SENTENCE_END.search(para.text)
@@ -706,13 +717,13 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     boilerplate = _Boilerplate()
     scores, nodes = _score(paras, boilerplate)
     if not scores:  # nothing long enough to score: whatever prose the page has
-        return [p.text for p in paras if _is_prose(p.text) and p.link_density() <= 0.5]
+        return [p.text for p in paras if p.text and _is_prose(p.text) and p.link_density() <= 0.5]
     containers = _containers(scores, nodes, boilerplate)
     keys = {c.mem_id for c in containers}
     chosen: list[int] = []
     for index, para in enumerate(paras):
         container = _ancestor_in(para.node, keys, _MAX_DEPTH)
-        if container is None or not _is_prose(para.text):
+        if container is None or not para.text or not _is_prose(para.text):
             continue
         if boilerplate.inside(para.node, container, _MAX_DEPTH):
             continue
@@ -827,6 +838,7 @@ def _same_class(
         if (
             index not in taken
             and _first_class(para.node) == name
+            and para.text
             and _is_prose(para.text)
             and _ancestor_in(para.node, region, 12) is not None
             and not boilerplate.inside(para.node, None, 4)
@@ -1043,7 +1055,19 @@ def extract_html(
     props, ld = meta.props, meta.ld
 
     # Whatever never shows as text goes first, so nothing below can pick it up.
-    featured = _featured_image(tree)
+    declared_image = (
+        _ld_image(ld.get("image"))
+        or (
+            props.get("og:image") or props.get("og:image:url") or props.get("twitter:image") or ""
+        ).strip()
+    )
+    declared_alt = _clean_markup(props.get("og:image:alt") or props.get("twitter:image:alt"))
+    # The article's own picture when the page declares none; else the declared
+    # picture's alt text from its <img>, when the page shows it.
+    featured = None if declared_image else _featured_image(tree)
+    if declared_image and not declared_alt and '"' not in declared_image:
+        shown = tree.css_first(f'img[src="{declared_image}"], img[data-src="{declared_image}"]')
+        declared_alt = _clean(shown.attributes.get("alt")) if shown is not None else ""
     _drop(tree.css(_DROP_TAGS))
     _drop(
         [
@@ -1067,15 +1091,9 @@ def extract_html(
     section = _section(near, meta, headline) or _clean_markup(hints.section)
     byline = _byline(body, meta)
     published = _published(body, meta) or hints.published
-    image = (
-        _ld_image(ld.get("image"))
-        or (
-            props.get("og:image") or props.get("og:image:url") or props.get("twitter:image") or ""
-        ).strip()
-    )
-    image_alt = _clean_markup(props.get("og:image:alt") or props.get("twitter:image:alt"))
-    if featured and (not image or featured[0] == image):
-        image, image_alt = featured[0], image_alt or featured[1]
+    image, image_alt = declared_image, declared_alt
+    if featured:
+        image, image_alt = featured
     image = image or hints.image or ""
 
     # Now the body: the dek and headline blocks go so they cannot pass for paragraphs.
