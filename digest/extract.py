@@ -211,6 +211,7 @@ def _same_text(a: str, b: str) -> bool:
 # --------------------------------------------------------------------------- metadata
 
 _ARTICLE_TYPES = re.compile(r"Article|BlogPosting|Posting|Report|Story|Review", re.I)
+_LD_WANTED = re.compile(r"Article|Posting|Report|Story|Review|Breadcrumb|WebPage", re.I)
 
 
 @dataclass(slots=True)
@@ -257,6 +258,8 @@ def _read_meta(tree: LexborHTMLParser) -> _Meta:
     objects: list[dict] = []
     for node in tree.css('script[type="application/ld+json"]'):
         raw = node.text(deep=True)
+        if not _LD_WANTED.search(raw):
+            continue  # an Organization or WebSite block: nothing to read, skip parsing it
         try:
             _ld_objects(json.loads(raw, strict=False), objects)
         except (ValueError, RecursionError):  # broken, or nested to exhaust the parser
@@ -665,9 +668,7 @@ def _score(
             length < (150 if tag == "td" else 60) or not _SENTENCE_END.search(para.text)
         ):
             continue  # loose text in a block counts only when it reads as prose
-        if para.link_density() > 0.5:
-            continue
-        if boilerplate.inside(para.node, None, 3):
+        if boilerplate.inside(para.node, None, 3) or para.link_density() > 0.5:
             continue
         score = 1 + para.text.count(",") + min(length // 100, 3)
         parent = para.node.parent
@@ -912,7 +913,8 @@ def _defuse_nesting(html: str) -> str:
     thousands of ``<option>`` tags theirs. Pages with fewer opening tags than
     ``_SCAN_OVER`` cannot nest deep enough to matter and are left alone unscanned.
     """
-    if html.count("<") - html.count("</") < _SCAN_OVER:
+    tags = html.count("<")
+    if tags < _SCAN_OVER or tags - html.count("</") < _SCAN_OVER:
         return html
     for pattern in _NESTING_TAGS:
         html = _flatten_below(html, pattern)
