@@ -720,10 +720,10 @@ def _body_paragraphs(body: LexborNode) -> list[str]:
     if not scores:  # nothing long enough to score: whatever prose the page has
         return [p.text for p in paras if p.text and _is_prose(p.text) and p.link_density() <= 0.5]
     containers = _containers(scores, nodes, boilerplate)
-    keys = {c.mem_id for c in containers}
+    within = _Within(containers)
     chosen: list[int] = []
     for index, para in enumerate(paras):
-        container = _ancestor_in(para.node, keys, _MAX_DEPTH)
+        container = within(para.node)
         if container is None or not para.text or not _is_prose(para.text):
             continue
         if boilerplate.inside(para.node, container, _MAX_DEPTH):
@@ -846,6 +846,27 @@ def _same_class(
         ):
             taken.add(index)
     return sorted(taken)
+
+
+class _Within:
+    """Which of some containers holds a node; each ancestor is looked at once per page."""
+
+    def __init__(self, containers: list[LexborNode]) -> None:
+        self.found: dict[int, LexborNode | None] = {c.mem_id: c for c in containers}
+
+    def __call__(self, node: LexborNode | None) -> LexborNode | None:
+        path: list[int] = []
+        result: LexborNode | None = None
+        while node is not None and len(path) < _MAX_DEPTH:
+            key = node.mem_id
+            if key in self.found:
+                result = self.found[key]
+                break
+            path.append(key)
+            node = node.parent
+        for key in path:
+            self.found[key] = result
+        return result
 
 
 def _ancestor_in(node: LexborNode | None, keys: set[int], levels: int) -> LexborNode | None:
