@@ -540,3 +540,17 @@ def test_a_logo_in_an_h1_is_not_the_headline() -> None:
 the first frost, pointed end up, a hand's width apart.</p></div></body></html>"""
     article = extract_html(html, "https://allotment-diary.example/garlic")
     assert article.headline == "Planting garlic in November"
+
+
+def test_a_teaser_elsewhere_on_the_page_is_not_the_standfirst() -> None:
+    html = """<html><body>
+<div class="layout"><div class="main"><div class="col"><article><header>
+<h1>Harbour dues rise again</h1></header>
+<div class="story-body"><p>The port authority raised mooring fees for the third year running,
+citing the cost of dredging the outer channel after last winter's storms.</p></div>
+</article></div></div></div>
+<div class="rail"><div class="promo"><div class="card"><div class="inner">
+<p class="summary">A different story's summary, about ferry timetables changing next month.</p>
+</div></div></div></div></body></html>"""
+    article = extract_html(html, "https://example.org/dues")
+    assert article.standfirst == ""
