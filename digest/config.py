@@ -107,6 +107,9 @@ class NewsletterConfig(_Model):
     summary_words: int = Field(60, ge=10)
     postal_address: str = ""
     enabled: bool = True
+    section_max_items: int | None = Field(None, ge=1)
+    top_story: bool = False
+    max_html_kb: int = Field(80, ge=20)
 
     @field_validator("cron")
     @classmethod
@@ -140,6 +143,25 @@ class NewsletterConfig(_Model):
         return value
 
 
+class WebConfig(_Model):
+    """Settings of ``digest serve``: request limits, rate limits and webhook checks.
+
+    Webhook secrets (Postmark credentials, the Mailgun signing key) come from the
+    environment, never from here; SendGrid's verification key and the SNS signing
+    certificate are public material, so they may be named here.
+    """
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    subscribe_per_ip: int = Field(10, ge=1)
+    subscribe_per_address: int = Field(3, ge=1)
+    rate_window_seconds: int = Field(3600, ge=1)
+    soft_bounce_limit: int = Field(3, ge=1)
+    webhook_max_age_seconds: int = Field(900, ge=10)
+    sendgrid_public_key: str | None = None
+    sns_certificate: str | None = None
+    sns_topic_arns: list[str] = Field(default_factory=list)
+
+
 class Config(_Model):
     """The whole of schedules.yaml, paths already resolved."""
 
@@ -151,6 +173,7 @@ class Config(_Model):
     contact_url: str = "https://github.com/digest-newsletter/digest"
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
+    web: WebConfig = Field(default_factory=WebConfig)
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("base_url")
