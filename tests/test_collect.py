@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -345,5 +346,55 @@ async def test_pipeline_never_puts_an_article_in_two_issues(site: Site, tmp_path
         assert [i.title for i in third.issue.items] == ["Story third"]
         for slug in ("first", "second", "third"):
             assert site.count(f"/a/{slug}") == 1  # extracted once, never fetched again
+    finally:
+        store.close()
+
+
+async def test_pipeline_reads_only_sitemap_urls_newer_than_the_last_issue(
+    site: Site, tmp_path: Path
+) -> None:
+    def sitemap(*entries: tuple[str, str]) -> str:
+        urls = "".join(
+            f"<url><loc>{site.url('/a/' + slug)}</loc><lastmod>{day}</lastmod></url>"
+            for slug, day in entries
+        )
+        return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(
+        f"""
+database: sqlite:///{tmp_path / "sitemap.db"}
+backends:
+  local: {{type: outbox, path: outbox}}
+newsletters:
+  weekly:
+    title: Weekly
+    list: readers
+    backend: local
+    sources:
+      - sitemap: {site.url("/sitemap.xml")}
+        allow_private_networks: true
+"""
+    )
+    serve_articles(site, "first-one", "backdated", "fresh-one")
+    site.text("/sitemap.xml", sitemap(("first-one", "2026-11-18")), content_type="application/xml")
+    config = load_config(path)
+    store = Store(config.database_url)
+    try:
+        pipeline = Pipeline(config, store, now=lambda: datetime(2026, 11, 20, 7, tzinfo=UTC))
+        built = await pipeline.build("weekly")
+        assert [i.title for i in built.issue.items] == ["Story first-one"]
+        pipeline._record_issue("weekly", config.newsletter("weekly"), built)
+        site.text(
+            "/sitemap.xml",
+            sitemap(
+                ("first-one", "2026-11-18"),
+                ("backdated", "2026-11-19"),
+                ("fresh-one", "2026-11-21T09:00:00Z"),
+            ),
+        )
+        second = await pipeline.build("weekly")
+        assert [i.title for i in second.issue.items] == ["Story fresh-one"]
+        assert site.count("/a/backdated") == 0  # older than issue #1: not even fetched
     finally:
         store.close()

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..collect.fetch import Fetcher
+from ..collect.fetch import Fetcher, Rules
 from ..extract import extract
 from ..models import Page
 from ..pipeline import Pipeline, PreviewFiles, RunReport
@@ -117,8 +117,10 @@ def extract_command(
 
     async def fetch() -> Page:
         url = to_url(location)
+        # A URL typed by the user: no SSRF guard (localhost is fair game) and, as a
+        # one-off request by a person rather than a crawl, no robots.txt.
         async with Fetcher() as fetcher:
-            response = await fetcher.get(url)
+            response = await fetcher.get(url, Rules(allow_private_networks=True, robots=False))
         return Page(
             url=url, final_url=response.url, body=response.body, content_type=response.content_type
         )
