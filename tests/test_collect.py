@@ -126,10 +126,14 @@ async def test_every_bad_source_gets_one_clear_line_and_the_good_one_still_count
         f"{site.url('/good.xml')}: 2 listed, 2 new, 2 fetched"
     )
     lines = {r.source.rsplit("/", 1)[-1]: r.line for r in reports[1:]}
-    assert lines["missing.xml"].endswith(
-        "failed: " + site.url("/missing.xml") + ": the server answered HTTP 404"
+    assert (
+        lines["missing.xml"] == f"{site.url('/missing.xml')}: failed: the server answered HTTP 404"
     )
     assert lines["gone.xml"].endswith("gone (HTTP 410); remove it from schedules.yaml")
+    gone = by_source(reports, site, "/gone.xml")
+    assert gone.gone and gone.errors[0].endswith(
+        "(HTTP 410); remove the source from schedules.yaml"
+    )
     assert "is an HTML page, not a feed" in lines["home.html"]
     assert "is binary content (image/png), not a feed" in lines["logo.xml"]
     assert "did not answer within the source's deadline of 1 s" in lines["drip.xml"]

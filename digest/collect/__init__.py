@@ -48,7 +48,7 @@ class SourceReport:
         if self.gone:
             return f"{self.source}: gone (HTTP 410); remove it from schedules.yaml"
         if self.errors and not self.listed:
-            return f"{self.source}: failed: {self.errors[0]}"
+            return f"{self.source}: failed: {self.errors[0].removeprefix(self.source + ': ')}"
         parts = [f"{self.listed} listed", f"{self.new} new", f"{self.fetched} fetched"]
         if self.unchanged:
             parts.append("unchanged since last run")
@@ -139,7 +139,8 @@ async def _collect_source(
         async with asyncio.timeout_at(end):
             listing, unchanged = await _list(source, fetcher, since)
     except SourceGone as exc:
-        return [], SourceReport(source=name, errors=(str(exc),), gone=True), set()
+        reason = f"{exc}; remove the source from schedules.yaml"
+        return [], SourceReport(source=name, errors=(reason,), gone=True), set()
     except SourceError as exc:
         return [], SourceReport(source=name, errors=(str(exc),)), set()
     except TimeoutError:
