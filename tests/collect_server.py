@@ -28,6 +28,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     at: float
+    client_port: int = 0
 
 
 @dataclass
@@ -70,7 +71,8 @@ class Site:
 
     async def _dispatch(self, request: Request) -> Response:
         path = request.url.path
-        self.hits.append(Hit(path, dict(request.headers), time.monotonic()))
+        port = request.client.port if request.client else 0
+        self.hits.append(Hit(path, dict(request.headers), time.monotonic(), port))
         handler = self.routes.get(path)
         if handler is None:
             return Response(b"not here", status_code=404, media_type="text/plain")

@@ -345,6 +345,15 @@ async def test_per_host_cap_limits_requests_in_flight(site: Site) -> None:
     assert peak == 3
 
 
+async def test_connections_are_reused_per_host_across_interleaved_hosts(site: Site) -> None:
+    site.text("/page", "p")
+    urls = [site.url("/page"), f"http://localhost:{site.port}/page"] * 5
+    async with fetcher() as f:
+        for url in urls:  # one host, then the other, and so on
+            await f.get(url, OPEN)
+    assert len({hit.client_port for hit in site.hits}) == 2  # one connection per host
+
+
 # -- SSRF guard --------------------------------------------------------------------
 
 
