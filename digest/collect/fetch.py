@@ -21,6 +21,7 @@ What every HTTP request gets, in order:
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import ssl
 import zlib
@@ -160,6 +161,12 @@ class _Inflater:
         return out
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context of every HTTPS pool: loading the CA bundle takes ~0.1 s, so once."""
+    return httpx.create_ssl_context()
+
+
 class PerHostTransport(httpx.AsyncBaseTransport):
     """The shared client's transport: one small connection pool per host.
 
@@ -175,17 +182,14 @@ class PerHostTransport(httpx.AsyncBaseTransport):
             max_connections=None, max_keepalive_connections=keepalive_per_host
         )
         self._pools: dict[tuple[bytes, bytes, int | None], httpx.AsyncHTTPTransport] = {}
-        self._tls: ssl.SSLContext | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         key = (request.url.raw_scheme, request.url.raw_host, request.url.port)
         pool = self._pools.get(key)
         if pool is None:
-            if self._tls is None:  # loading the CA bundle takes ~0.1 s: once, not per host
-                self._tls = httpx.create_ssl_context()
-            pool = self._pools[key] = httpx.AsyncHTTPTransport(
-                verify=self._tls, limits=self._limits
-            )
+            # Plain-HTTP pools never do TLS, so they skip loading the CA bundle.
+            verify = _tls_context() if key[0] == b"https" else False
+            pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=verify, limits=self._limits)
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
