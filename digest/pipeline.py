@@ -342,9 +342,11 @@ class Pipeline:
         *,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
-        issue first. With ``dry_run`` nothing is sent or recorded."""
+        issue first. With ``dry_run`` nothing is sent or recorded. ``stop()`` is asked
+        between batches (see ``dispatch.send_issue``): a stopped send stays resumable."""
         newsletter = self.config.newsletter(name)
         if newsletter.backend not in self.config.backends:
             raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
@@ -410,8 +412,12 @@ class Pipeline:
                 progress(done, total)
 
         async with backend:
-            report = await send_issue(self.store, row.id, factory, backend, progress=advance)
+            report = await send_issue(
+                self.store, row.id, factory, backend, progress=advance, stop=stop
+            )
         verb = "Resumed and sent" if resumed else "Sent"
+        if report.interrupted:
+            verb = "Stopped before the end of"
         message = (
             f"{verb} issue #{row.number} of '{name}' ({items} item(s)): {report.sent} delivered, "
             f"{report.failed} failed, {report.skipped} skipped."

@@ -145,3 +145,27 @@ class DeliveryRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleRunRow(Base):
+    """One scheduled slot of a newsletter, claimed before it runs.
+
+    The unique (newsletter, slot) pair is the guard that two daemons on one database
+    never send the same issue: the second insert fails. ``status``: ``running`` while
+    a process works on it, then ``done``, ``nothing`` (nothing new to send), ``failed``,
+    ``missed`` (too late, beyond ``misfire_grace``) or ``interrupted`` (stopped by
+    SIGTERM between batches; the next start resumes it).
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("newsletter", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), index=True)
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    owner: Mapped[str] = mapped_column(String(300), default="")
+    issue_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,44 @@
+"""schedule runs: one row per (newsletter, slot), the guard against sending a slot twice
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "schedule_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("newsletter", sa.String(length=200), nullable=False),
+        sa.Column("slot", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("owner", sa.String(length=300), nullable=False),
+        sa.Column("issue_number", sa.Integer(), nullable=True),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("newsletter", "slot"),
+    )
+    with op.batch_alter_table("schedule_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_schedule_runs_newsletter"), ["newsletter"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_schedule_runs_status"), ["status"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("schedule_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_schedule_runs_status"))
+        batch_op.drop_index(batch_op.f("ix_schedule_runs_newsletter"))
+    op.drop_table("schedule_runs")
