@@ -93,20 +93,42 @@ def same_trigger(a: Any, b: CronTrigger) -> bool:
     return str(a) == str(b) and str(getattr(a, "timezone", "")) == str(b.timezone)
 
 
+def is_repeat(moment: datetime) -> bool:
+    """Whether ``moment`` (aware, local) is the second occurrence of a wall-clock time on a
+    night the clocks go back. APScheduler 3 fires a cron job at both; a newsletter set for
+    01:30 means once, so the repeat is skipped."""
+    local = moment.astimezone(moment.tzinfo)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+
+
+def next_fire(trigger: CronTrigger, previous: datetime | None, now: datetime) -> datetime | None:
+    """The trigger's next fire time at or after ``now``, repeats of a wall-clock time skipped."""
+    moment = trigger.get_next_fire_time(previous, now)
+    while moment is not None and is_repeat(moment):
+        # Step in UTC: wall-clock arithmetic on a fold=1 time would go back an hour.
+        moment = trigger.get_next_fire_time(moment, moment.astimezone(UTC) + timedelta(seconds=1))
+    return moment
+
+
 def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:
-    """Every fire time of ``trigger`` in ``[start, end]`` (aware datetimes), in order."""
+    """Every wall-clock fire time of ``trigger`` in ``[start, end]`` (aware), in order."""
     times = []
-    moment = trigger.get_next_fire_time(None, start)
+    moment = next_fire(trigger, None, start)
     while moment is not None and moment <= end:
         times.append(moment)
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+        moment = next_fire(trigger, moment, moment.astimezone(UTC) + timedelta(microseconds=1))
     return times
 
 
 def slot_for(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime:
-    """The slot a firing at ``now`` stands for: the latest fire time at most ``grace`` ago
-    (what APScheduler ran, coalesced), in UTC; ``now`` to the second if there is none."""
-    times = fire_times(trigger, now - grace - timedelta(seconds=1), now)
+    """The slot a firing at ``now`` stands for, in UTC: the latest wall-clock fire time
+    at most ``grace`` ago (what APScheduler ran, coalesced); ``now`` to the second if none.
+
+    The repeat of a wall-clock time when the clocks go back maps to the first occurrence,
+    whose slot is already claimed, so a 01:30 job goes out once on that night too.
+    """
+    lookback = max(grace, timedelta(hours=2)) + timedelta(seconds=1)
+    times = fire_times(trigger, now - lookback, now)
     slot = times[-1] if times else now.replace(microsecond=0)
     return slot.astimezone(UTC)
 
@@ -114,7 +136,7 @@ def slot_for(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime:
 def next_run(newsletter: NewsletterConfig, now: datetime) -> tuple[datetime | None, bool]:
     """When ``newsletter`` will next go out after ``now``, in its time zone, and whether
     that is later than its cron time because the send window is closed then."""
-    fire = make_trigger(newsletter).get_next_fire_time(None, now)
+    fire = next_fire(make_trigger(newsletter), None, now)
     window = newsletter.window
     if fire is None or window is None or window.contains(fire):
         return fire, False
@@ -402,10 +424,11 @@ class Daemon:
             log.info(kv("skipped", newsletter=name, reason="no longer scheduled"))
             return
         now = datetime.now(UTC)
+        zone = ZoneInfo(newsletter.timezone)
         if slot is None:
             slot = slot_for(make_trigger(newsletter), now, newsletter.misfire_grace)
         window = newsletter.window
-        local = now.astimezone(ZoneInfo(newsletter.timezone))
+        local = now.astimezone(zone)
         if window is not None and not window.contains(local):
             opening = window.next_opening(local)
             self.scheduler.add_job(
