@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,10 @@ class Project:
             "list": "readers",
             "backend": "box",
             "timezone": "UTC",
-            "cron": "0 7 * * mon",
             "postal_address": "1 Test Street, Testville",
         }
+        if not {"cron", "weekly", "daily"} & set(newsletter):
+            settings["cron"] = "0 7 * * mon"
         settings.update(newsletter)
         data = {
             "database": self.database,
@@ -85,13 +87,13 @@ class Project:
         store.close()
 
     def delivered(self) -> list[str]:
-        """The recipient of every message in the outbox, one entry per file."""
+        """The address of the recipient of every message in the outbox, one entry per file."""
         if not self.outbox.is_dir():
             return []
         recipients = []
         for path in self.outbox.iterdir():
             message = email.message_from_bytes(path.read_bytes())
-            recipients.append(str(message["To"]))
+            recipients.append(parseaddr(str(message["To"]))[1])
         return recipients
 
     def runs(self) -> list[tuple[str, datetime, str]]:

@@ -1,0 +1,205 @@
+"""The scheduler in this process against a real SQLite file (and PostgreSQL when
+DIGEST_TEST_DATABASE_URL is set): misfires within and beyond grace, restarts with the
+persistent job store, reloads good and bad, the send window."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from _schedule_support import Project, project_on, wait_for
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from digest.schedule import DEFER_PREFIX, JOBSTORE_TABLE, Daemon, job_id
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    with project_on(request.param, tmp_path) as project:
+        yield project
+
+
+def minute(delta: timedelta) -> datetime:
+    """Now + ``delta``, to the minute, in UTC."""
+    return (datetime.now(UTC) + delta).replace(second=0, microsecond=0)
+
+
+def daily_at(slot: datetime) -> str:
+    return f"{slot.minute} {slot.hour} * * *"
+
+
+def seed(project: Project, next_run_time: datetime) -> None:
+    """Leave the job store as a daemon stopped before ``next_run_time`` would."""
+    daemon = Daemon(project.config)
+    daemon.scheduler.start(paused=True)
+    daemon.sync_jobs(daemon.config)
+    daemon.scheduler.shutdown(wait=True)
+    # Edited through the job store alone: a live scheduler would run the due job at once.
+    jobstore = SQLAlchemyJobStore(engine=daemon.store.engine, tablename=JOBSTORE_TABLE)
+    jobstore.start(BackgroundScheduler(timezone=UTC), "default")
+    job = jobstore.lookup_job(job_id("news"))
+    job._modify(next_run_time=next_run_time)
+    jobstore.update_job(job)
+    daemon.store.close()
+
+
+def stored_next_run(project: Project) -> datetime:
+    daemon = Daemon(project.config)
+    daemon.scheduler.start(paused=True)
+    try:
+        return daemon.jobs()["news"].next_run_time
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+        daemon.store.close()
+
+
+@pytest.fixture
+def running() -> Iterator[list[Daemon]]:
+    daemons: list[Daemon] = []
+    yield daemons
+    for daemon in daemons:
+        if daemon.scheduler.running:
+            daemon.shutdown()
+
+
+def test_run_missed_while_down_goes_out_on_start_within_grace(
+    project: Project, running: list[Daemon]
+) -> None:
+    slot = minute(-timedelta(minutes=2))
+    project.write(cron=daily_at(slot), misfire_grace="1h")
+    project.add_subscribers(3)
+    seed(project, slot)
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()
+    wait_for(lambda: ("news", slot, "done") in project.runs(), what="the missed slot to be sent")
+    daemon.shutdown()
+    assert sorted(project.delivered()) == [f"reader{i}@example.org" for i in range(3)]
+    assert project.issues() == [(1, "sent")]
+    assert stored_next_run(project) == slot + timedelta(days=1)
+
+
+def test_run_missed_beyond_grace_is_skipped_and_recorded(
+    project: Project, running: list[Daemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="digest")
+    slot = minute(-timedelta(minutes=5))
+    project.write(cron=daily_at(slot), misfire_grace="1m")
+    project.add_subscribers(3)
+    seed(project, slot)
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()
+    wait_for(
+        lambda: ("news", slot, "missed") in project.runs(), what="the slot to be recorded missed"
+    )
+    daemon.shutdown()
+    assert project.delivered() == []
+    assert project.issues() == []
+    assert stored_next_run(project) == slot + timedelta(days=1)
+    missed = [r.getMessage() for r in caplog.records if "event=missed" in r.getMessage()]
+    assert len(missed) == 1
+    assert "newsletter=news" in missed[0] and "grace=1m00s" in missed[0]
+
+
+def test_restart_keeps_the_stored_next_run_and_reschedules_a_changed_cadence(
+    project: Project, running: list[Daemon]
+) -> None:
+    project.write(weekly="monday 07:00")
+    first = Daemon(project.config)
+    first.start()
+    later = minute(timedelta(days=3))
+    first.scheduler.modify_job(job_id("news"), jobstore="default", next_run_time=later)
+    first.shutdown()
+
+    # The job, pickled with a textual reference to digest.schedule:fire, is restored as is.
+    second = Daemon(project.config)
+    running.append(second)
+    second.start()
+    job = second.jobs()["news"]
+    assert job.func_ref == "digest.schedule:fire"
+    assert job.next_run_time == later
+    assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 6 * 3600)
+    second.shutdown()
+
+    project.write(daily="05:15", timezone="Europe/London", misfire_grace="2h")
+    third = Daemon(project.config)
+    running.append(third)
+    third.start()
+    job = third.jobs()["news"]
+    local = job.next_run_time.astimezone(job.trigger.timezone)
+    assert (local.hour, local.minute) == (5, 15)
+    assert job.misfire_grace_time == 2 * 3600
+    third.shutdown()
+
+
+def test_invalid_schedules_yaml_on_reload_keeps_the_old_configuration(
+    project: Project, running: list[Daemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    project.write(weekly="monday 07:00")
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()
+    before = daemon.config
+    next_run = daemon.jobs()["news"].next_run_time
+
+    project.config.write_text("newsletters: [unclosed\n", encoding="utf-8")
+    assert daemon.reload("SIGHUP") is False
+    project.write(weekly="monday 07:00", timezone="Mars/Olympus")
+    assert daemon.reload("schedules.yaml changed") is False
+    project.config.unlink()
+    assert daemon.reload("schedules.yaml changed") is False
+
+    assert daemon.config is before
+    assert daemon.jobs()["news"].next_run_time == next_run
+    failures = [r.getMessage() for r in caplog.records if "event=reload-failed" in r.getMessage()]
+    assert len(failures) == 3
+    assert "is not valid YAML" in failures[0]
+    assert "newsletters.news.timezone: 'Mars/Olympus' is not an IANA time zone" in failures[1]
+    assert "no such file" in failures[2]
+    assert all('kept="previous configuration"' in line for line in failures)
+
+
+def test_good_reload_reschedules_and_disabling_removes_the_job(
+    project: Project, running: list[Daemon]
+) -> None:
+    project.write(weekly="monday 07:00")
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()
+    project.write(weekly="friday 18:30", timezone="America/New_York")
+    assert daemon.reload("SIGHUP") is True
+    job = daemon.jobs()["news"]
+    local = job.next_run_time.astimezone(job.trigger.timezone)
+    assert (local.weekday(), local.hour, local.minute) == (4, 18, 30)
+    assert str(job.trigger.timezone) == "America/New_York"
+    project.write(weekly="friday 18:30", enabled=False)
+    assert daemon.reload("SIGHUP") is True
+    assert daemon.jobs() == {}
+
+
+def test_slot_outside_send_window_waits_for_it_to_open(
+    project: Project, running: list[Daemon]
+) -> None:
+    slot = minute(-timedelta(minutes=1))
+    opens, closes = minute(timedelta(hours=2)), minute(timedelta(hours=3))
+    project.write(
+        cron=daily_at(slot), send_window=f"daily {opens:%H:%M}-{closes:%H:%M}", misfire_grace="1h"
+    )
+    project.add_subscribers(2)
+    seed(project, slot)
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()
+    deferred_id = f"{DEFER_PREFIX}news:{slot.isoformat()}"
+    deferred = wait_for(
+        lambda: daemon.scheduler.get_job(deferred_id, jobstore="default"), what="a deferred job"
+    )
+    daemon.shutdown()
+    assert deferred.next_run_time == opens  # type: ignore[attr-defined]
+    assert deferred.args == ("news", slot.isoformat())  # type: ignore[attr-defined]
+    assert project.runs() == [] and project.delivered() == []
