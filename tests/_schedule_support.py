@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from digest.schedule import JOBSTORE_TABLE, Daemon, job_id
 from digest.store import Store
 from digest.store.tables import DeliveryRow, IssueRow, ListRow, ScheduleRunRow, SubscriberRow
 
@@ -125,6 +128,21 @@ class Project:
             )
         store.close()
         return counts
+
+
+def seed(project: Project, next_run_time: datetime) -> None:
+    """Leave the job store as a daemon stopped before ``next_run_time`` would."""
+    daemon = Daemon(project.config)
+    daemon.scheduler.start(paused=True)
+    daemon.sync_jobs(daemon.config)
+    daemon.scheduler.shutdown(wait=True)
+    # Edited through the job store alone: a live scheduler would run the due job at once.
+    jobstore = SQLAlchemyJobStore(engine=daemon.store.engine, tablename=JOBSTORE_TABLE)
+    jobstore.start(BackgroundScheduler(timezone=UTC), "default")
+    job = jobstore.lookup_job(job_id("news"))
+    job._modify(next_run_time=next_run_time)
+    jobstore.update_job(job)
+    daemon.store.close()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:

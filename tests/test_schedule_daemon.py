@@ -10,11 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _schedule_support import Project, project_on, wait_for
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
+from _schedule_support import Project, project_on, seed, wait_for
 
-from digest.schedule import DEFER_PREFIX, JOBSTORE_TABLE, Daemon, job_id
+from digest.schedule import DEFER_PREFIX, Daemon, job_id
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,21 +28,6 @@ def minute(delta: timedelta) -> datetime:
 
 def daily_at(slot: datetime) -> str:
     return f"{slot.minute} {slot.hour} * * *"
-
-
-def seed(project: Project, next_run_time: datetime) -> None:
-    """Leave the job store as a daemon stopped before ``next_run_time`` would."""
-    daemon = Daemon(project.config)
-    daemon.scheduler.start(paused=True)
-    daemon.sync_jobs(daemon.config)
-    daemon.scheduler.shutdown(wait=True)
-    # Edited through the job store alone: a live scheduler would run the due job at once.
-    jobstore = SQLAlchemyJobStore(engine=daemon.store.engine, tablename=JOBSTORE_TABLE)
-    jobstore.start(BackgroundScheduler(timezone=UTC), "default")
-    job = jobstore.lookup_job(job_id("news"))
-    job._modify(next_run_time=next_run_time)
-    jobstore.update_job(job)
-    daemon.store.close()
 
 
 def stored_next_run(project: Project) -> datetime:

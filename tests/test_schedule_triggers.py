@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 
 from digest.config import load_config
@@ -69,11 +70,27 @@ def test_job_on_the_day_of_each_change_fires_at_local_seven(tmp_path: Path) -> N
 
 
 def test_0230_job_fires_once_on_spring_forward_night(tmp_path: Path) -> None:
-    # 02:30 does not exist in London on 29 March 2026 (01:00 GMT jumps to 02:00 BST).
+    # London jumps from 01:00 GMT to 02:00 BST on 29 March 2026: 02:30 comes once, as BST.
     trigger = make_trigger(newsletter(tmp_path, daily="02:30"))
     night = fire_times(trigger, utc(2026, 3, 28, 12), utc(2026, 3, 29, 12))
-    assert len(night) == 1
-    assert night[0].astimezone(UTC) == utc(2026, 3, 29, 1, 30)
+    assert [t.astimezone(UTC) for t in night] == [utc(2026, 3, 29, 1, 30)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "daily", "fires_utc"),
+    [
+        ("Europe/London", "01:30", utc(2026, 3, 29, 1, 30)),  # gap 01:00-02:00 local
+        ("Europe/Paris", "02:30", utc(2026, 3, 29, 1, 30)),  # gap 02:00-03:00 local
+    ],
+)
+def test_time_inside_the_spring_gap_fires_once_just_after_it(
+    tmp_path: Path, zone: str, daily: str, fires_utc: datetime
+) -> None:
+    trigger = make_trigger(newsletter(tmp_path, daily=daily, timezone=zone))
+    night = fire_times(trigger, utc(2026, 3, 28, 12), utc(2026, 3, 29, 12))
+    assert [t.astimezone(UTC) for t in night] == [fires_utc]
+    # The run is one hour after the jump by the wall clock: 02:30 BST, 03:30 CEST.
+    assert night[0].astimezone(UTC).astimezone(ZoneInfo(zone)).hour == int(daily[:2]) + 1
 
 
 def test_0130_job_fires_once_on_the_night_the_clocks_go_back(tmp_path: Path) -> None:

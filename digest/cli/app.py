@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (see the module docstring)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="digest", standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of raising.
+        status = command.main(args=argv, prog_name="digest", standalone_mode=False)
+        if isinstance(status, int) and status:
+            return status
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
