@@ -15,7 +15,8 @@
 - **Send window**: a slot that fires outside ``send_window`` waits for the window to
   open (a one-off job at the opening, same slot, so still sent at most once).
 - **Signals**: SIGTERM/SIGINT finish the batch in flight, mark the slot ``interrupted``
-  and exit; the next start resumes it. SIGHUP, or a change of schedules.yaml seen by
+  and exit; the next start resumes it (and a slot left ``running`` by a dead process of
+  the same host). SIGHUP, or a change of schedules.yaml seen by
   polling, reloads the configuration; an unreadable or invalid file is logged and the
   old configuration keeps running. A reload never stops the daemon.
 
@@ -43,7 +44,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .config import Config, NewsletterConfig, load_config
@@ -161,16 +162,21 @@ def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
     return True
 
 
-def reclaim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
-    """Take over an ``interrupted`` slot for a resume; False when someone else did."""
+def reclaim_slot(
+    store: Store, name: str, slot: datetime, owner: str, previous_owner: str = ""
+) -> bool:
+    """Take over an ``interrupted`` slot (or one still ``running`` under the dead
+    ``previous_owner``) for a resume, atomically; False when someone else did."""
+    taken_from = ScheduleRunRow.status == "interrupted"
+    if previous_owner:
+        taken_from = or_(
+            taken_from,
+            and_(ScheduleRunRow.status == "running", ScheduleRunRow.owner == previous_owner),
+        )
     with store.session() as session:
         result = session.execute(
             update(ScheduleRunRow)
-            .where(
-                ScheduleRunRow.newsletter == name,
-                ScheduleRunRow.slot == slot,
-                ScheduleRunRow.status == "interrupted",
-            )
+            .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot, taken_from)
             .values(status="running", owner=owner, finished_at=None)
         )
         return result.rowcount == 1
@@ -217,10 +223,10 @@ def fire(name: str, slot: str | None = None) -> None:
     _active.fire(name, datetime.fromisoformat(slot) if slot else None)
 
 
-def resume(name: str, slot: str) -> None:
-    """Resume the interrupted slot of ``name`` (queued by a starting daemon)."""
+def resume(name: str, slot: str, owner: str = "") -> None:
+    """Resume the interrupted (or orphaned, last held by ``owner``) slot of ``name``."""
     if _active is not None:
-        _active.resume(name, datetime.fromisoformat(slot))
+        _active.resume(name, datetime.fromisoformat(slot), owner)
 
 
 class Daemon:
@@ -398,20 +404,44 @@ class Daemon:
         return True
 
     def _queue_resumes(self) -> None:
+        """Queue a resume for each slot stopped by SIGTERM, and for each slot left
+        ``running`` by a process of this host that no longer exists (killed outright)."""
         with self.store.session() as session:
             rows = session.execute(
-                select(ScheduleRunRow.newsletter, ScheduleRunRow.slot).where(
-                    ScheduleRunRow.status == "interrupted"
-                )
+                select(
+                    ScheduleRunRow.newsletter,
+                    ScheduleRunRow.slot,
+                    ScheduleRunRow.status,
+                    ScheduleRunRow.owner,
+                ).where(ScheduleRunRow.status.in_(("interrupted", "running")))
             ).all()
-        for name, slot in rows:
+        for name, slot, status, owner in rows:
+            if status == "running" and not self._owner_is_dead(owner):
+                continue  # alive, or on another host: not ours to judge
             self.scheduler.add_job(
                 RESUME,
-                args=[name, slot.isoformat()],
+                args=[name, slot.isoformat(), owner if status == "running" else ""],
                 id=f"resume:{name}:{slot.isoformat()}",
                 jobstore="volatile",
                 replace_existing=True,
             )
+
+    def _owner_is_dead(self, owner: str) -> bool:
+        """Whether ``owner`` (``host:pid``) is a process of this host that is gone. Its own
+        pid counts as gone: in a container a restarted daemon is often pid 1 again."""
+        host, _, pid_text = owner.rpartition(":")
+        if host != socket.gethostname() or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     # -- running a slot -------------------------------------------------------
 
@@ -456,13 +486,13 @@ class Daemon:
             return
         self._execute(config, name, slot)
 
-    def resume(self, name: str, slot: datetime) -> None:
-        """Finish an interrupted slot, unless another process took it first."""
+    def resume(self, name: str, slot: datetime, previous_owner: str = "") -> None:
+        """Finish an interrupted or orphaned slot, unless another process took it first."""
         config = self.config
         if name not in config.newsletters:
             log.warning(kv("resume-skipped", newsletter=name, slot=slot, reason="not in config"))
             return
-        if not reclaim_slot(self.store, name, slot, self.owner):
+        if not reclaim_slot(self.store, name, slot, self.owner, previous_owner):
             return
         log.info(kv("resuming", newsletter=name, slot=slot))
         self._execute(config, name, slot)

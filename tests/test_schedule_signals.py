@@ -150,3 +150,38 @@ def test_sigterm_stops_one_shot_run_between_batches_and_the_next_run_resumes(
         delivered = project.delivered()
         assert sorted(delivered) == sorted(f"reader{i}@example.org" for i in range(total))
         assert project.issues() == [(1, "sent")]
+
+
+def test_daemon_killed_outright_is_resumed_by_the_next_start_on_the_host(
+    tmp_path: Path,
+) -> None:
+    total = 1200
+    with project_on("sqlite", tmp_path) as project:
+        slot = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+        project.write(cron=f"{slot.minute} {slot.hour} * * *", misfire_grace="1h")
+        project.add_subscribers(total)
+        seed(project, slot)
+        first_log = tmp_path / "first.log"
+        daemon = spawn(project, "schedule", log=first_log)
+        try:
+            wait_for(lambda: project.deliveries().get("sent", 0) > 0, timeout=30, what="sending")
+        finally:
+            daemon.kill()
+            daemon.wait(timeout=30)
+        assert project.runs() == [("news", slot, "running")]
+        assert project.deliveries().get("queued", 0) > 0, "the send finished before the kill"
+
+        second_log = tmp_path / "second.log"
+        daemon = spawn(project, "schedule", log=second_log)
+        try:
+            wait_for(
+                lambda: project.runs() == [("news", slot, "done")], timeout=30, what="the resume"
+            )
+        finally:
+            code = stop(daemon, second_log)
+        assert code == 0, log_text(second_log)
+        delivered = project.delivered()
+        assert set(delivered) == {f"reader{i}@example.org" for i in range(total)}
+        # Only the batch in flight at the kill can have gone twice.
+        assert len(delivered) - total <= 100
+        assert project.issues() == [(1, "sent")]
