@@ -9,6 +9,8 @@ records what went out.
 from __future__ import annotations
 
 import html as html_lib
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +44,8 @@ from .store.tables import (
 from .subscribers import count_active
 from .tokens import make_token, secret_key
 from .urls import canonical_url
+
+log = logging.getLogger("digest.pipeline")
 
 PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
 
@@ -224,7 +228,17 @@ class Pipeline:
         """The next issue of ``name`` from what its sources list and it has not sent."""
         newsletter = self.config.newsletter(name)
         renderer = Renderer(self.config, newsletter)
+        started = time.perf_counter()
         articles, sources, problems = await self.gather(name, newsletter)
+        log.info(
+            "event=stage stage=collect newsletter=%s sources=%d source_errors=%d unsent=%d problems=%d seconds=%.2f",
+            name,
+            len(sources),
+            sum(len(report.errors) for report in sources),
+            len(articles),
+            len(problems),
+            time.perf_counter() - started,
+        )
         if not articles:
             return Built(None, None, (), sources, problems)
         local_date = self.now().astimezone(ZoneInfo(newsletter.timezone)).date()
@@ -237,7 +251,16 @@ class Pipeline:
         )
         by_url = {article.url: article_id for article_id, article in articles}
         ids = tuple(by_url[item.url] for item in issue.items)
-        return Built(issue, renderer.render(issue), ids, sources, problems)
+        started = time.perf_counter()
+        rendered = renderer.render(issue)
+        log.info(
+            "event=stage stage=render newsletter=%s issue=%d items=%d seconds=%.2f",
+            name,
+            issue.number,
+            len(issue.items),
+            time.perf_counter() - started,
+        )
+        return Built(issue, rendered, ids, sources, problems)
 
     # -- messages ------------------------------------------------------------
 
@@ -411,10 +434,22 @@ class Pipeline:
             if progress:
                 progress(done, total)
 
+        started = time.perf_counter()
         async with backend:
             report = await send_issue(
                 self.store, row.id, factory, backend, progress=advance, stop=stop
             )
+        log.info(
+            "event=stage stage=send newsletter=%s issue=%d queued=%d sent=%d failed=%d skipped=%d interrupted=%s seconds=%.2f",
+            name,
+            row.number,
+            total,
+            report.sent,
+            report.failed,
+            report.skipped,
+            report.interrupted,
+            time.perf_counter() - started,
+        )
         verb = "Resumed and sent" if resumed else "Sent"
         if report.interrupted:
             verb = "Stopped before the end of"
