@@ -326,6 +326,25 @@ class NewsletterConfig(_Model):
         return value
 
 
+class WebConfig(_Model):
+    """Settings of ``digest serve``: request limits, rate limits and webhook checks.
+
+    Webhook secrets (Postmark credentials, the Mailgun signing key) come from the
+    environment, never from here; SendGrid's verification key and the SNS signing
+    certificate are public material, so they may be named here.
+    """
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    subscribe_per_ip: int = Field(10, ge=1)
+    subscribe_per_address: int = Field(3, ge=1)
+    rate_window_seconds: int = Field(3600, ge=1)
+    soft_bounce_limit: int = Field(3, ge=1)
+    webhook_max_age_seconds: int = Field(900, ge=10)
+    sendgrid_public_key: str | None = None
+    sns_certificate: str | None = None
+    sns_topic_arns: list[str] = Field(default_factory=list)
+
+
 class Config(_Model):
     """The whole of schedules.yaml, paths already resolved."""
 
@@ -336,6 +355,7 @@ class Config(_Model):
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
+    web: WebConfig = Field(default_factory=WebConfig)
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("base_url")

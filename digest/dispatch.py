@@ -24,6 +24,7 @@ from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
 from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, utcnow
+from .subscribers import blocked_subscribers, sendable_clause
 
 MAX_ATTEMPTS = 3
 
@@ -48,7 +49,7 @@ def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
         .join(ListRow, ListRow.id == SubscriberRow.list_id)
         .where(
             ListRow.name == list_name,
-            SubscriberRow.status == "active",
+            sendable_clause(),
             SubscriberRow.id.not_in(already),
         )
         .order_by(SubscriberRow.id)
@@ -121,9 +122,14 @@ async def send_issue(
                 break
             messages: list[Message] = []
             rows: dict[int, DeliveryRow] = {}
+            blocked = blocked_subscribers(session, [subscriber for _, subscriber in batch])
             for row, subscriber in batch:
-                if subscriber.status != "active":
-                    row.status, row.error, row.updated_at = "skipped", subscriber.status, utcnow()
+                if subscriber.id in blocked:
+                    row.status, row.error, row.updated_at = (
+                        "skipped",
+                        blocked[subscriber.id],
+                        utcnow(),
+                    )
                     outcomes["skipped"] += 1
                     continue
                 try:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from .extract import extract
 from .models import Article, Issue, Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer
+from .sections import per_reader_sections
 from .store import Store
 from .store.tables import (
     ArticleRow,
@@ -365,6 +367,7 @@ class Pipeline:
         *,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 100,
         stop: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
@@ -408,9 +411,11 @@ class Pipeline:
                 )
             row = self._record_issue(name, newsletter, built)
         backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
-        factory = self.factory(
-            name, _rendered(row), message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
+        # Readers who chose sections get a variant rendered once per distinct choice.
+        make = partial(
+            self.factory, name, message_key=f"{name}.{row.number}.{row.id}", date=row.created_at
         )
+        factory = per_reader_sections(self.config, self.store, row, make(_rendered(row)), make)
         with self.store.session() as session:
             total = (
                 session.scalar(
@@ -437,7 +442,13 @@ class Pipeline:
         started = time.perf_counter()
         async with backend:
             report = await send_issue(
-                self.store, row.id, factory, backend, progress=advance, stop=stop
+                self.store,
+                row.id,
+                factory,
+                backend,
+                batch_size=batch_size,
+                progress=advance,
+                stop=stop,
             )
         log.info(
             "event=stage stage=send newsletter=%s issue=%d queued=%d sent=%d failed=%d skipped=%d interrupted=%s seconds=%.2f",

@@ -147,6 +147,77 @@ class DeliveryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SubscriberEventRow(Base):
+    """The history of a subscriber: each status change (or counted event) with when and
+    from where (``import``, ``form``, ``confirm``, ``one-click``, ``preferences``,
+    ``webhook``, ``cli``)."""
+
+    __tablename__ = "subscriber_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str] = mapped_column(String(20), default="")
+    source: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuppressionRow(Base):
+    """The global suppression list: an address here is never sent to again, from any list.
+
+    ``email_key`` is the same uniqueness key as ``subscribers.email_key``.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SoftBounceRow(Base):
+    """Soft bounces counted per address; enough of them suppress it."""
+
+    __tablename__ = "soft_bounces"
+
+    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PreferenceRow(Base):
+    """What a subscriber chose on the preferences page: the sections wanted (``None``: all)
+    and a pause until a moment (``None``: not paused)."""
+
+    __tablename__ = "subscriber_preferences"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    sections: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEventRow(Base):
+    """Provider events already processed (by the provider's event id or signing token),
+    so a replayed webhook is rejected rather than counted twice."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class ScheduleRunRow(Base):
     """One scheduled slot of a newsletter, claimed before it runs.
 
