@@ -297,6 +297,7 @@ class Daemon:
                 time.sleep(0.1)
                 if self._reload_requested:
                     self._reload_requested = False
+                    self._stamp = self._file_stamp()  # this reload covers the edit too
                     self.reload("SIGHUP")
                 elif time.monotonic() >= next_check:
                     next_check = time.monotonic() + self.watch_interval

@@ -1,4 +1,5 @@
-"""schedule runs: one row per (newsletter, slot), the guard against sending a slot twice
+"""schedule runs: one row per (newsletter, slot), the guard against sending a slot twice;
+and APScheduler's job store table, in the layout SQLAlchemyJobStore uses
 
 Revision ID: 0003
 Revises: 0002
@@ -35,9 +36,21 @@ def upgrade() -> None:
             batch_op.f("ix_schedule_runs_newsletter"), ["newsletter"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_schedule_runs_status"), ["status"], unique=False)
+    op.create_table(
+        "apscheduler_jobs",
+        sa.Column("id", sa.Unicode(length=191), nullable=False),
+        sa.Column("next_run_time", sa.Float(precision=25), nullable=True),
+        sa.Column("job_state", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_apscheduler_jobs_next_run_time", "apscheduler_jobs", ["next_run_time"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_apscheduler_jobs_next_run_time", table_name="apscheduler_jobs")
+    op.drop_table("apscheduler_jobs")
     with op.batch_alter_table("schedule_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_schedule_runs_status"))
         batch_op.drop_index(batch_op.f("ix_schedule_runs_newsletter"))
