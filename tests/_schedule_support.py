@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -197,3 +198,18 @@ def spawn(project: Project, *args: str, log: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         env=env,
     )
+
+
+def log_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+def stop(process: subprocess.Popen[bytes], log: Path) -> int:
+    """SIGTERM ``process`` and return its exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"the daemon did not stop on SIGTERM:\n{log_text(log)}") from None

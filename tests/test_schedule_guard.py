@@ -4,7 +4,6 @@ DIGEST_TEST_DATABASE_URL is set): two of them never send a slot twice."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _schedule_support import ROOT, Project, project_on, seed, spawn, wait_for
+from _schedule_support import ROOT, Project, log_text, project_on, seed, spawn, stop, wait_for
 
 FIRE_SCRIPT = """
 import logging, sys, time
@@ -32,21 +31,6 @@ daemon.store.close()
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     with project_on(request.param, tmp_path) as project:
         yield project
-
-
-def log_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-
-
-def stop(process: subprocess.Popen[bytes], log: Path) -> int:
-    """SIGTERM ``process`` and return its exit status."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise AssertionError(f"the daemon did not stop on SIGTERM:\n{log_text(log)}") from None
 
 
 def test_two_processes_firing_one_slot_send_one_issue(project: Project, tmp_path: Path) -> None:
