@@ -84,6 +84,11 @@ def job_id(name: str) -> str:
     return JOB_PREFIX + name
 
 
+def deferred_id(name: str, slot: datetime) -> str:
+    """The id of the one-off job that runs ``slot`` of ``name`` when its window opens."""
+    return f"{DEFER_PREFIX}{name}@{slot.isoformat()}"
+
+
 def make_trigger(newsletter: NewsletterConfig) -> CronTrigger:
     """The cron trigger of ``newsletter`` in its own time zone."""
     return CronTrigger.from_crontab(newsletter.crontab, timezone=ZoneInfo(newsletter.timezone))
@@ -467,7 +472,7 @@ class Daemon:
                 trigger="date",
                 run_date=opening,
                 args=[name, slot.isoformat()],
-                id=f"{DEFER_PREFIX}{name}:{slot.isoformat()}",
+                id=deferred_id(name, slot),
                 jobstore="default",
                 replace_existing=True,
                 misfire_grace_time=int(newsletter.misfire_grace.total_seconds()),
@@ -517,14 +522,18 @@ class Daemon:
     # -- listeners --------------------------------------------------------------
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
-        if not event.job_id.startswith((JOB_PREFIX, DEFER_PREFIX)):
+        if event.job_id.startswith(JOB_PREFIX):
+            name = event.job_id.removeprefix(JOB_PREFIX)
+            slot = event.scheduled_run_time.astimezone(UTC)
+        elif event.job_id.startswith(DEFER_PREFIX):
+            # A deferred run stands for the slot it was deferred from, named in its id.
+            name, _, slot_text = event.job_id.removeprefix(DEFER_PREFIX).rpartition("@")
+            slot = datetime.fromisoformat(slot_text)
+        else:
             return
-        name = event.job_id.removeprefix(JOB_PREFIX).removeprefix(DEFER_PREFIX)
-        name = name.split(":", 1)[0]
         newsletter = self.config.newsletters.get(name)
         grace = newsletter.misfire_grace if newsletter else None
         late = datetime.now(UTC) - event.scheduled_run_time
-        slot = event.scheduled_run_time.astimezone(UTC)
         message = f"missed by {_duration(late)}, more than misfire_grace ({_duration(grace)})"
         record_missed(self.store, name, slot, message)
         log.warning(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _schedule_support import Project, project_on, seed, wait_for
 
-from digest.schedule import DEFER_PREFIX, Daemon, job_id
+from digest.schedule import FIRE, Daemon, deferred_id, job_id
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -178,11 +178,50 @@ def test_slot_outside_send_window_waits_for_it_to_open(
     daemon = Daemon(project.config)
     running.append(daemon)
     daemon.start()
-    deferred_id = f"{DEFER_PREFIX}news:{slot.isoformat()}"
     deferred = wait_for(
-        lambda: daemon.scheduler.get_job(deferred_id, jobstore="default"), what="a deferred job"
+        lambda: daemon.scheduler.get_job(deferred_id("news", slot), jobstore="default"),
+        what="a deferred job",
     )
     daemon.shutdown()
     assert deferred.next_run_time == opens  # type: ignore[attr-defined]
     assert deferred.args == ("news", slot.isoformat())  # type: ignore[attr-defined]
     assert project.runs() == [] and project.delivered() == []
+
+
+def test_deferred_slot_runs_under_its_own_slot_once_the_window_is_open(
+    project: Project, running: list[Daemon]
+) -> None:
+    slot = minute(-timedelta(hours=3))
+    opened, closes = minute(-timedelta(minutes=5)), minute(timedelta(hours=1))
+    project.write(send_window=f"daily {opened:%H:%M}-{closes:%H:%M}", misfire_grace="1h")
+    project.add_subscribers(2)
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.fire("news", slot)  # what the deferred job does when the window opens
+    daemon.fire("news", slot)  # and a second daemon doing the same finds the slot taken
+    assert project.runs() == [("news", slot, "done")]
+    assert sorted(project.delivered()) == ["reader0@example.org", "reader1@example.org"]
+
+
+def test_deferred_run_missed_beyond_grace_is_recorded_for_the_original_slot(
+    project: Project, running: list[Daemon]
+) -> None:
+    slot = minute(-timedelta(days=2))
+    opening = minute(-timedelta(minutes=10))
+    project.write(misfire_grace="1m")
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.scheduler.start(paused=True)
+    daemon.scheduler.add_job(
+        FIRE,
+        trigger="date",
+        run_date=opening,
+        args=["news", slot.isoformat()],
+        id=deferred_id("news", slot),
+        jobstore="default",
+        misfire_grace_time=60,
+    )
+    daemon.scheduler.resume()
+    wait_for(lambda: project.runs() == [("news", slot, "missed")], what="the missed record")
+    daemon.shutdown()
+    assert project.issues() == []
