@@ -32,6 +32,7 @@ import signal
 import socket
 import threading
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -250,6 +251,10 @@ class Daemon:
         self._stop_requested = False
         self._reload_requested = False
         self._stamp = self._file_stamp()
+        # One run per newsletter at a time in this process: a resume and a new slot of the
+        # same newsletter would otherwise both send the unfinished issue's queued rows.
+        self._runs: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._runs_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE),
@@ -504,6 +509,12 @@ class Daemon:
         self._execute(config, name, slot)
 
     def _execute(self, config: Config, name: str, slot: datetime) -> None:
+        with self._runs_lock:
+            lock = self._runs[name]
+        with lock:
+            self._run(config, name, slot)
+
+    def _run(self, config: Config, name: str, slot: datetime) -> None:
         started = time.monotonic()
         log.info(kv("run", newsletter=name, slot=slot, owner=self.owner))
         try:

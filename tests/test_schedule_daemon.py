@@ -4,6 +4,7 @@ persistent job store, reloads good and bad, the send window."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 from _schedule_support import Project, project_on, seed, wait_for
 
+from digest.config import load_config
+from digest.pipeline import Pipeline
 from digest.schedule import FIRE, Daemon, deferred_id, job_id
+from digest.store.tables import ScheduleRunRow
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -225,3 +229,38 @@ def test_deferred_run_missed_beyond_grace_is_recorded_for_the_original_slot(
     wait_for(lambda: project.runs() == [("news", slot, "missed")], what="the missed record")
     daemon.shutdown()
     assert project.issues() == []
+
+
+def test_resume_and_overdue_slot_of_one_newsletter_never_send_a_row_twice(
+    project: Project, running: list[Daemon]
+) -> None:
+    total = 600
+    interrupted = minute(-timedelta(days=1))
+    due = minute(-timedelta(minutes=2))
+    project.write(cron=daily_at(due), misfire_grace="1h")
+    project.add_subscribers(total)
+    # Issue #1 stopped by SIGTERM after its first batch, as the daemon leaves it.
+    calls = iter(range(1000))
+    store = project.store()
+    config = load_config(project.config)
+    report = asyncio.run(Pipeline(config, store).run("news", stop=lambda: next(calls) >= 1))
+    assert report.send is not None and report.send.interrupted
+    with store.session() as session:
+        session.add(
+            ScheduleRunRow(newsletter="news", slot=interrupted, status="interrupted", owner="x:1")
+        )
+    store.close()
+    seed(project, due)
+
+    daemon = Daemon(project.config)
+    running.append(daemon)
+    daemon.start()  # the resume and the overdue slot both start at once
+    # Whichever runs first sends the rest of issue #1; the other finds nothing new.
+    wait_for(
+        lambda: sorted(status for _, _, status in project.runs()) == ["done", "nothing"],
+        what="both runs",
+    )
+    daemon.shutdown()
+    delivered = project.delivered()
+    assert sorted(delivered) == sorted(f"reader{i}@example.org" for i in range(total))
+    assert project.issues() == [(1, "sent")]
