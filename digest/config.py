@@ -227,6 +227,9 @@ class NewsletterConfig(_Model):
     summary_words: int = Field(60, ge=10)
     postal_address: str = ""
     enabled: bool = True
+    section_max_items: int | None = Field(None, ge=1)
+    top_story: bool = False
+    max_html_kb: int = Field(80, ge=20)
 
     @field_validator("cron")
     @classmethod

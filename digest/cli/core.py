@@ -58,6 +58,8 @@ def preview(
 
 def _print_run(report: RunReport) -> None:
     report_problems(report.sources, report.problems)
+    for note in report.notes:
+        say(f"note: {note}")
     say(report.message)
     if report.send:
         for reason, count in report.send.reasons[:10]:

@@ -231,6 +231,29 @@ class WebhookEventRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class IssueDraftRow(Base):
+    """The next issue of a newsletter as ``preview`` froze it; at most one per newsletter.
+
+    ``run`` sends it byte for byte (and deletes it) unless new articles arrived after
+    ``created_at``. ``items`` lists, in email order, ``{"article_id", "section",
+    "title", "summary"}`` for the issue_items rows the sent issue will get.
+    """
+
+    __tablename__ = "issue_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), unique=True)
+    number: Mapped[int] = mapped_column(Integer)
+    issue_date: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ScheduleRunRow(Base):
     """One scheduled slot of a newsletter, claimed before it runs.
 

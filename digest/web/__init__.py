@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..store import Store
 from ..tokens import SECRET_ENV, secret_key
-from . import archive, pages, webhooks
+from . import archive, pages, preview, webhooks
 from .limits import BodyLimitMiddleware, RateLimiter
 
 
@@ -46,6 +46,7 @@ def routes() -> list[BaseRoute]:
         *pages.routes(),
         *archive.routes(),
         *webhooks.routes(),
+        *preview.routes(),
     ]
 
 
