@@ -75,7 +75,7 @@ def kv(event: str, **fields: Any) -> str:
         elif isinstance(value, datetime):
             text = value.isoformat()
         else:
-            text = str(value)
+            text = " | ".join(str(value).splitlines())  # one event, one line
         parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
     return " ".join(parts)
 
