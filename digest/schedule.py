@@ -103,9 +103,8 @@ def same_trigger(a: Any, b: CronTrigger) -> bool:
 def is_repeat(moment: datetime) -> bool:
     """Whether ``moment`` (aware, local) is the second occurrence of a wall-clock time on a
     night the clocks go back. APScheduler 3 fires a cron job at both; a newsletter set for
-    01:30 means once, so the repeat is skipped."""
-    local = moment.astimezone(moment.tzinfo)
-    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+    01:30 means once, so the repeat stands for the first occurrence's slot."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
 def next_fire(trigger: CronTrigger, previous: datetime | None, now: datetime) -> datetime | None:
