@@ -50,8 +50,8 @@ from .store.tables import (
     SubscriberRow,
     utcnow,
 )
-from .subscribers import count_active, normalize_email
-from .tokens import make_token, secret_key
+from .subscribers import count_active, normalize_email, sendable_clause
+from .tokens import make_token, require_secret
 from .urls import canonical_url
 
 log = logging.getLogger("digest.pipeline")
@@ -180,7 +180,7 @@ class Pipeline:
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            self._secret = secret_key(self.config.root)
+            self._secret = require_secret(self.config)
         return self._secret
 
     def _fetcher(self) -> Fetcher:
@@ -356,7 +356,7 @@ class Pipeline:
             row = session.scalar(
                 select(SubscriberRow)
                 .join(ListRow, ListRow.id == SubscriberRow.list_id)
-                .where(ListRow.name == list_name, SubscriberRow.status == "active")
+                .where(ListRow.name == list_name, sendable_clause())
                 .order_by(SubscriberRow.id)
             )
         if row is None:
