@@ -37,6 +37,7 @@ class SendReport:
     failed: int = 0
     skipped: int = 0
     reasons: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    interrupted: bool = False
 
 
 def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
@@ -98,16 +99,23 @@ async def send_issue(
     *,
     batch_size: int = 100,
     progress: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Send every ``queued`` delivery of the issue; mark the issue ``sent`` when none is left.
 
     Subscribers are checked at send time: one who is no longer active is skipped.
     ``progress(n)`` is called after each batch with the number of rows settled.
+    ``stop()`` is asked before each batch: when true the send ends there, the issue stays
+    ``sending`` with its rest ``queued`` for a resume, and the report says ``interrupted``.
     """
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     retry_pause = 0.5
+    interrupted = False
     while True:
+        if stop is not None and stop():
+            interrupted = True
+            break
         with store.session() as session:
             batch = _next_batch(session, issue_id, batch_size)
             if not batch:
@@ -151,15 +159,17 @@ async def send_issue(
         if transient:
             await asyncio.sleep(retry_pause)
             retry_pause = min(retry_pause * 2, 30.0)
-    with store.session() as session:
-        session.execute(
-            update(IssueRow)
-            .where(IssueRow.id == issue_id, IssueRow.status == "sending")
-            .values(status="sent", sent_at=utcnow())
-        )
+    if not interrupted:
+        with store.session() as session:
+            session.execute(
+                update(IssueRow)
+                .where(IssueRow.id == issue_id, IssueRow.status == "sending")
+                .values(status="sent", sent_at=utcnow())
+            )
     return SendReport(
         sent=outcomes["sent"],
         failed=outcomes["failed"],
         skipped=outcomes["skipped"],
         reasons=tuple(reasons.most_common()),
+        interrupted=interrupted,
     )

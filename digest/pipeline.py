@@ -14,6 +14,8 @@ afresh and says so. A draft marks nothing sent.
 from __future__ import annotations
 
 import html as html_lib
+import logging
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,9 +51,11 @@ from .store.tables import (
     SubscriberRow,
     utcnow,
 )
-from .subscribers import count_active, normalize_email
-from .tokens import make_token, secret_key
+from .subscribers import count_active, normalize_email, sendable_clause
+from .tokens import make_token, require_secret
 from .urls import canonical_url
+
+log = logging.getLogger("digest.pipeline")
 
 PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
 TEST_PREFIX = "[TEST] "
@@ -177,7 +181,7 @@ class Pipeline:
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            self._secret = secret_key(self.config.root)
+            self._secret = require_secret(self.config)
         return self._secret
 
     def _fetcher(self) -> Fetcher:
@@ -292,7 +296,17 @@ class Pipeline:
         """The next issue of ``name`` from what its sources list and it has not sent."""
         newsletter = self.config.newsletter(name)
         renderer = Renderer(self.config, newsletter)
+        started = time.perf_counter()
         articles, sources, problems = await self.gather(name, newsletter)
+        log.info(
+            "event=stage stage=collect newsletter=%s sources=%d source_errors=%d unsent=%d problems=%d seconds=%.2f",
+            name,
+            len(sources),
+            sum(len(report.errors) for report in sources),
+            len(articles),
+            len(problems),
+            time.perf_counter() - started,
+        )
         if not articles:
             return Built(None, None, (), sources, problems)
         local_date = self.now().astimezone(ZoneInfo(newsletter.timezone)).date()
@@ -303,7 +317,15 @@ class Pipeline:
             number=self._next_number(name),
             issue_date=local_date,
         )
+        started = time.perf_counter()
         issue, rendered = renderer.fit(issue)
+        log.info(
+            "event=stage stage=render newsletter=%s issue=%d items=%d seconds=%.2f",
+            name,
+            issue.number,
+            len(issue.items),
+            time.perf_counter() - started,
+        )
         by_url = {article.url: article_id for article_id, article in articles}
         ids = tuple(by_url[item.url] for item in issue.items)
         candidates = tuple(article_id for article_id, _ in articles)
@@ -355,7 +377,7 @@ class Pipeline:
             row = session.scalar(
                 select(SubscriberRow)
                 .join(ListRow, ListRow.id == SubscriberRow.list_id)
-                .where(ListRow.name == list_name, SubscriberRow.status == "active")
+                .where(ListRow.name == list_name, sendable_clause())
                 .order_by(SubscriberRow.id)
             )
         if row is None:
@@ -454,10 +476,13 @@ class Pipeline:
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 100,
+        stop: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
-        issue first. With ``dry_run`` nothing is sent or recorded."""
+        issue first. With ``dry_run`` nothing is sent or recorded. ``stop()`` is asked
+        between batches (see ``dispatch.send_issue``): a stopped send stays resumable."""
         newsletter = self.config.newsletter(name)
+        require_secret(self.config)  # a missing signing key stops the run before anything is recorded
         if newsletter.backend not in self.config.backends:
             raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
         row = None if dry_run else self._unfinished(name)
@@ -531,11 +556,31 @@ class Pipeline:
             if progress:
                 progress(done, total)
 
+        started = time.perf_counter()
         async with backend:
             report = await send_issue(
-                self.store, row.id, factory, backend, batch_size=batch_size, progress=advance
+                self.store,
+                row.id,
+                factory,
+                backend,
+                batch_size=batch_size,
+                progress=advance,
+                stop=stop,
             )
+        log.info(
+            "event=stage stage=send newsletter=%s issue=%d queued=%d sent=%d failed=%d skipped=%d interrupted=%s seconds=%.2f",
+            name,
+            row.number,
+            total,
+            report.sent,
+            report.failed,
+            report.skipped,
+            report.interrupted,
+            time.perf_counter() - started,
+        )
         verb = "Resumed and sent" if resumed else "Sent"
+        if report.interrupted:
+            verb = "Stopped before the end of"
         message = (
             f"{verb} issue #{row.number} of '{name}' ({items} item(s)): {report.sent} delivered, "
             f"{report.failed} failed, {report.skipped} skipped."

@@ -11,10 +11,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
 
 SECRET_ENV = "DIGEST_SECRET_KEY"
 _MAC_BYTES = 16
@@ -80,3 +88,27 @@ def read_token(key: bytes, purpose: str, token: str) -> TokenClaim | None:
     if not hmac.compare_digest(mac, _mac(key, purpose, subscriber_id, list_name)):
         return None
     return TokenClaim(subscriber_id=subscriber_id, list_name=list_name)
+
+
+def is_demo(config: Config) -> bool:
+    """Whether ``config`` is the local demo: its ``base_url`` is a loopback address."""
+    host = urlsplit(config.base_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secret(config: Config) -> bytes:
+    """The signing key for ``config``: ``$DIGEST_SECRET_KEY``, or for the demo only
+    (``base_url`` on loopback) the generated key file; ``ConfigError`` otherwise."""
+    if os.environ.get(SECRET_ENV) or is_demo(config):
+        return secret_key(config.root)
+    raise ConfigError(
+        f"{SECRET_ENV} is not set. The links in messages are signed with it: set it to a long "
+        f"random value (for example the output of: python -c 'import secrets; "
+        f"print(secrets.token_urlsafe(32))') and keep it the same for every run and serve. "
+        f"Only a demo whose base_url is on 127.0.0.1 or localhost runs without it."
+    )

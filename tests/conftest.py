@@ -52,3 +52,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'digest.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(autouse=True)
+def secret_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production configs must have DIGEST_SECRET_KEY; tests that check life without it
+    (the demo's generated key, serve's refusal) remove it themselves."""
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-not-for-production")

@@ -267,3 +267,35 @@ def test_csv_without_email_column_is_a_user_error(
     csv_file.write_text("mail,name\nann@example.org,Ann\n", encoding="utf-8")
     assert cli(demo, "subscribers", "import", "news", str(csv_file)) == 1
     assert "has no 'email' column (the header line is: mail, name)" in capsys.readouterr().err
+
+
+def test_run_outside_the_demo_needs_the_secret_key(
+    demo_with_list: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    text = demo_with_list.read_text(encoding="utf-8")
+    demo_with_list.write_text(
+        text.replace("http://127.0.0.1:8000", "https://news.example.org"), encoding="utf-8"
+    )
+    assert cli(demo_with_list, "run", "weekly") == 1
+    assert "DIGEST_SECRET_KEY is not set." in capsys.readouterr().err
+    assert read_outbox(demo_with_list) == []
+
+
+def test_demo_runs_without_the_secret_key(
+    demo_with_list: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    assert cli(demo_with_list, "run", "weekly") == 0
+    assert (demo_with_list.parent / ".digest-secret").exists()
+    assert len(read_outbox(demo_with_list)) == DEMO_SUBSCRIBERS
+
+
+def test_run_without_the_key_records_no_issue(demo_with_list: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    text = demo_with_list.read_text(encoding="utf-8")
+    demo_with_list.write_text(text.replace("http://127.0.0.1:8000", "https://news.example.org"), encoding="utf-8")
+    assert cli(demo_with_list, "run", "weekly") == 1
+    store = Store(load_config(demo_with_list).database_url)
+    with store.session() as session:
+        assert session.scalar(select(func.count(IssueRow.id))) == 0

@@ -104,3 +104,19 @@ def test_issue_created_at_defaults_to_now_in_utc(database_url: str) -> None:
     with store.session() as session:
         row = session.scalar(select(IssueRow))
         assert row is not None and row.created_at >= before
+
+
+def _open_store(url: str) -> int:
+    Store(url).close()
+    return 0
+
+
+def test_processes_opening_a_new_database_together_migrate_once(database_url: str) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_open_store, [database_url] * 4))
+    assert results == [0, 0, 0, 0]
+    store = Store(database_url)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1

@@ -26,8 +26,7 @@ from digest.config import load_config
 from digest.errors import ConfigError
 from digest.store.tables import PreferenceRow, SubscriberRow
 from digest.subscribers import count_active
-from digest.tokens import make_token
-from digest.web import is_demo, require_secret
+from digest.tokens import is_demo, make_token, require_secret
 
 AVA = "ava.lindqvist@example.org"
 SAM = "samuel.okoye@example.org"

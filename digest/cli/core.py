@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+import threading
 import webbrowser
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +20,7 @@ from ..extract import extract
 from ..models import Page
 from ..pipeline import Pipeline, PreviewFiles, RunReport
 from ..urls import to_url
-from .app import ConfigOption, app, err, open_config, out, report_problems, say, state
+from .app import ConfigOption, app, err, open_config, out, report_problems, say, state, warn
 
 
 @app.command()
@@ -81,6 +83,10 @@ def run(
     """
     cfg, store = open_config(config)
     pipeline = Pipeline(cfg, store)
+    # SIGTERM (systemd stop, Kubernetes eviction) ends the send after the batch in flight;
+    # the issue stays resumable by the next run.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     if sys.stderr.isatty() and not state.quiet:
         with Progress(
             TextColumn("Sending"),
@@ -96,14 +102,18 @@ def run(
                     name,
                     dry_run=dry_run,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    stop=stopping.is_set,
                 )
             )
     else:
-        report = asyncio.run(pipeline.run(name, dry_run=dry_run))
+        report = asyncio.run(pipeline.run(name, dry_run=dry_run, stop=stopping.is_set))
     _print_run(report)
     backend = cfg.backends[cfg.newsletter(name).backend]
     if report.send and report.send.sent and backend.type == "outbox":
         say(f"Delivered messages: {Path(backend.path) / 'new'}")
+    if report.send and report.send.interrupted:
+        warn(f"stopped by SIGTERM; 'digest run {name}' sends the rest of this issue.")
+        raise typer.Exit(1)
     if report.send and report.send.failed:
         raise typer.Exit(1)
 

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from ..web import create_app, require_secret
+from ..tokens import require_secret
+from ..web import create_app
 from .app import ConfigOption, app, open_config, say
 
 

@@ -7,6 +7,7 @@ transactions that commit only after the fact they record is true.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant shared by every digest process: the key of the migration advisory lock.
+_MIGRATION_LOCK_ID = 0x64696765
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -64,16 +67,38 @@ class Store:
             self.migrate()
 
     def migrate(self) -> None:
-        """Bring the schema up to the newest migration (a no-op when it is current)."""
+        """Bring the schema up to the newest migration (a no-op when it is current).
+
+        Two processes starting on the same new database (two daemons, a daemon and a
+        ``run``) take turns: PostgreSQL through an advisory lock held for the
+        transaction, SQLite through an exclusive lock on a file beside the database.
+        """
         config = alembic_config()
         try:
-            with self.engine.begin() as connection:
+            with self._file_lock(), self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})"
+                    )
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
             raise StoreError(
                 f"Cannot open the database {self.engine.url.render_as_string()}: {exc.orig}."
             ) from None
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -11,12 +11,16 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -248,6 +252,42 @@ class IssueDraftRow(Base):
     slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleRunRow(Base):
+    """One scheduled slot of a newsletter, claimed before it runs.
+
+    The unique (newsletter, slot) pair is the guard that two daemons on one database
+    never send the same issue: the second insert fails. ``status``: ``running`` while
+    a process works on it, then ``done``, ``nothing`` (nothing new to send), ``failed``,
+    ``missed`` (too late, beyond ``misfire_grace``) or ``interrupted`` (stopped by
+    SIGTERM between batches; the next start resumes it).
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("newsletter", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), index=True)
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    owner: Mapped[str] = mapped_column(String(300), default="")
+    issue_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# APScheduler's job store (digest.schedule), declared here so that Alembic creates it,
+# before any daemon starts (two starting at once would race to create it), and so that
+# autogenerate knows it. Its layout is SQLAlchemyJobStore's, which must keep matching it.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
 
 
 class HttpCacheRow(Base):

@@ -13,10 +13,6 @@ schedules.yaml is good enough there and nowhere else.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from urllib.parse import urlsplit
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,9 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from ..config import Config
-from ..errors import ConfigError
 from ..store import Store
-from ..tokens import SECRET_ENV, secret_key
+from ..tokens import secret_key
 from . import archive, pages, preview, webhooks
 from .limits import BodyLimitMiddleware, RateLimiter
 
@@ -48,29 +43,6 @@ def routes() -> list[BaseRoute]:
         *webhooks.routes(),
         *preview.routes(),
     ]
-
-
-def is_demo(config: Config) -> bool:
-    """Whether ``config`` is the local demo: its ``base_url`` is a loopback address."""
-    host = urlsplit(config.base_url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def require_secret(config: Config) -> None:
-    """``ConfigError`` unless ``$DIGEST_SECRET_KEY`` is set or ``config`` is the demo."""
-    if os.environ.get(SECRET_ENV) or is_demo(config):
-        return
-    raise ConfigError(
-        f"{SECRET_ENV} is not set. The links in messages are signed with it: set it to a long "
-        f"random value (for example the output of: python -c 'import secrets; "
-        f"print(secrets.token_urlsafe(32))') and keep it the same for every run and serve. "
-        f"Only a demo whose base_url is on 127.0.0.1 or localhost runs without it."
-    )
 
 
 def create_app(config: Config, store: Store) -> Starlette:
