@@ -287,6 +287,20 @@ async def test_robots_txt_is_obeyed_and_read_once_per_host(site: Site) -> None:
     assert site.count("/private/b") == 1
 
 
+async def test_robots_txt_also_governs_a_redirect_target(site: Site) -> None:
+    site.text("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+
+    async def to_private(_request: Request) -> Response:
+        return RedirectResponse("/private/page", status_code=302)
+
+    site.route("/public/moved", to_private)
+    site.text("/private/page", "secret")
+    async with fetcher() as f:
+        with pytest.raises(SourceError, match=r"does not allow digest .*reached by a redirect"):
+            await f.get(site.url("/public/moved"), Rules(allow_private_networks=True))
+    assert site.count("/private/page") == 0
+
+
 async def test_robots_txt_addressed_to_digest_by_name(site: Site) -> None:
     site.text("/robots.txt", "User-agent: digest\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
     site.text("/page", "p")

@@ -381,6 +381,10 @@ class Fetcher:
                 raise SourceError(url, f"redirects to '{target}', which is not an http(s) URL")
             if target in seen:
                 raise SourceError(url, f"redirect loop: {current} sends back to {target}")
+            if rules.robots:  # the target's robots.txt has its say too
+                refusal = await self._robots_for(rules).refusal(target)
+                if refusal:
+                    raise SourceError(target, f"{refusal} (reached by a redirect from {url})")
             seen.add(target)
             current = target
         raise SourceError(url, f"more than {MAX_REDIRECTS} redirects; the chain ends at {current}")
