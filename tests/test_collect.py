@@ -179,6 +179,39 @@ async def test_binary_and_missing_article_pages_are_reported_per_page(site: Site
     assert any("HTTP 404" in e for e in report.errors)
 
 
+async def test_a_web_feed_cannot_make_digest_read_local_files(site: Site, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.html"
+    secret.write_text("<html><body><h1>Private</h1><p>Not for the newsletter.</p></body></html>")
+    feed = rss(site, "public").replace(
+        "</channel>", f"<item><title>Leak</title><link>{secret.as_uri()}</link></item></channel>"
+    )
+    site.text("/feed.xml", feed)
+    serve_articles(site, "public")
+    async with fetcher() as f:
+        collected = await collect([source(site, "/feed.xml")], f)
+    assert [p.url for p in collected.pages] == [site.url("/a/public")]
+    assert "1 link(s) to local files skipped" in collected.reports[0].warnings[0]
+
+
+async def test_a_web_sitemap_index_cannot_point_at_local_files(site: Site, tmp_path: Path) -> None:
+    local = tmp_path / "local.xml"
+    local.write_text(
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<url><loc>https://elsewhere.example/2026/11/a-b-c</loc></url></urlset>"
+    )
+    site.text(
+        "/index.xml",
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{local.as_uri()}</loc></sitemap></sitemapindex>",
+        content_type="application/xml",
+    )
+    async with fetcher() as f:
+        collected = await collect([source(site, "/index.xml", kind="sitemap")], f)
+    (report,) = collected.reports
+    assert report.listed == 0
+    assert "a sitemap on the web may not point at local files" in report.warnings[0]
+
+
 async def test_the_same_article_from_two_sources_is_fetched_once(site: Site) -> None:
     site.text("/a.xml", rss(site, "shared", "only-a", guids={"only-a": "guid-7"}))
     # The second feed lists the shared story with tracking parameters and upper-case

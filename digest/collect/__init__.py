@@ -89,6 +89,8 @@ async def _list(
 
         async def fetch(where: str) -> Response:
             nonlocal unchanged
+            if not _may_follow(where, url):
+                raise SourceError(where, "a sitemap on the web may not point at local files")
             response = await fetcher.get(where, rules, conditional=True)
             unchanged = unchanged and response.not_modified
             return response
@@ -108,6 +110,12 @@ async def _list(
     if fetcher.cache is not None and is_http(url):
         fetcher.cache.save_listing(url, listing.to_json(parsed_with))
     return listing, response.not_modified
+
+
+def _may_follow(link: str, source_url: str) -> bool:
+    """A link a source gives is fetched when it is on the web, or when the source itself
+    is local: a feed on the web must not make digest read this machine's files."""
+    return is_http(link) or not is_http(source_url)
 
 
 async def _page(entry: Entry, source: SourceConfig, fetcher: Fetcher) -> Page:
@@ -148,7 +156,15 @@ async def _collect_source(
         return [], SourceReport(source=name, errors=(reason,)), set()
     warnings = list(listing.warnings)
     fresh: list[Entry] = []
-    keyed = [(entry, canonical_url(entry.url), entry.hints.guid) for entry in listing.entries]
+    url = to_url(source.location)
+    local = [e.url for e in listing.entries if not _may_follow(e.url, url)]
+    if local:
+        warnings.append(
+            f"{name}: {len(local)} link(s) to local files skipped ({local[0]}); "
+            "a source on the web may only link to the web"
+        )
+    entries = [e for e in listing.entries if _may_follow(e.url, url)]
+    keyed = [(entry, canonical_url(entry.url), entry.hints.guid) for entry in entries]
     listed = {key for _, key, _ in keyed} | {guid for _, _, guid in keyed if guid}
     in_store = known(listed) if listed else set()
     for entry, key, guid in keyed:
