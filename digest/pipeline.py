@@ -23,7 +23,7 @@ from .collect import SourceReport, collect
 from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
-from .dispatch import SendReport, queue_deliveries, send_issue
+from .dispatch import SendProgress, SendReport, queue_deliveries, send_issue
 from .errors import ConfigError, ExtractError
 from .extract import extract
 from .models import Article, Issue, Rendered, Subscriber
@@ -341,7 +341,7 @@ class Pipeline:
         name: str,
         *,
         dry_run: bool = False,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[SendProgress, int], None] | None = None,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
         issue first. With ``dry_run`` nothing is sent or recorded."""
@@ -401,13 +401,10 @@ class Pipeline:
                 )
                 or 0
             )
-        done = 0
 
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
+        def advance(snapshot: SendProgress) -> None:
             if progress:
-                progress(done, total)
+                progress(snapshot, total)
 
         async with backend:
             report = await send_issue(self.store, row.id, factory, backend, progress=advance)

@@ -7,8 +7,9 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Backend
 from .outbox import OutboxBackend
+from .smtp import SmtpBackend
 
-BACKENDS: dict[str, type[Backend]] = {cls.type: cls for cls in (OutboxBackend,)}
+BACKENDS: dict[str, type[Backend]] = {cls.type: cls for cls in (OutboxBackend, SmtpBackend)}
 
 
 def make_backend(name: str, config: Any) -> Backend:
