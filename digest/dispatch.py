@@ -41,7 +41,7 @@ from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from .backends import Backend
-from .errors import DigestError, SubscriberError
+from .errors import DigestError, SendAborted, SubscriberError
 from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
@@ -354,8 +354,12 @@ class _Run:
                 continue
             messages.append(message)
             by_subscriber[message.subscriber_id] = item
+        aborted: SendAborted | None = None
         try:
             deliveries = await self.backend.send(messages) if messages else []
+        except SendAborted as exc:
+            # Record what went out before the backend gave up; the rest stays queued.
+            deliveries, aborted = list(exc.partial), exc
         except BaseException:
             # Not one outcome is known: the rows stay queued and claimable.
             self._settle(settled)
@@ -391,6 +395,8 @@ class _Run:
                     bounced.append((delivery.subscriber_id, delivery.error))
             settled.append(row)
         self._settle(settled, bounced)
+        if aborted is not None:
+            raise aborted
 
     def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]] = ()) -> None:
         if not rows:

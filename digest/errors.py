@@ -94,4 +94,8 @@ class SendAborted(BackendError):
     """The backend cannot send anything (wrong credentials, TLS failure, no answer).
 
     The send stops at once; rows not yet settled stay queued for the next run.
+    ``partial`` holds the deliveries of the same ``send`` call that were already made
+    (a backend's business to fill), so they are recorded rather than sent again.
     """
+
+    partial: list = []  # noqa: RUF012  (replaced per instance by the backend base)

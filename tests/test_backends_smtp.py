@@ -33,7 +33,9 @@ def emails(n: int) -> list[str]:
 
 async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
     async with backend:
-        return await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=options)
+        return await send_issue(
+            issue.store, issue.issue_id, issue.factory, backend, options=options
+        )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,7 @@ async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, mo
     issue = queued_issue(tmp_path / "d.db", emails(5))
     with FaultServer(login=("digest", "right")) as server:
         backend = smtp(server.port, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
-        with pytest.raises(SendAborted, match="refused the login .*T_SMTP_USER"):
+        with pytest.raises(SendAborted, match=r"refused the login .*T_SMTP_USER"):
             await send(issue, backend)
     assert server.received == []
     assert set(issue.statuses().values()) == {"queued"}
@@ -180,9 +182,8 @@ async def test_tls_failure_stops_with_a_sentence(tmp_path, security, needle) -> 
 
 async def test_a_server_that_never_answers_times_out_and_nothing_is_marked(tmp_path) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(3))
-    with SilentServer() as silent:
-        with pytest.raises(SendAborted, match="did not answer within 0.5s"):
-            await send(issue, smtp(silent.port, timeout=0.5))
+    with SilentServer() as silent, pytest.raises(SendAborted, match=r"did not answer within 0\.5s"):
+        await send(issue, smtp(silent.port, timeout=0.5))
     assert set(issue.statuses().values()) == {"queued"}
 
 

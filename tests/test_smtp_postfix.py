@@ -44,7 +44,9 @@ def mail():  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
-def fetch_inbox(port: int, user: str, password: str, want: int, timeout: float = 15) -> list[EmailMessage]:
+def fetch_inbox(
+    port: int, user: str, password: str, want: int, timeout: float = 15
+) -> list[EmailMessage]:
     """Every message in ``user``'s INBOX once ``want`` have arrived (Postfix delivers async)."""
     deadline = time.monotonic() + timeout
     while True:

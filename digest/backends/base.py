@@ -197,7 +197,14 @@ class Backend:
         A batch API raises for the whole batch, or reports per message (and calls
         ``self.limiter.throttled`` itself when only some recipients were throttled).
         """
-        return [await self._one(message) for message in messages]
+        results: list[Delivery] = []
+        try:
+            for message in messages:
+                results.append(await self._one(message))
+        except SendAborted as exc:
+            exc.partial = results
+            raise
+        return results
 
     async def _one(self, message: Message) -> Delivery:
         await self.limiter.acquire()
@@ -228,14 +235,18 @@ class Backend:
         deliveries: list[Delivery] = []
         for start in range(0, len(messages), self.max_batch):
             chunk = messages[start : start + self.max_batch]
-            if batched:
-                await self.limiter.acquire(len(chunk))
-                try:
+            try:
+                if batched:
+                    await self.limiter.acquire(len(chunk))
+                    try:
+                        result = await self.deliver_batch(chunk)
+                    except (TransientError, PermanentError) as exc:
+                        result = [self._failure(message, exc) for message in chunk]
+                else:
                     result = await self.deliver_batch(chunk)
-                except (TransientError, PermanentError) as exc:
-                    result = [self._failure(message, exc) for message in chunk]
-            else:
-                result = await self.deliver_batch(chunk)
+            except SendAborted as exc:
+                exc.partial = deliveries + list(getattr(exc, "partial", []))
+                raise
             if len(result) != len(chunk):
                 raise BackendError(
                     f"The {self.type} backend reported {len(result)} outcomes for {len(chunk)} messages."

@@ -16,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..collect.fetch import Fetcher
+from ..dispatch import SendProgress
 from ..extract import extract
 from ..models import Page
-from ..dispatch import SendProgress
 from ..pipeline import Pipeline, PreviewFiles, RunReport
 from ..urls import to_url
 from .app import ConfigOption, app, err, open_config, out, report_problems, say, state

@@ -98,10 +98,14 @@ class FaultServer:
         if login:
 
             def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
-                ok = isinstance(auth_data, LoginPassword) and (
-                    auth_data.login.decode(),
-                    auth_data.password.decode(),
-                ) == login
+                ok = (
+                    isinstance(auth_data, LoginPassword)
+                    and (
+                        auth_data.login.decode(),
+                        auth_data.password.decode(),
+                    )
+                    == login
+                )
                 return AuthResult(success=ok, handled=False)
 
             kwargs = {

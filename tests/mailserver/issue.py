@@ -64,9 +64,9 @@ class QueuedIssue:
 
     def set_status(self, email: str, status: str) -> None:
         with self.store.session() as session:
-            session.scalar(select(SubscriberRow).where(SubscriberRow.email == email)).status = (
-                status
-            )
+            session.scalar(
+                select(SubscriberRow).where(SubscriberRow.email == email)
+            ).status = status
 
     def subscriber_status(self, email: str) -> str:
         with self.store.session() as session:

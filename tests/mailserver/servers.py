@@ -78,9 +78,9 @@ class Postfix:
             folder.mkdir(parents=True, exist_ok=True)
         os.chown(self.mail, MAIL_UID, MAIL_UID)
         # The queue layout ``postfix post-install`` would make, without the system config.
-        for name in (
-            "active bounce corrupt defer deferred flush hold incoming private saved trace".split()
-        ):
+        for (
+            name
+        ) in "active bounce corrupt defer deferred flush hold incoming private saved trace".split():
             (queue / name).mkdir(mode=0o700)
             shutil.chown(queue / name, "postfix")
         (queue / "pid").mkdir()
