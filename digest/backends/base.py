@@ -23,10 +23,14 @@ was expected is transient and reported as such).
 from __future__ import annotations
 
 import asyncio
+import email
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -342,7 +346,20 @@ class HttpBackend(Backend):
     async def request(
         self, method: str, url: str, *, accept: Sequence[int] = (), **kwargs: Any
     ) -> Any:
-        """Send one request; the decoded JSON of a 2xx (or ``accept``-ed) answer.
+        """Send one request; the decoded JSON of a 2xx (or ``accept``-ed) answer."""
+        return (await self.exchange(method, url, accept=accept, **kwargs))[1]
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        accept: Sequence[int] = (),
+        expect_json: bool = True,
+        **kwargs: Any,
+    ) -> tuple[httpx.Response, Any]:
+        """Send one request; the response and its decoded JSON (``None`` for a 2xx
+        without ``expect_json``).
 
         401/403 raise ``SendAborted``; 429 ``ThrottledError`` with ``Retry-After``;
         5xx, timeouts, connection errors and non-JSON answers ``TransientError``;
@@ -369,6 +386,8 @@ class HttpBackend(Backend):
             )
         if status >= 500:
             raise TransientError(f"{self.type}: server error HTTP {status}: {_excerpt(response)}.")
+        if not expect_json and 200 <= status < 300:
+            return response, None
         try:
             data = response.json()
         except ValueError:
@@ -378,10 +397,70 @@ class HttpBackend(Backend):
                 f"{_excerpt(response)}."
             ) from None
         if 200 <= status < 300 or status in accept:
-            return data
+            return response, data
         raise PermanentError(f"{self.type}: HTTP {status}: {_excerpt(response)}.")
 
 
 def _excerpt(response: httpx.Response) -> str:
     text = " ".join(response.text.split())
     return (text[:200] + "…") if len(text) > 200 else text or "(empty body)"
+
+
+#: Headers a provider API sets from its own fields; every other header is passed on.
+OWN_FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "reply-to",
+        "date",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """A message taken apart for a JSON API: the fields it has, and every other header."""
+
+    sender: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None
+    headers: tuple[tuple[str, str], ...]
+
+
+def parts(message: Message) -> Parts:
+    """``message`` as the fields JSON APIs take; headers such as List-Unsubscribe,
+    List-Id and Message-ID travel in ``headers`` unchanged."""
+    parsed = email.message_from_bytes(message.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    extra = [
+        part.get_content_type()
+        for part in parsed.walk()
+        if not part.is_multipart() and part.get_content_type() not in ("text/plain", "text/html")
+    ]
+    if extra:
+        raise PermanentError(
+            "This backend takes a text and an HTML body only; the message also has "
+            f"{', '.join(extra)}. Use the smtp, mailgun or ses backend, which send the MIME as built."
+        )
+    text = parsed.get_body(("plain",))
+    html = parsed.get_body(("html",))
+    return Parts(
+        sender=str(parsed["From"] or message.sender),
+        to=str(parsed["To"] or message.recipient),
+        subject=str(parsed["Subject"] or ""),
+        text=text.get_content() if text is not None else "",
+        html=html.get_content() if html is not None else "",
+        reply_to=str(parsed["Reply-To"]) if parsed["Reply-To"] else None,
+        headers=tuple(
+            (name, " ".join(str(value).split()))
+            for name, value in parsed.items()
+            if name.lower() not in OWN_FIELDS
+        ),
+    )
