@@ -223,9 +223,14 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     ).all()
     if not ids:
         return []
+    # The same conditions again: a claimant that got in between keeps its rows.
     session.execute(
         update(DeliveryRow)
-        .where(DeliveryRow.id.in_(ids))
+        .where(
+            DeliveryRow.id.in_(ids),
+            DeliveryRow.status == "queued",
+            or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+        )
         .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
     )
     rows = session.execute(
@@ -238,7 +243,7 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
             SubscriberRow.status,
         )
         .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
-        .where(DeliveryRow.id.in_(ids))
+        .where(DeliveryRow.id.in_(ids), DeliveryRow.claimed_by == worker)
         .order_by(DeliveryRow.id)
     ).all()
     return [
@@ -273,6 +278,7 @@ class _Run:
         self.size = batch_size(backend, options)
         self.outcomes: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
+        self.claiming = asyncio.Lock()
 
     def _report_progress(self) -> None:
         if self.progress:
@@ -293,10 +299,10 @@ class _Run:
 
     async def worker(self) -> None:
         while True:
-            with self.store.session() as session:
-                batch = claim(
-                    session, self.issue_id, self.options.worker, self.size, self.options.lease
-                )
+            # Database work runs in a thread so the other connections keep sending
+            # while SQLite waits for its commit to reach the disk.
+            async with self.claiming:  # one claim at a time per process
+                batch = await asyncio.to_thread(self._claim)
             if not batch:
                 wait = self._next_wait()
                 if wait is None:
@@ -305,6 +311,10 @@ class _Run:
                 continue
             await self._send_batch(batch)
             self._report_progress()
+
+    def _claim(self) -> list[_Claimed]:
+        with self.store.session() as session:
+            return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
 
     def _next_wait(self) -> float | None:
         """None when no queued row is left; else how long until one may be claimable."""
@@ -362,7 +372,7 @@ class _Run:
             deliveries, aborted = list(exc.partial), exc
         except BaseException:
             # Not one outcome is known: the rows stay queued and claimable.
-            self._settle(settled)
+            await asyncio.to_thread(self._settle, settled)
             raise
         bounced: list[tuple[int, str]] = []
         for delivery in deliveries:
@@ -394,7 +404,7 @@ class _Run:
                 if delivery.bounced:
                     bounced.append((delivery.subscriber_id, delivery.error))
             settled.append(row)
-        self._settle(settled, bounced)
+        await asyncio.to_thread(self._settle, settled, bounced)
         if aborted is not None:
             raise aborted
 

@@ -38,6 +38,7 @@ class Recorder(Backend):
         self.attempts: Counter[str] = Counter()
         self._connections = connections
         self.in_flight = 0
+        self.pause = 0.001
         self.most_in_flight = 0
 
     @property
@@ -48,7 +49,7 @@ class Recorder(Backend):
         self.in_flight += len(messages)
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(self.pause)
             return await super().deliver_batch(messages)
         finally:
             self.in_flight -= len(messages)
@@ -82,6 +83,7 @@ async def test_every_active_subscriber_gets_one_message_and_the_issue_is_marked_
 async def test_in_flight_messages_never_exceed_the_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(60))
     backend = Recorder(connections=3)
+    backend.pause = 0.05  # long enough for the three workers to overlap
     report = await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
     assert report.in_flight_window == in_flight_window(backend, FAST) == 15
     assert 5 < backend.most_in_flight <= 15
