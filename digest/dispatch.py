@@ -197,6 +197,9 @@ def _alive(holder: str) -> bool:
     return True
 
 
+_Outcomes = tuple[list[dict[str, Any]], list[tuple[int, str]]]
+
+
 @dataclass(slots=True)
 class _Claimed:
     delivery_id: int
@@ -298,22 +301,27 @@ class _Run:
         return delay / 2 + random.uniform(0, delay / 2)
 
     async def worker(self) -> None:
+        settled: _Outcomes = ([], [])
         while True:
-            # Database work runs in a thread so the other connections keep sending
-            # while SQLite waits for its commit to reach the disk.
+            # One transaction records the last batch and claims the next, and it runs in
+            # a thread so the other connections keep sending while SQLite commits.
             async with self.claiming:  # one claim at a time per process
-                batch = await asyncio.to_thread(self._claim)
+                batch = await asyncio.to_thread(self._settle_and_claim, *settled)
+            settled = ([], [])
+            self._report_progress()
             if not batch:
-                wait = self._next_wait()
+                wait = await asyncio.to_thread(self._next_wait)
                 if wait is None:
                     return
                 await asyncio.sleep(wait)
                 continue
-            await self._send_batch(batch)
-            self._report_progress()
+            settled = await self._send_batch(batch)
 
-    def _claim(self) -> list[_Claimed]:
+    def _settle_and_claim(
+        self, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]]
+    ) -> list[_Claimed]:
         with self.store.session() as session:
+            self._record(session, rows, bounced)
             return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
 
     def _next_wait(self) -> float | None:
@@ -335,7 +343,9 @@ class _Run:
             return min(5.0, max(0.05, (not_before - utcnow()).total_seconds()))
         return 0.5
 
-    async def _send_batch(self, batch: Sequence[_Claimed]) -> None:
+    async def _send_batch(self, batch: Sequence[_Claimed]) -> _Outcomes:
+        """Send one claimed batch; the rows to record (and the bounces), recorded by the
+        caller with its next claim. What raises records its own rows first."""
         settled: list[dict[str, Any]] = []
         now = utcnow()
         messages: list[Message] = []
@@ -404,22 +414,27 @@ class _Run:
                 if delivery.bounced:
                     bounced.append((delivery.subscriber_id, delivery.error))
             settled.append(row)
-        await asyncio.to_thread(self._settle, settled, bounced)
         if aborted is not None:
+            await asyncio.to_thread(self._settle, settled, bounced)
             raise aborted
+        return settled, bounced
 
     def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]] = ()) -> None:
-        if not rows:
-            return
         with self.store.session() as session:
-            # Grouped by key set: the ORM sends one executemany per group.
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in rows:
-                groups.setdefault(tuple(sorted(row)), []).append(row)
-            for group in groups.values():
-                session.execute(update(DeliveryRow), group)
-            for subscriber_id, reason in bounced:
-                suppress(session, subscriber_id, reason)
+            self._record(session, rows, bounced)
+
+    @staticmethod
+    def _record(
+        session: Session, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]]
+    ) -> None:
+        # Grouped by key set: the ORM sends one executemany per group.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        for group in groups.values():
+            session.execute(update(DeliveryRow), group)
+        for subscriber_id, reason in bounced:
+            suppress(session, subscriber_id, reason)
 
     def release_own_claims(self) -> None:
         with self.store.session() as session:
