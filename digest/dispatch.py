@@ -212,7 +212,7 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
     is over; on PostgreSQL rows locked by another worker's claim are skipped."""
     now = utcnow()
-    ids = session.scalars(
+    pick = (
         select(DeliveryRow.id)
         .where(
             DeliveryRow.issue_id == issue_id,
@@ -222,20 +222,38 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
         )
         .order_by(DeliveryRow.id)
         .limit(size)
-        .with_for_update(skip_locked=True)
-    ).all()
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: the claim must be one write statement, so that the
+        # transaction takes the database's write lock before it reads (several sender
+        # processes may share the file).
+        ids = (
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(pick.scalar_subquery()))
+                .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
+                .returning(DeliveryRow.id)
+                .execution_options(synchronize_session=False)
+            )
+            .scalars()
+            .all()
+        )
+    else:
+        ids = session.scalars(pick.with_for_update(skip_locked=True)).all()
+        if not ids:
+            return []
+        # The same conditions again: a claimant that got in between keeps its rows.
+        session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(ids),
+                DeliveryRow.status == "queued",
+                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+            )
+            .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
+        )
     if not ids:
         return []
-    # The same conditions again: a claimant that got in between keeps its rows.
-    session.execute(
-        update(DeliveryRow)
-        .where(
-            DeliveryRow.id.in_(ids),
-            DeliveryRow.status == "queued",
-            or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
-        )
-        .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
-    )
     rows = session.execute(
         select(
             DeliveryRow.id,

@@ -312,3 +312,28 @@ async def test_throttled_batch_api_slows_the_limiter_and_retries(tmp_path) -> No
     await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
     assert backend.limiter.throttle_count == 1
     assert backend.delivered == Counter({e: 1 for e in emails(5)})
+
+
+async def test_two_senders_sharing_one_sqlite_file_never_send_the_same_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(200))
+    first, second = Recorder(connections=2), Recorder(connections=2)
+    await asyncio.gather(
+        send_issue(
+            issue.store,
+            issue.issue_id,
+            issue.factory,
+            first,
+            options=SendOptions(worker="machine-a:1"),
+        ),
+        send_issue(
+            issue.store,
+            issue.issue_id,
+            issue.factory,
+            second,
+            options=SendOptions(worker="machine-b:1"),
+        ),
+    )
+    both = first.delivered + second.delivered
+    assert both == Counter({e: 1 for e in emails(200)})
+    assert first.delivered and second.delivered  # both took a share
+    assert set(issue.statuses().values()) == {"sent"}
