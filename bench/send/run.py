@@ -217,14 +217,34 @@ def peak_rss_kb() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def run_sender(db: Path, port: int, connections: int = CONNECTIONS) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "_send", str(db), str(port), str(connections)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_sender(
+    db: Path, port: int, connections: int = CONNECTIONS, processes: int = 1
+) -> dict[str, float]:
+    """Run ``processes`` senders at once on the same store, ``connections`` in all
+    (they share the ledger through claims); figures summed, time from first start to
+    last end."""
+    started = time.perf_counter()
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "_send", str(db), str(port), str(connections // processes)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"a sender exited with {child.returncode}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    wall = time.perf_counter() - started
+    return {
+        "sent": sum(r["sent"] for r in results),
+        "failed": sum(r["failed"] for r in results),
+        "seconds": wall if processes > 1 else results[0]["seconds"],
+        "maxrss_kb": max(r["maxrss_kb"] for r in results),
+    }
 
 
 # -- sinks -------------------------------------------------------------------
@@ -281,14 +301,14 @@ class RecordingSink:
 # -- benchmarks ----------------------------------------------------------------
 
 
-def bench_throughput(work: Path, quick: bool) -> None:
+def bench_throughput(work: Path, quick: bool, processes: int) -> None:
     n = 10_000 if quick else 100_000
     size = message_size()
     sink = SmtpSink()
     try:
         db = work / "throughput.db"
         make_db(db, n)
-        ours = run_sender(db, sink.port)
+        ours = run_sender(db, sink.port, processes=processes)
         rate = ours["sent"] / ours["seconds"]
 
         started = time.perf_counter()
@@ -318,11 +338,14 @@ def bench_throughput(work: Path, quick: bool) -> None:
         mm_rate = mailmerge_rate(work, sink.port, m)
         small_db = work / "small.db"
         make_db(small_db, m)
-        ours_small = run_sender(small_db, sink.port)
+        ours_small = run_sender(small_db, sink.port, processes=processes)
         small_rate = ours_small["sent"] / ours_small["seconds"]
     finally:
         sink.stop()
-    print(f"message size: {size} bytes, {CONNECTIONS} connections, sink: smtp-sink on loopback")
+    print(
+        f"message size: {size} bytes, {CONNECTIONS} connections in all "
+        f"({processes} sender process(es)), sink: smtp-sink on loopback"
+    )
     print(f"digest        {n:>7} recipients: {rate:8.0f} msg/s ({ours['seconds']:.1f}s)")
     print(f"smtp-source   {n:>7} messages:   {peer_rate:8.0f} msg/s")
     print(f"  ratio digest/smtp-source: {rate / peer_rate:.2f} (target >= 0.5)")
@@ -473,11 +496,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=["throughput", "memory", "crash", "all"])
     parser.add_argument("--quick", action="store_true", help="smaller runs, same comparisons")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="sender processes sharing the ledger for the throughput run (connections split)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="digest-bench-send-"))
     try:
         for name, bench in (
-            ("throughput", bench_throughput),
+            ("throughput", lambda w, q: bench_throughput(w, q, args.processes)),
             ("memory", bench_memory),
             ("crash", bench_crash),
         ):
