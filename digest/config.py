@@ -10,6 +10,9 @@ working directory.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -178,6 +181,128 @@ BackendConfig = Annotated[
 BACKEND_TYPES = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "ses", "resend")
 
 
+class ListConfig(_Model):
+    """A subscriber list named once under ``lists:`` and referenced by newsletters."""
+
+    title: str = ""
+    description: str = ""
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_GROUPS = {
+    "daily": frozenset(range(7)),
+    "everyday": frozenset(range(7)),
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+}
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$")
+
+
+def _day(word: str) -> int:
+    """0 (Monday) .. 6 (Sunday) for ``monday`` or ``mon`` (any case); ``ValueError`` otherwise."""
+    key = word.strip().lower()
+    names = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    if key in names:
+        return names.index(key)
+    if key in _DAYS:
+        return _DAYS.index(key)
+    raise ValueError(f"'{word}' is not a day of the week such as 'monday'")
+
+
+def _clock(text: str) -> time:
+    match = _TIME.match(text.strip())
+    if not match:
+        raise ValueError(f"'{text}' is not a time of day such as '07:00'")
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    """``6h``, ``90m``, ``1d 2h``, ``3600`` (seconds) as a ``timedelta``."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as '6h' or '30m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value.strip().lower())
+        if not value.strip() or not match or not any(match.groups()):
+            raise ValueError(f"'{value}' is not a duration such as '6h', '30m' or '1d 2h'")
+        d, h, m, s = (int(g or 0) for g in match.groups())
+        seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds <= 0:
+        raise ValueError("must be a positive duration such as '6h'")
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SendWindow:
+    """Local days and hours in which a newsletter may be sent (``end`` exclusive).
+
+    ``start > end`` is a window that crosses midnight (``22:00-02:00``); the day is the
+    day the window opens.
+    """
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> SendWindow:
+        """``weekdays 06:00-20:00``, ``mon-fri 06:00-20:00``, ``sat,sun 09:00-12:00``,
+        ``daily 06:00-20:00`` or ``06:00-20:00`` (every day)."""
+        parts = text.split()
+        if len(parts) == 1:
+            days_text, hours = "daily", parts[0]
+        elif len(parts) == 2:
+            days_text, hours = parts
+        else:
+            raise ValueError(
+                f"'{text}' is not a send window such as 'weekdays 06:00-20:00' or 'mon-sat 07:00-21:00'"
+            )
+        days_text = days_text.lower()
+        if days_text in _DAY_GROUPS:
+            days = _DAY_GROUPS[days_text]
+        else:
+            picked: set[int] = set()
+            for chunk in days_text.split(","):
+                first, sep, last = chunk.partition("-")
+                a = _day(first)
+                b = _day(last) if sep else a
+                picked.update((a + i) % 7 for i in range((b - a) % 7 + 1))
+            days = frozenset(picked)
+        start_text, sep, end_text = hours.partition("-")
+        if not sep:
+            raise ValueError(f"'{hours}' is not a range of hours such as '06:00-20:00'")
+        start, end = _clock(start_text), _clock(end_text)
+        if start == end:
+            raise ValueError(f"'{hours}' is an empty window: start and end are the same")
+        return cls(days, start, end)
+
+    def contains(self, local: datetime) -> bool:
+        """Whether the local wall-clock time ``local`` is inside the window."""
+        clock = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            return local.weekday() in self.days and self.start <= clock < self.end
+        if clock >= self.start:
+            return local.weekday() in self.days
+        return (local.weekday() - 1) % 7 in self.days and clock < self.end
+
+    def next_opening(self, after: datetime) -> datetime:
+        """The first moment at or after ``after`` (aware) that is inside the window."""
+        if self.contains(after):
+            return after
+        zone = after.tzinfo
+        for offset in range(8):
+            day = after.date() + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            # Built from wall-clock parts so a DST change between now and then is honoured.
+            opening = datetime.combine(day, self.start, tzinfo=zone)
+            if opening >= after:
+                return opening
+        raise AssertionError("a send window opens at least once a week")
+
+
 class NewsletterConfig(_Model):
     """One newsletter: what it collects, how it looks, to whom and how it is sent."""
 
@@ -188,7 +313,11 @@ class NewsletterConfig(_Model):
     list: str
     backend: str
     cron: str = "0 7 * * mon"
+    weekly: str | None = None
+    daily: str | None = None
     timezone: str = "UTC"
+    send_window: str | None = None
+    misfire_grace: timedelta = timedelta(hours=6)
     subject: str = "{{ title }} #{{ number }}: {{ top_headline }}"
     template_dir: str | None = None
     language: str = "en"
@@ -198,6 +327,9 @@ class NewsletterConfig(_Model):
     summary_words: int = Field(60, ge=10)
     postal_address: str = ""
     enabled: bool = True
+    section_max_items: int | None = Field(None, ge=1)
+    top_story: bool = False
+    max_html_kb: int = Field(80, ge=20)
 
     @field_validator("cron")
     @classmethod
@@ -211,6 +343,72 @@ class NewsletterConfig(_Model):
         except ValueError as exc:
             raise ValueError(f"'{value}' is not a valid cron expression: {exc}") from None
         return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _valid_weekly(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = value.split()
+            if len(parts) != 2:
+                raise ValueError(f"'{value}' is not of the form 'monday 07:00'")
+            _day(parts[0])
+            _clock(parts[1])
+        return value
+
+    @field_validator("daily")
+    @classmethod
+    def _valid_daily(cls, value: str | None) -> str | None:
+        if value is not None:
+            _clock(value)
+        return value
+
+    @field_validator("send_window")
+    @classmethod
+    def _valid_window(cls, value: str | None) -> str | None:
+        if value is not None:
+            SendWindow.parse(value)
+        return value
+
+    @field_validator("misfire_grace", mode="before")
+    @classmethod
+    def _valid_grace(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("sections")
+    @classmethod
+    def _valid_sections(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for section in value:
+            if not section.strip():
+                raise ValueError("a section name cannot be empty")
+            if section.casefold() in seen:
+                raise ValueError(f"'{section}' is listed twice")
+            seen.add(section.casefold())
+        return value
+
+    @model_validator(mode="after")
+    def _one_cadence(self) -> NewsletterConfig:
+        given = [k for k in ("cron", "weekly", "daily") if k in self.model_fields_set]
+        if len(given) > 1:
+            raise ValueError(f"give only one of {', '.join(given)}: they all set the cadence")
+        return self
+
+    @property
+    def crontab(self) -> str:
+        """The five-field cron expression of the cadence (``weekly``/``daily`` translated)."""
+        if self.weekly:
+            day, clock = self.weekly.split()
+            at = _clock(clock)
+            return f"{at.minute} {at.hour} * * {_DAYS[_day(day)]}"
+        if self.daily:
+            at = _clock(self.daily)
+            return f"{at.minute} {at.hour} * * *"
+        return self.cron
+
+    @property
+    def window(self) -> SendWindow | None:
+        """The parsed ``send_window``, or None when any time will do."""
+        return SendWindow.parse(self.send_window) if self.send_window else None
 
     @field_validator("timezone")
     @classmethod
@@ -231,6 +429,25 @@ class NewsletterConfig(_Model):
         return value
 
 
+class WebConfig(_Model):
+    """Settings of ``digest serve``: request limits, rate limits and webhook checks.
+
+    Webhook secrets (Postmark credentials, the Mailgun signing key) come from the
+    environment, never from here; SendGrid's verification key and the SNS signing
+    certificate are public material, so they may be named here.
+    """
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    subscribe_per_ip: int = Field(10, ge=1)
+    subscribe_per_address: int = Field(3, ge=1)
+    rate_window_seconds: int = Field(3600, ge=1)
+    soft_bounce_limit: int = Field(3, ge=1)
+    webhook_max_age_seconds: int = Field(900, ge=10)
+    sendgrid_public_key: str | None = None
+    sns_certificate: str | None = None
+    sns_topic_arns: list[str] = Field(default_factory=list)
+
+
 class Config(_Model):
     """The whole of schedules.yaml, paths already resolved."""
 
@@ -239,7 +456,9 @@ class Config(_Model):
     unsubscribe_mailto: str | None = None
     user_agent: str = "digest/0.1 (+https://github.com/digest-newsletter/digest)"
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
+    web: WebConfig = Field(default_factory=WebConfig)
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("base_url")
@@ -253,13 +472,23 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
+        problems = []
         for name, newsletter in self.newsletters.items():
             if newsletter.backend not in self.backends:
                 known = ", ".join(sorted(self.backends)) or "none are defined"
-                raise ValueError(
+                problems.append(
                     f"newsletters.{name}.backend: '{newsletter.backend}' is not a backend "
                     f"defined under 'backends' ({known})"
                 )
+            # Lists may be named once under 'lists:'; without that section any name goes.
+            if self.lists is not None and newsletter.list not in self.lists:
+                known = ", ".join(sorted(self.lists)) or "none are defined"
+                problems.append(
+                    f"newsletters.{name}.list: '{newsletter.list}' is not a list "
+                    f"defined under 'lists' ({known})"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def newsletter(self, name: str) -> NewsletterConfig:
@@ -310,7 +539,8 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
         elif error["type"] == "missing":
             message = "is required"
         if message.startswith("newsletters."):  # cross-reference errors carry their own path
-            where, _, message = message.partition(": ")
+            lines.extend(f"{path}: {line}" for line in message.splitlines())
+            continue
         lines.append(f"{path}: {where}: {message}" if where else f"{path}: {message}")
     return "\n".join(lines)
 
@@ -346,7 +576,27 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         config = Config.model_validate({**data, "path": file.resolve()})
     except ValidationError as exc:
         raise ConfigError(_format_errors(file, exc)) from None
-    return _resolve_paths(config)
+    config = _resolve_paths(config)
+    _check_templates(file, config)
+    return config
+
+
+def _check_templates(file: Path, config: Config) -> None:
+    """A ``template_dir`` must be a folder holding ``issue.mjml`` (checked at load time so a
+    typo is found now, not when the job fires)."""
+    problems = []
+    for name, newsletter in config.newsletters.items():
+        if not newsletter.template_dir:
+            continue
+        folder = Path(newsletter.template_dir)
+        if not folder.is_dir():
+            problems.append(f"{file}: newsletters.{name}.template_dir: {folder} is not a folder")
+        elif not (folder / "issue.mjml").is_file():
+            problems.append(
+                f"{file}: newsletters.{name}.template_dir: {folder} has no issue.mjml template"
+            )
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _resolve_paths(config: Config) -> Config:

@@ -46,12 +46,11 @@ from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
 from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, utcnow
+from .subscribers import blocked_subscribers, record_bounce, sendable_clause
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-#: Subscriber statuses that may receive mail.
-SENDABLE = frozenset({"active"})
 
 
 def worker_id() -> str:
@@ -94,6 +93,7 @@ class SendReport:
     skipped: int = 0
     reasons: tuple[tuple[str, int], ...] = field(default_factory=tuple)
     in_flight_window: int = 0
+    interrupted: bool = False
 
 
 def batch_size(backend: Backend, options: SendOptions) -> int:
@@ -126,7 +126,7 @@ def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
         .join(ListRow, ListRow.id == SubscriberRow.list_id)
         .where(
             ListRow.name == list_name,
-            SubscriberRow.status.in_(SENDABLE),
+            sendable_clause(),
             SubscriberRow.id.not_in(already),
         )
         .order_by(SubscriberRow.id)
@@ -150,14 +150,11 @@ def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
     return int(result.rowcount or 0)
 
 
-def suppress(session: Session, subscriber_id: int, reason: str) -> None:
-    """Hook for a hard bounce: the address never gets mail again (status ``bounced``)."""
-    session.execute(
-        update(SubscriberRow)
-        .where(SubscriberRow.id == subscriber_id)
-        .values(status="bounced", status_source="bounce", updated_at=utcnow())
-    )
-    log.info("subscriber %s suppressed: %s", subscriber_id, reason)
+def suppress(session: Session, address: str, reason: str, backend: str) -> None:
+    """A hard bounce at send time: the address goes on the global suppression list and
+    its subscribers become ``bounced``, so it never gets mail again."""
+    record_bounce(session, address, "hard", f"send:{backend}", reason)
+    log.info("%s suppressed: %s", address, reason)
 
 
 def release_dead_claims(session: Session, issue_id: int, worker: str) -> int:
@@ -197,7 +194,7 @@ def _alive(holder: str) -> bool:
     return True
 
 
-_Outcomes = tuple[list[dict[str, Any]], list[tuple[int, str]]]
+_Outcomes = tuple[list[dict[str, Any]], list[tuple[str, str]]]
 
 
 @dataclass(slots=True)
@@ -205,7 +202,11 @@ class _Claimed:
     delivery_id: int
     attempts: int
     subscriber: Subscriber
-    status: str
+    status: str  # the subscriber's, or why they must not be sent to now
+
+    @property
+    def id(self) -> int:
+        return self.subscriber.id
 
 
 def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[_Claimed]:
@@ -267,10 +268,16 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
         .where(DeliveryRow.id.in_(ids), DeliveryRow.claimed_by == worker)
         .order_by(DeliveryRow.id)
     ).all()
-    return [
+    claimed = [
         _Claimed(did, attempts, Subscriber(id=sid, email=email, name=name), status)
         for did, attempts, sid, email, name, status in rows
     ]
+    # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
+    # paused since then means skipped.
+    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
+    for item in claimed:
+        item.status = blocked.get(item.id, "active")
+    return claimed
 
 
 def _reason(delivery: Delivery) -> str:
@@ -289,6 +296,7 @@ class _Run:
         backend: Backend,
         options: SendOptions,
         progress: Callable[[SendProgress], None] | None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.issue_id = issue_id
@@ -300,6 +308,8 @@ class _Run:
         self.outcomes: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.claiming = asyncio.Lock()
+        self.stop = stop
+        self.interrupted = False
 
     def _report_progress(self) -> None:
         if self.progress:
@@ -321,6 +331,10 @@ class _Run:
     async def worker(self) -> None:
         settled: _Outcomes = ([], [])
         while True:
+            if self.stop is not None and self.stop():
+                self.interrupted = True
+                await asyncio.to_thread(self._settle, *settled)
+                return
             # One transaction records the last batch and claims the next, and it runs in
             # a thread so the other connections keep sending while SQLite commits.
             async with self.claiming:  # one claim at a time per process
@@ -336,7 +350,7 @@ class _Run:
             settled = await self._send_batch(batch)
 
     def _settle_and_claim(
-        self, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]]
+        self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
     ) -> list[_Claimed]:
         with self.store.session() as session:
             self._record(session, rows, bounced)
@@ -375,7 +389,7 @@ class _Run:
                 "lease_until": None,
                 "updated_at": now,
             }
-            if item.status not in SENDABLE:
+            if item.status != "active":
                 settled.append(
                     {**base, "status": "skipped", "error": item.status, "attempts": item.attempts}
                 )
@@ -402,7 +416,7 @@ class _Run:
             # Not one outcome is known: the rows stay queued and claimable.
             await asyncio.to_thread(self._settle, settled)
             raise
-        bounced: list[tuple[int, str]] = []
+        bounced: list[tuple[str, str]] = []
         for delivery in deliveries:
             item = by_subscriber[delivery.subscriber_id]
             attempts = item.attempts + 1
@@ -430,20 +444,19 @@ class _Run:
                 self.outcomes["failed"] += 1
                 self.reasons[_reason(delivery)] += 1
                 if delivery.bounced:
-                    bounced.append((delivery.subscriber_id, delivery.error))
+                    bounced.append((delivery.recipient, delivery.error))
             settled.append(row)
         if aborted is not None:
             await asyncio.to_thread(self._settle, settled, bounced)
             raise aborted
         return settled, bounced
 
-    def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]] = ()) -> None:
+    def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]] = ()) -> None:
         with self.store.session() as session:
             self._record(session, rows, bounced)
 
-    @staticmethod
     def _record(
-        session: Session, rows: list[dict[str, Any]], bounced: Sequence[tuple[int, str]]
+        self, session: Session, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
     ) -> None:
         # Grouped by key set, one Core executemany per group (the ORM's bulk update by
         # primary key costs several times more per row).
@@ -458,8 +471,8 @@ class _Run:
                 .values({key: bindparam(key) for key in keys if key != "id"})
             )
             session.execute(statement, [{**row, "row_id": row["id"]} for row in group])
-        for subscriber_id, reason in bounced:
-            suppress(session, subscriber_id, reason)
+        for address, reason in bounced:
+            suppress(session, address, reason, self.backend.type)
 
     def release_own_claims(self) -> None:
         with self.store.session() as session:
@@ -482,23 +495,31 @@ async def send_issue(
     *,
     options: SendOptions | None = None,
     progress: Callable[[SendProgress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Send every ``queued`` delivery of the issue; mark the issue ``sent`` when none is left.
 
     ``backend`` must be open. Subscribers are checked when their batch is claimed.
     ``progress`` is called after each batch with the counts so far. ``SendAborted``
-    propagates after this process's claims are freed.
+    propagates after this process's claims are freed. ``stop()`` is asked before each
+    batch: when true the send ends there, the issue stays ``sending`` with its rest
+    ``queued`` for a resume, and the report says ``interrupted``.
     """
     options = options or SendOptions()
-    run = _Run(store, issue_id, factory, backend, options, progress)
+    run = _Run(store, issue_id, factory, backend, options, progress, stop)
     with store.session() as session:
         freed = release_dead_claims(session, issue_id, options.worker)
     if freed:
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
     try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(backend.connections):
-                group.create_task(run.worker())
+        if backend.connections == 1:
+            # In this task: whatever stops the send (KeyboardInterrupt included) reaches
+            # the caller as itself.
+            await run.worker()
+        else:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(backend.connections):
+                    group.create_task(run.worker())
     except BaseExceptionGroup as group_error:
         # A worker's DigestError (the backend cannot send) is the story; bugs keep theirs.
         first = group_error.exceptions[0]
@@ -513,7 +534,7 @@ async def send_issue(
                 and_(DeliveryRow.issue_id == issue_id, DeliveryRow.status == "queued")
             )
         )
-        if not left:
+        if not left and not run.interrupted:
             session.execute(
                 update(IssueRow)
                 .where(IssueRow.id == issue_id, IssueRow.status == "sending")
@@ -525,4 +546,5 @@ async def send_issue(
         skipped=run.outcomes["skipped"],
         reasons=tuple(run.reasons.most_common()),
         in_flight_window=in_flight_window(backend, options),
+        interrupted=run.interrupted,
     )

@@ -84,7 +84,11 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One article as it appears in an issue: a title, a short summary and a link."""
+    """One article as it appears in an issue: a title, a short summary and a link.
+
+    ``image_width``/``image_height`` are the image's intrinsic size when known; the
+    template uses them to reserve the right height before the image loads.
+    """
 
     title: str
     summary: str
@@ -93,6 +97,8 @@ class Item:
     image_alt: str = ""
     section: str = ""
     published: datetime | None = None
+    image_width: int | None = None
+    image_height: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +111,24 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One edition of a newsletter, its content fixed once composed."""
+    """One edition of a newsletter, its content fixed once composed.
+
+    ``top`` is the optional top story, shown first with a larger treatment and not
+    repeated in its section.
+    """
 
     newsletter: str
     title: str
     number: int
     date: date
     sections: tuple[Section, ...]
+    top: Item | None = None
 
     @property
     def items(self) -> tuple[Item, ...]:
-        """Every item of the issue, in email order."""
-        return tuple(item for section in self.sections for item in section.items)
+        """Every item of the issue, in email order (the top story first)."""
+        rest = tuple(item for section in self.sections for item in section.items)
+        return (self.top, *rest) if self.top else rest
 
 
 @dataclass(frozen=True, slots=True)

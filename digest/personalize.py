@@ -28,9 +28,20 @@ _SMTP = policy.SMTP
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
 
 
+# Text that quoted-printable leaves as it is: short, printable ASCII, no "=", no
+# trailing space. Per-recipient values (names, URLs) mostly are, and skip the encoder.
+_QP_AS_IS = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
+
+
 def _qp(text: str) -> bytes:
+    """``text`` quoted-printable encoded with CRLF line ends, soft breaks included."""
+    if _QP_AS_IS.fullmatch(text):
+        return text.encode("ascii")
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    # b2a_qp ends its soft line breaks with a bare LF when the input has no CRLF
+    # (a one-line value): SMTP needs CRLF everywhere.
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -58,10 +69,16 @@ def to_header(subscriber: Subscriber) -> bytes:
     """The ``To:`` header line for one subscriber."""
     check_recipient(subscriber.email)
     name = " ".join(subscriber.name.split())
+    if not subscriber.email.isascii():
+        # An internationalised address travels as UTF-8 (RFC 6532, SMTPUTF8); only the
+        # display name is encoded, since an address cannot be.
+        encoded = formataddr((name, "x@x"), charset="utf-8").rpartition("<")[0] if name else ""
+        return f"To: {encoded}<{subscriber.email}>\r\n".encode()
     if not name:
         return f"To: {subscriber.email}\r\n".encode()
-    if _SIMPLE_NAME.fullmatch(name) and subscriber.email.isascii():
-        return f'To: "{name}" <{subscriber.email}>\r\n'.encode("ascii")
+    line = f'To: "{name}" <{subscriber.email}>\r\n'
+    if _SIMPLE_NAME.fullmatch(name) and len(line) <= 80:
+        return line.encode("ascii")
     return _fold("To", formataddr((name, subscriber.email), charset="utf-8"))
 
 
@@ -98,7 +115,8 @@ class MessageFactory:
     """Builds the message of one issue for each recipient.
 
     ``links(subscriber)`` returns the recipient's ``unsubscribe_url`` and
-    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue.
+    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue;
+    ``greet(name)`` writes the greeting line (the newsletter's language).
     """
 
     def __init__(
@@ -114,7 +132,9 @@ class MessageFactory:
         unsubscribe_mailto: str | None = None,
         subject: str | None = None,
         extra_headers: Sequence[tuple[str, str]] = (),
+        greet: Callable[[str], str] = lambda name: f"Hi {name}," if name else "Hello,",
     ) -> None:
+        self.greet = greet
         self.sender = sender
         self.envelope_sender = parseaddr(sender)[1]
         self.links = links
@@ -161,8 +181,7 @@ class MessageFactory:
         """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
         to = to_header(subscriber)
         links = self.links(subscriber)
-        name = " ".join(subscriber.name.split())
-        greeting = f"Hi {name}," if name else "Hello,"
+        greeting = self.greet(" ".join(subscriber.name.split()))
         message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
         text_values = {
             "greeting": _qp(greeting) + b"=\r\n",

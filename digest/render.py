@@ -4,6 +4,11 @@ Jinja2 renders ``issue.mjml`` (autoescaped, strict) and the ``mjml`` package com
 it to HTML; ``issue.txt`` gives the plain-text part. Per-recipient values are not
 known here: the templates print ``slot.<name>``, which renders a unique token that
 ``digest.personalize`` later replaces in the built bytes.
+
+``Renderer.fit`` keeps an issue under the newsletter's HTML budget (``max_html_kb``,
+80 KB by default; Gmail clips a message whose HTML passes 102 KB): it drops the
+lowest-priority items (the end of the email order: oldest of the last section
+first) until the HTML fits, never the footer, and says so in ``Rendered.notes``.
 """
 
 from __future__ import annotations
@@ -11,21 +16,34 @@ from __future__ import annotations
 import hashlib
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 from mjml import mjml_to_html
 
 from .config import Config, NewsletterConfig
 from .errors import RenderError
-from .models import Issue, Rendered
+from .models import Issue, Rendered, Section
 
 # The per-recipient values a template may use; personalize fills each one in.
 SLOTS = ("greeting", "unsubscribe_url", "preferences_url")
+# Bytes a slot may take once filled in, counted when checking an issue's size.
+SLOT_ALLOWANCE = {"greeting": 80, "unsubscribe_url": 200, "preferences_url": 200}
+# Content width of the email: 600 px body minus 24 px padding on each side.
+COLUMN = 552
+GMAIL_CLIP_BYTES = 102 * 1024
+ELLIPSIS = "…"
+# Invisible characters after the preheader, so that inbox previews do not run on into
+# the greeting and masthead text that follow it.
+PREHEADER_FILLER = Markup("&#847;&zwnj;&nbsp;" * 40)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "ug", "ur", "yi"})
 
 _PACKAGE_TEMPLATES = Path(__file__).parent / "templates" / "email"
 _SOURCE_TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
@@ -37,8 +55,9 @@ def default_template_dir() -> Path:
 
 
 def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (CR and LF included) folded to one space."""
-    return " ".join(text.split())
+    """``text`` on one line: control characters dropped, every run of whitespace (CR, LF
+    and Unicode line separators included) folded to one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def http_url(url: str | None) -> str:
@@ -51,6 +70,143 @@ def http_url(url: str | None) -> str:
     return url.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class UiText:
+    """The fixed words of the email in one language (templates print ``t.<name>``)."""
+
+    top_story: str
+    read_more: str
+    read_more_of: str
+    issue: str
+    view_in_browser: str
+    unsubscribe_from: str
+    manage_preferences: str
+    why: str
+    greeting: str
+    greeting_anonymous: str
+    months: tuple[str, ...]
+    date_format: str
+
+    def date(self, day: date) -> str:
+        """``day`` written out the way this language does (``23 November 2026``)."""
+        return self.date_format.format(day=day.day, month=self.months[day.month - 1], year=day.year)
+
+    def greet(self, name: str) -> str:
+        """The greeting line for a reader called ``name`` ("" when unknown)."""
+        name = " ".join(name.split())
+        return self.greeting.format(name=name) if name else self.greeting_anonymous
+
+
+UI_TEXT: dict[str, UiText] = {
+    "en": UiText(
+        top_story="Top story",
+        read_more="Read more",
+        read_more_of="of",
+        issue="Issue",
+        view_in_browser="View this issue in your browser",
+        unsubscribe_from="Unsubscribe from",
+        manage_preferences="Manage your email preferences",
+        why="You are receiving {title} because you subscribed to it.",
+        greeting="Hi {name},",
+        greeting_anonymous="Hello,",
+        months=tuple(
+            "January February March April May June July August September October "
+            "November December".split()
+        ),
+        date_format="{day} {month} {year}",
+    ),
+    "fr": UiText(
+        top_story="À la une",
+        read_more="Lire la suite",
+        read_more_of="de",
+        issue="Numéro",
+        view_in_browser="Voir ce numéro dans votre navigateur",
+        unsubscribe_from="Se désabonner de",
+        manage_preferences="Gérer vos préférences",
+        why="Vous recevez {title} parce que vous y êtes abonné.",
+        greeting="Bonjour {name},",
+        greeting_anonymous="Bonjour,",
+        months=tuple(
+            "janvier février mars avril mai juin juillet août septembre octobre "
+            "novembre décembre".split()
+        ),
+        date_format="{day} {month} {year}",
+    ),
+    "de": UiText(
+        top_story="Topthema",
+        read_more="Weiterlesen",
+        read_more_of="–",
+        issue="Ausgabe",
+        view_in_browser="Diese Ausgabe im Browser ansehen",
+        unsubscribe_from="Abmelden von",
+        manage_preferences="E-Mail-Einstellungen verwalten",
+        why="Sie erhalten {title}, weil Sie den Newsletter abonniert haben.",
+        greeting="Hallo {name},",
+        greeting_anonymous="Hallo,",
+        months=tuple(
+            "Januar Februar März April Mai Juni Juli August September Oktober "
+            "November Dezember".split()
+        ),
+        date_format="{day}. {month} {year}",
+    ),
+    "es": UiText(
+        top_story="Destacado",
+        read_more="Leer más",
+        read_more_of="sobre",
+        issue="Número",
+        view_in_browser="Ver este número en el navegador",
+        unsubscribe_from="Darse de baja de",
+        manage_preferences="Gestionar sus preferencias",
+        why="Recibe {title} porque se suscribió.",
+        greeting="Hola, {name}:",
+        greeting_anonymous="Hola:",
+        months=tuple(
+            "enero febrero marzo abril mayo junio julio agosto septiembre octubre "
+            "noviembre diciembre".split()
+        ),
+        date_format="{day} de {month} de {year}",
+    ),
+}
+
+
+def ui_text(language: str) -> UiText:
+    """The email's fixed words for ``language`` (``fr-CA`` -> French); English otherwise."""
+    return UI_TEXT.get(language.split("-")[0].split("_")[0].lower(), UI_TEXT["en"])
+
+
+def image_url(url: str | None) -> str:
+    """``url`` when it is an absolute https URL, else "": an http image is mixed content
+    that clients block or warn about, and anything else is not an image we can link."""
+    url = http_url(url)
+    return url if url[:8].lower() == "https://" else ""
+
+
+def text_direction(language: str) -> str:
+    """``rtl`` for a right-to-left language tag (``ar``, ``he-IL``...), else ``ltr``."""
+    return "rtl" if language.split("-")[0].split("_")[0].lower() in _RTL else "ltr"
+
+
+def html_size(rendered: Rendered) -> int:
+    """Bytes of ``rendered.html`` once filled in for a recipient (slots at their allowance)."""
+    size = len(rendered.html.encode("utf-8"))
+    for name, token in rendered.slots:
+        size += rendered.html.count(token) * (SLOT_ALLOWANCE.get(name, 100) - len(token))
+    return size
+
+
+def keep_first(issue: Issue, count: int) -> Issue:
+    """``issue`` with only its first ``count`` items in email order (empty sections go)."""
+    top = issue.top if issue.top and count > 0 else None
+    left = count - (1 if top else 0)
+    sections = []
+    for section in issue.sections:
+        if left <= 0:
+            break
+        sections.append(Section(section.name, section.items[:left]))
+        left -= len(section.items[:left])
+    return replace(issue, top=top, sections=tuple(sections))
+
+
 def wrap(text: str, width: int = 78, indent: str = "") -> str:
     """Plain text wrapped at ``width`` columns; long words and URLs are never broken."""
     return textwrap.fill(
@@ -61,6 +217,14 @@ def wrap(text: str, width: int = 78, indent: str = "") -> str:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def preheader_text(issue: Issue, limit: int = 140) -> str:
+    """The inbox preview line: the issue's first headlines, cut at a word within ``limit``."""
+    text = one_line(" · ".join(item.title for item in issue.items[:4]))
+    if len(text) <= limit:
+        return text
+    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ·;,") + ELLIPSIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +257,37 @@ def slot_tokens(issue: Issue) -> dict[str, str]:
     return {name: f"x{digest}{name.replace('_', '')}x" for name in SLOTS}
 
 
+_MJ_TEXT = re.compile(r"(<mj-text\b[^>]*(?<!/)>)(.*?)(</mj-text>)", re.S)
+
+
+def compile_mjml(source: str) -> str:
+    """The HTML of an MJML document; ``RenderError`` when MJML reports an error.
+
+    The content of each ``<mj-text>`` is HTML that MJML copies through unchanged (an
+    "ending tag"), yet the Python compiler parses and re-serialises it, which is most of
+    its time on a long issue. So that content is set aside behind a placeholder while
+    MJML compiles the layout, then put back as written.
+    """
+    blocks: list[str] = []
+    tag = hashlib.sha256(source.encode()).hexdigest()[:12]
+
+    def set_aside(match: re.Match[str]) -> str:
+        block = match.group(2)
+        # The template's indentation is only bytes on the wire (outside <pre>).
+        if "<pre" not in block.lower():
+            block = re.sub(r"\n[ \t]+", "\n", block).strip()
+        blocks.append(block)
+        return f"{match.group(1)}mjtext{tag}n{len(blocks) - 1}x{match.group(3)}"
+
+    try:
+        result = mjml_to_html(_MJ_TEXT.sub(set_aside, source))
+    except ValueError as exc:  # the compiler raises on a document it cannot read at all
+        raise RenderError(f"The MJML template does not compile: {exc}") from None
+    if result.errors:
+        raise RenderError(f"The MJML template does not compile: {result.errors[0]}.")
+    return re.sub(rf"mjtext{tag}n(\d+)x", lambda m: blocks[int(m.group(1))], result.html)
+
+
 def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Environment:
     search = [str(template_dir)] if template_dir else []
     search.append(str(default_template_dir()))
@@ -106,6 +301,7 @@ def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Envir
     )
     env.filters["wrap"] = wrap
     env.filters["http_url"] = http_url
+    env.filters["image_url"] = image_url
     env.filters["one_line"] = one_line
     return env
 
@@ -119,6 +315,7 @@ class Renderer:
     def __init__(self, config: Config, newsletter: NewsletterConfig) -> None:
         self.config = config
         self.newsletter = newsletter
+        self.text = ui_text(newsletter.language)
         template_dir = Path(newsletter.template_dir) if newsletter.template_dir else None
         try:
             self._html = _environment(template_dir, autoescape=True).get_template("issue.mjml")
@@ -135,9 +332,14 @@ class Renderer:
     def subject(self, issue: Issue) -> str:
         """The subject line: the newsletter's subject template, on one line."""
         top = issue.items[0].title if issue.items else ""
+        # Titles are untrusted: whitespace (CR/LF included) folds before it reaches the
+        # template, and the result is folded again in case the template adds any.
         try:
             text = self._subject.render(
-                title=issue.title, number=issue.number, date=issue.date, top_headline=top
+                title=issue.title,
+                number=issue.number,
+                date=issue.date,
+                top_headline=one_line(top),
             )
         except jinja2.TemplateError as exc:
             raise RenderError(f"The subject template cannot be rendered: {exc}.") from None
@@ -146,26 +348,27 @@ class Renderer:
     def render(self, issue: Issue) -> Rendered:
         """Subject, preheader, HTML and text of ``issue``, with slot tokens for recipients."""
         tokens = slot_tokens(issue)
-        headlines = "; ".join(item.title for item in issue.items[:3])
-        preheader = one_line(headlines)[:150]
+        preheader = preheader_text(issue)
         context: dict[str, Any] = {
             "issue": issue,
             "newsletter": self.newsletter,
+            "top": issue.top,
             "sections": issue.sections,
+            "dir": text_direction(self.newsletter.language),
+            "column": COLUMN,
             "links": issue_links(self.config.base_url, issue),
             "preheader": preheader,
+            "preheader_filler": PREHEADER_FILLER,
             "slot": tokens,
-            "date": f"{issue.date:%-d %B %Y}",
+            "t": self.text,
+            "date": self.text.date(issue.date),
         }
         try:
             mjml = self._html.render(context)
             text = self._text.render(context)
         except jinja2.TemplateError as exc:
             raise RenderError(f"The email template failed: {exc}.") from None
-        result = mjml_to_html(mjml)
-        if result.errors:
-            raise RenderError(f"The MJML template does not compile: {result.errors[0]}.")
-        html = re.sub(r"\n\s*\n+", "\n", result.html)
+        html = re.sub(r"\n\s*\n+", "\n", compile_mjml(mjml))
         return Rendered(
             subject=self.subject(issue),
             preheader=preheader,
@@ -173,3 +376,41 @@ class Renderer:
             text=text,
             slots=tuple(tokens.items()),
         )
+
+    def fit(self, issue: Issue) -> tuple[Issue, Rendered]:
+        """``issue`` rendered within ``max_html_kb``, dropping its lowest-priority items
+        when it would go over; returns the issue actually rendered (the dropped items
+        are not in it, so they stay unsent) and its ``Rendered`` with a note saying what
+        was dropped. An issue whose first item alone is too big is returned whole with
+        a note, since an email with no item helps nobody."""
+        budget = self.newsletter.max_html_kb * 1024
+        rendered = self.render(issue)
+        total = len(issue.items)
+        if html_size(rendered) <= budget or total <= 1:
+            return issue, rendered
+        # Binary search for the most items that fit: size grows with every item.
+        low, high, best = 1, total - 1, None
+        while low <= high:
+            middle = (low + high) // 2
+            candidate = keep_first(issue, middle)
+            attempt = self.render(candidate)
+            if html_size(attempt) <= budget:
+                low, best = middle + 1, (candidate, attempt)
+            else:
+                high = middle - 1
+        if best is None:
+            note = (
+                f"The HTML is {html_size(rendered) // 1024} KB, over the "
+                f"{self.newsletter.max_html_kb} KB budget, even with one item; "
+                "Gmail clips messages over 102 KB."
+            )
+            return issue, replace(rendered, notes=(*rendered.notes, note))
+        kept, fitted = best
+        dropped = issue.items[len(kept.items) :]
+        titles = "; ".join(f"“{item.title}”" for item in dropped)
+        note = (
+            f"Dropped {len(dropped)} lowest-priority item(s) to keep the HTML under "
+            f"{self.newsletter.max_html_kb} KB (Gmail clips messages over 102 KB); they "
+            f"stay unsent for the next issue: {titles}."
+        )
+        return kept, replace(fitted, notes=(*fitted.notes, note))

@@ -1,58 +1,126 @@
 """Summaries: an article's standfirst and lead paragraph, within a word budget.
 
-The cut falls at a sentence boundary when one exists inside the budget (so a
-summary reads as whole sentences); an ellipsis marks text that was cut. Known
-abbreviations ("U.S.", "Dr.", "Nov.") do not end a sentence.
+Contract of ``summary_text``:
+
+* standfirst, then lead paragraph; when one restates the other (near-duplicate
+  wording) only the fuller one is used; with neither, the feed's summary, then the
+  article's first paragraph;
+* at most ``budget`` words, cut at the last sentence end inside the budget so the
+  summary reads as whole sentences; with no usable sentence end the cut is at a word
+  and an ellipsis ("…") marks it. No ellipsis is added where nothing was cut;
+* abbreviations of the article's language (English, French, German, Spanish:
+  "U.S.", "Dr.", "Nov.", "M.", "Mme.", "z. B.", "Sr.", "EE. UU.") and initials
+  ("J. Smith") do not end a sentence; German ordinals ("am 3. Oktober") neither.
+
+Input may be HTML (feed summaries often are): tags are dropped, entities decoded.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 from .models import Article, Item
 
 ELLIPSIS = "…"
 
-# Abbreviations after which a full stop does not end a sentence (lower-cased, no dot).
-ABBREVIATIONS = frozenset(
-    """
-mr mrs ms dr prof sr jr st mt gen col lt sgt capt gov sen rep rev fr hon
+_COMMON = """
+no nos vol pp fig approx ca cf etc vs e.g i.e a.m p.m
 jan feb mar apr jun jul aug sep sept oct nov dec
-no nos vol pp fig approx est inc ltd co corp dept univ vs etc
-u.s u.k u.n e.u e.g i.e a.m p.m
-mme mlle m cf bzw usw ca nr sra srta ud uds
-    """.split()
-)
+""".split()
+
+# Abbreviations after which a full stop does not end a sentence (lower-cased, no final dot).
+ABBREVIATIONS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        _COMMON
+        + """
+        mr mrs ms dr prof sr jr st mt gen col lt sgt capt gov sen rep rev fr hon pres
+        inc ltd co corp dept univ est u.s u.k u.n e.u a.k.a ph.d
+        """.split()
+    ),
+    "fr": frozenset(
+        _COMMON
+        + """
+        mm mme mmes mlle mlles dr pr me mgr st ste env av apr j.-c ex
+        janv févr avr juil sept déc
+        """.split()
+    ),
+    "de": frozenset(
+        _COMMON
+        + """
+        dr prof hr fr bzw usw z.b d.h u.a s.o s.u vgl ggf evtl inkl nr str bspw sog jh
+        """.split()
+    ),
+    "es": frozenset(
+        _COMMON
+        + """
+        sr sra srta sres dr dra dña ud uds lic ing av pág núm art ee uu
+        ene abr ago dic
+        """.split()
+    ),
+}
 
 _WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_CLOSERS = "\"'”’»)]"
+_OPENERS = "\"'“‘«([¿¡"
+_TERMINAL = re.compile(rf"[.!?…][{re.escape(_CLOSERS)}]*$")
+_TAG = re.compile(r"<[^>]*>")
 
 
-def _is_sentence_end(token: str, next_token: str | None) -> bool:
-    if not _SENTENCE_END.search(token):
+def plain(text: str) -> str:
+    """``text`` with HTML tags dropped, entities decoded and whitespace folded."""
+    if "<" in text or "&" in text:
+        text = html.unescape(_TAG.sub(" ", text))
+    return " ".join(text.split())
+
+
+def abbreviations(language: str) -> frozenset[str]:
+    """The abbreviations of ``language`` (``fr-CA`` -> French); English when unknown."""
+    return ABBREVIATIONS.get(language.split("-")[0].split("_")[0].lower(), ABBREVIATIONS["en"])
+
+
+def _starts_sentence(token: str) -> bool:
+    first = token.lstrip(_OPENERS)[:1]
+    return not first or first.isupper() or first.isdigit() or token[:1] in "¿¡«“\"'‘"
+
+
+def _is_sentence_end(
+    token: str, next_token: str | None, known: frozenset[str], language: str
+) -> bool:
+    if not _TERMINAL.search(token):
         return False
-    if next_token is not None and next_token[:1].islower():
+    if next_token is not None and not _starts_sentence(next_token):
         return False
-    bare = token.rstrip("\"'”’)]").rstrip(".").lower().lstrip("(\"'“‘")
-    if token.rstrip("\"'”’)]").endswith(".") and bare in ABBREVIATIONS:
-        return False
-    # A single capital with a dot is an initial ("J. Smith"), not a sentence end.
-    return not re.fullmatch(r"[A-Z]\.", token)
+    core = token.rstrip(_CLOSERS)
+    if core.endswith("."):
+        bare = core.rstrip(".").lstrip(_OPENERS).lower()
+        if bare in known:
+            return False
+        # A single letter with a dot is an initial ("J. Smith") or part of an
+        # abbreviation written with spaces ("z. B.", "d. h."), not a sentence end.
+        if re.fullmatch(r"[^\W\d_]", bare):
+            return False
+        # German writes ordinals with a dot: "am 3. Oktober", "im 19. Jahrhundert".
+        if language == "de" and bare.isdigit():
+            return False
+    return True
 
 
-def trim(text: str, budget: int) -> str:
+def trim(text: str, budget: int, language: str = "en") -> str:
     """``text`` cut to at most ``budget`` words, at the last sentence end inside the budget.
 
-    Whole text when it fits. With no sentence end inside the budget the cut is at a
-    word boundary and ends with an ellipsis.
+    Whole text (whitespace folded) when it fits. With no sentence end in the later
+    two thirds of the budget the cut is at a word and ends with an ellipsis.
     """
     tokens = _WORD.findall(text)
     if len(tokens) <= budget:
         return " ".join(tokens)
+    lang = language.split("-")[0].lower()
+    known = abbreviations(lang)
     last_end = 0
     for i in range(budget):
         following = tokens[i + 1] if i + 1 < len(tokens) else None
-        if _is_sentence_end(tokens[i], following):
+        if _is_sentence_end(tokens[i], following, known, lang):
             last_end = i + 1
     # A sentence end in the first third would leave a summary too short to be useful.
     if last_end and last_end >= budget // 3:
@@ -61,7 +129,7 @@ def trim(text: str, budget: int) -> str:
 
 
 def _tokens(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text.lower()))
+    return set(re.findall(r"\w+", text.casefold()))
 
 
 def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
@@ -73,32 +141,44 @@ def near_duplicate(a: str, b: str, threshold: float = 0.8) -> bool:
     return len(small & large) / len(small) >= threshold
 
 
-def summary_text(article: Article, budget: int = 60) -> str:
-    """Standfirst then lead, without saying the same thing twice, trimmed to ``budget`` words."""
-    parts = [p for p in (article.standfirst.strip(), article.lead.strip()) if p]
+def summary_text(
+    article: Article, budget: int = 60, *, fallback: str = "", language: str = ""
+) -> str:
+    """The summary of ``article`` (see the module docstring for the contract).
+
+    ``fallback`` is the feed's summary, used when the page gave neither standfirst nor
+    lead; ``language`` applies when the article does not declare its own.
+    """
+    lang = article.language or language or "en"
+    parts = [p for p in (plain(article.standfirst), plain(article.lead)) if p]
     if len(parts) == 2 and near_duplicate(parts[0], parts[1]):
         parts = [max(parts, key=len)]
     if not parts:
+        first_paragraph = plain(article.paragraphs[0]) if article.paragraphs else ""
+        parts = [p for p in (plain(fallback) or first_paragraph,) if p]
+    if not parts:
         return ""
-    first = trim(parts[0], budget)
+    first = trim(parts[0], budget, lang)
     used = len(first.split())
     if len(parts) == 1 or first.endswith(ELLIPSIS) or used >= budget - 5:
         return first
-    rest = trim(parts[1], budget - used)
+    rest = trim(parts[1], budget - used, lang)
     # A lead cut to a fragment adds little; stop at the standfirst instead.
     if rest.endswith(ELLIPSIS) and len(rest.split()) < 12:
         return first
     return f"{first} {rest}"
 
 
-def summarize(article: Article, budget: int = 60) -> Item:
-    """The ``Item`` that stands for ``article`` in an issue."""
+def summarize(
+    article: Article, budget: int = 60, *, fallback: str = "", language: str = ""
+) -> Item:
+    """The ``Item`` that stands for ``article`` in an issue. Titles are made plain text."""
     return Item(
-        title=article.headline,
-        summary=summary_text(article, budget),
+        title=plain(article.headline),
+        summary=summary_text(article, budget, fallback=fallback, language=language),
         url=article.url,
         image=article.image,
-        image_alt=article.image_alt,
-        section=article.section,
+        image_alt=plain(article.image_alt),
+        section=plain(article.section),
         published=article.published,
     )

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (see the module docstring)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="digest", standalone_mode=False)
+        # Without standalone mode click returns a raised typer.Exit's code instead.
+        status = command.main(args=argv, prog_name="digest", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -111,4 +112,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("Interrupted.")
         return 130
-    return 0
+    return status if isinstance(status, int) else 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+import threading
 import time
 import webbrowser
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from ..extract import extract
 from ..models import Page
 from ..pipeline import Pipeline, PreviewFiles, RunReport
 from ..urls import to_url
-from .app import ConfigOption, app, err, open_config, out, report_problems, say, state
+from .app import ConfigOption, app, err, open_config, out, report_problems, say, state, warn
 
 
 @app.command()
@@ -81,6 +83,8 @@ def _log_progress(every: float = 10.0) -> Callable[[SendProgress, int], None]:
 
 def _print_run(report: RunReport) -> None:
     report_problems(report.sources, report.problems)
+    for note in report.notes:
+        say(f"note: {note}")
     say(report.message)
     if report.send:
         for reason, count in report.send.reasons[:10]:
@@ -104,6 +108,10 @@ def run(
     """
     cfg, store = open_config(config)
     pipeline = Pipeline(cfg, store)
+    # SIGTERM (systemd stop, Kubernetes eviction) ends the send after the batch in flight;
+    # the issue stays resumable by the next run.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     if sys.stderr.isatty() and not state.quiet:
         with Progress(
             TextColumn("Sending"),
@@ -124,15 +132,25 @@ def run(
                 speed = bar.tasks[0].speed
                 bar.update(task, rate=f"{speed:.0f} msg/s" if speed else "")
 
-            report = asyncio.run(pipeline.run(name, dry_run=dry_run, progress=show))
+            report = asyncio.run(
+                pipeline.run(name, dry_run=dry_run, progress=show, stop=stopping.is_set)
+            )
     else:
         report = asyncio.run(
-            pipeline.run(name, dry_run=dry_run, progress=None if state.quiet else _log_progress())
+            pipeline.run(
+                name,
+                dry_run=dry_run,
+                progress=None if state.quiet else _log_progress(),
+                stop=stopping.is_set,
+            )
         )
     _print_run(report)
     backend = cfg.backends[cfg.newsletter(name).backend]
     if report.send and report.send.sent and backend.type == "outbox":
         say(f"Delivered messages: {Path(backend.path) / 'new'}")
+    if report.send and report.send.interrupted:
+        warn(f"stopped by SIGTERM; 'digest run {name}' sends the rest of this issue.")
+        raise typer.Exit(1)
     if report.send and report.send.failed:
         raise typer.Exit(1)
 

@@ -1,19 +1,43 @@
-"""``digest subscribers ...``: import and list subscribers."""
+"""``digest subscribers ...``: import, export, add, remove, list and count subscribers,
+and manage the global suppression list."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from ..subscribers import import_csv, list_subscribers
+from ..errors import SubscriberError
+from ..subscribers import (
+    STATUSES,
+    add_subscriber,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+    status_counts,
+    subscriber_details,
+    suppress,
+    unsuppress,
+)
 from .app import ConfigOption, app, open_config, out, say, warn
 
 subscribers_app = typer.Typer(help="Manage subscriber lists.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
+
+ListArgument = Annotated[str, typer.Argument(metavar="LIST", help="The subscriber list.")]
+StatusOption = Annotated[
+    str, typer.Option(help="Status of new subscribers: active, or pending (double opt-in).")
+]
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    parts = [f"{counts[s]} {s}" for s in STATUSES]
+    return ", ".join(parts) + f"; {counts['suppressed']} suppressed, {counts['paused']} paused"
 
 
 @subscribers_app.command("import")
@@ -24,12 +48,10 @@ def subscribers_import(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV with an 'email' column and optional 'name'; other columns become attributes."
+            help="CSV (UTF-8) with an 'email' column and optional 'name'; other columns become attributes."
         ),
     ],
-    status: Annotated[
-        str, typer.Option(help="Status of new subscribers: active or pending.")
-    ] = "active",
+    status: StatusOption = "active",
     config: ConfigOption = None,
 ) -> None:
     """Import subscribers from a CSV file. Bad rows are reported and skipped."""
@@ -42,6 +64,58 @@ def subscribers_import(
         f"{report.unchanged} unchanged, {report.kept_status} kept their unsubscribed/bounced status, "
         f"{len(report.problems)} row(s) skipped."
     )
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    list_name: ListArgument,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="CSV file to write (default: stdout).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export a list as CSV (email, name, status, when and how it last changed, attributes)."""
+    _, store = open_config(config)
+    if output is None:
+        count = export_csv(store, list_name, sys.stdout)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = export_csv(store, list_name, handle)
+    except OSError as exc:
+        raise SubscriberError(f"{output} cannot be written ({exc.strerror}).") from None
+    say(f"Exported {count} subscriber(s) of '{list_name}' to {output}.")
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    list_name: ListArgument,
+    email: Annotated[str, typer.Argument(help="The address to add.")],
+    name: Annotated[str, typer.Option(help="The subscriber's name.")] = "",
+    status: StatusOption = "active",
+    config: ConfigOption = None,
+) -> None:
+    """Add one subscriber (an unsubscribed or bounced one keeps that status)."""
+    _, store = open_config(config)
+    subscriber, created = add_subscriber(store, list_name, email, name=name, status=status)
+    say(f"{'Added' if created else 'Updated'} {subscriber.email} on '{list_name}'.")
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(
+    list_name: ListArgument,
+    email: Annotated[str, typer.Argument(help="The address to remove.")],
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget", help="Delete the subscriber and their history instead of unsubscribing."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Unsubscribe an address from a list (or, with --forget, erase it)."""
+    _, store = open_config(config)
+    say(remove_subscriber(store, list_name, email, forget=forget))
 
 
 @subscribers_app.command("list")
@@ -68,4 +142,69 @@ def subscribers_list(
     for subscriber, status in rows:
         table.add_row(subscriber.email, subscriber.name, status)
     out.print(table)
-    say(f"{len(rows)} subscriber(s).")
+    say(f"{len(rows)} subscriber(s): {_counts_line(status_counts(store, list_name))}.")
+
+
+@subscribers_app.command("show")
+def subscribers_show(
+    list_name: ListArgument,
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+    config: ConfigOption = None,
+) -> None:
+    """One subscriber: status, attributes, preferences, suppression and every status
+    change with when and where it came from."""
+    _, store = open_config(config)
+    d = subscriber_details(store, list_name, email)
+    prefs = d.preferences
+    say(f"{d.subscriber.email} ({d.subscriber.name or 'no name'}) on '{list_name}': {d.status}")
+    say(
+        f"  added: {d.created_at:%Y-%m-%d %H:%M} UTC; attributes: {json.dumps(d.attributes, ensure_ascii=False)}"
+    )
+    say(
+        f"  sections: {', '.join(prefs.sections) if prefs.sections is not None else 'all'}; "
+        f"paused until: {f'{prefs.paused_until:%Y-%m-%d}' if prefs.paused_until else 'not paused'}"
+    )
+    say(f"  suppressed: {d.suppressed or 'no'}; soft bounces: {d.soft_bounces}")
+    table = Table("when (UTC)", "from", "to", "source", "detail")
+    for when, previous, status, source, detail in d.history:
+        table.add_row(f"{when:%Y-%m-%d %H:%M:%S}", previous or "-", status, source, detail)
+    out.print(table)
+
+
+@subscribers_app.command("counts")
+def subscribers_counts(
+    list_name: ListArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """How many subscribers a list has per status (and suppressed, paused)."""
+    _, store = open_config(config)
+    counts = status_counts(store, list_name)
+    if as_json:
+        print(json.dumps(counts))
+        return
+    say(f"'{list_name}': {_counts_line(counts)}.")
+
+
+@subscribers_app.command("suppress")
+def subscribers_suppress(
+    email: Annotated[str, typer.Argument(help="The address never to send to again.")],
+    config: ConfigOption = None,
+) -> None:
+    """Add an address to the global suppression list (it gets nothing from any list)."""
+    _, store = open_config(config)
+    with store.session() as session:
+        new = suppress(session, email, "manual", "cli")
+    say(f"{email} {'is now' if new else 'was already'} suppressed on every list.")
+
+
+@subscribers_app.command("unsuppress")
+def subscribers_unsuppress(
+    email: Annotated[str, typer.Argument(help="The address to take off the suppression list.")],
+    config: ConfigOption = None,
+) -> None:
+    """Take an address off the suppression list; its subscribers keep their status."""
+    _, store = open_config(config)
+    with store.session() as session:
+        removed = unsuppress(session, email)
+    say(f"{email} {'was taken off' if removed else 'was not on'} the suppression list.")

@@ -11,12 +11,17 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -163,3 +168,133 @@ class DeliveryRow(Base):
     claimed_by: Mapped[str] = mapped_column(String(200), default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SubscriberEventRow(Base):
+    """The history of a subscriber: each status change (or counted event) with when and
+    from where (``import``, ``form``, ``confirm``, ``one-click``, ``preferences``,
+    ``webhook``, ``cli``)."""
+
+    __tablename__ = "subscriber_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str] = mapped_column(String(20), default="")
+    source: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuppressionRow(Base):
+    """The global suppression list: an address here is never sent to again, from any list.
+
+    ``email_key`` is the same uniqueness key as ``subscribers.email_key``.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SoftBounceRow(Base):
+    """Soft bounces counted per address; enough of them suppress it."""
+
+    __tablename__ = "soft_bounces"
+
+    email_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PreferenceRow(Base):
+    """What a subscriber chose on the preferences page: the sections wanted (``None``: all)
+    and a pause until a moment (``None``: not paused)."""
+
+    __tablename__ = "subscriber_preferences"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    sections: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEventRow(Base):
+    """Provider events already processed (by the provider's event id or signing token),
+    so a replayed webhook is rejected rather than counted twice."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class IssueDraftRow(Base):
+    """The next issue of a newsletter as ``preview`` froze it; at most one per newsletter.
+
+    ``run`` sends it byte for byte (and deletes it) unless new articles arrived after
+    ``created_at``. ``items`` lists, in email order, ``{"article_id", "section",
+    "title", "summary"}`` for the issue_items rows the sent issue will get.
+    """
+
+    __tablename__ = "issue_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), unique=True)
+    number: Mapped[int] = mapped_column(Integer)
+    issue_date: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleRunRow(Base):
+    """One scheduled slot of a newsletter, claimed before it runs.
+
+    The unique (newsletter, slot) pair is the guard that two daemons on one database
+    never send the same issue: the second insert fails. ``status``: ``running`` while
+    a process works on it, then ``done``, ``nothing`` (nothing new to send), ``failed``,
+    ``missed`` (too late, beyond ``misfire_grace``) or ``interrupted`` (stopped by
+    SIGTERM between batches; the next start resumes it).
+    """
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("newsletter", "slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), index=True)
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    owner: Mapped[str] = mapped_column(String(300), default="")
+    issue_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# APScheduler's job store (digest.schedule), declared here so that Alembic creates it,
+# before any daemon starts (two starting at once would race to create it), and so that
+# autogenerate knows it. Its layout is SQLAlchemyJobStore's, which must keep matching it.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

@@ -1,0 +1,600 @@
+"""The scheduler: one APScheduler job per enabled newsletter, fired at its local time.
+
+``Daemon(config_path).serve()`` is the ``digest schedule`` command. Contracts:
+
+- **Jobs** come from each newsletter's cron (or ``weekly:``/``daily:``) in its own time
+  zone. They live in the project's database (APScheduler's ``SQLAlchemyJobStore``, table
+  ``apscheduler_jobs``) so a restart remembers when each was due. A job holds only a
+  textual reference to the module-level ``fire`` and the newsletter's name, so a pickled
+  job survives restarts and code changes. ``coalesce`` and ``max_instances=1``.
+- **Missed runs**: a run missed while the daemon was down goes out on start when it is
+  at most ``misfire_grace`` late; otherwise it is skipped, logged and recorded ``missed``.
+- **Once per slot**: before running, a slot (newsletter, scheduled time in UTC) is
+  claimed by inserting a ``schedule_runs`` row under a unique constraint, in its own
+  transaction. A second daemon on the same database fails the insert and skips.
+- **Send window**: a slot that fires outside ``send_window`` waits for the window to
+  open (a one-off job at the opening, same slot, so still sent at most once).
+- **Signals**: SIGTERM/SIGINT finish the batch in flight, mark the slot ``interrupted``
+  and exit; the next start resumes it (and a slot left ``running`` by a dead process of
+  the same host). SIGHUP, or a change of schedules.yaml seen by
+  polling, reloads the configuration; an unreadable or invalid file is logged and the
+  old configuration keeps running. A reload never stops the daemon.
+
+Log lines are ``key=value`` pairs (``event=run newsletter=weekly ... seconds=1.20``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .config import Config, NewsletterConfig, load_config
+from .errors import DigestError
+from .pipeline import Pipeline, RunReport
+from .store import Store
+from .store.tables import ScheduleRunRow, utcnow
+
+log = logging.getLogger("digest.schedule")
+
+JOBSTORE_TABLE = "apscheduler_jobs"
+JOB_PREFIX = "newsletter:"
+DEFER_PREFIX = "deferred:"
+# Textual references: what the job store pickles, resolved again after a restart.
+FIRE = "digest.schedule:fire"
+RESUME = "digest.schedule:resume"
+
+_active: Daemon | None = None
+
+
+def kv(event: str, **fields: Any) -> str:
+    """A structured log line: ``event=NAME key=value ...`` (values with spaces quoted)."""
+    parts = [f"event={event}"]
+    for key, value in fields.items():
+        if isinstance(value, float):
+            text = f"{value:.2f}"
+        elif isinstance(value, datetime):
+            text = value.isoformat()
+        else:
+            text = " | ".join(str(value).splitlines())  # one event, one line
+        parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
+    return " ".join(parts)
+
+
+def job_id(name: str) -> str:
+    """The id of the recurring job of newsletter ``name``."""
+    return JOB_PREFIX + name
+
+
+def deferred_id(name: str, slot: datetime) -> str:
+    """The id of the one-off job that runs ``slot`` of ``name`` when its window opens."""
+    return f"{DEFER_PREFIX}{name}@{slot.isoformat()}"
+
+
+def make_trigger(newsletter: NewsletterConfig) -> CronTrigger:
+    """The cron trigger of ``newsletter`` in its own time zone."""
+    return CronTrigger.from_crontab(newsletter.crontab, timezone=ZoneInfo(newsletter.timezone))
+
+
+def same_trigger(a: Any, b: CronTrigger) -> bool:
+    """Whether two triggers fire at the same times (same fields and time zone)."""
+    return str(a) == str(b) and str(getattr(a, "timezone", "")) == str(b.timezone)
+
+
+def is_repeat(moment: datetime) -> bool:
+    """Whether ``moment`` (aware, local) is the second occurrence of a wall-clock time on a
+    night the clocks go back. APScheduler 3 fires a cron job at both; a newsletter set for
+    01:30 means once, so the repeat stands for the first occurrence's slot."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+def next_fire(trigger: CronTrigger, previous: datetime | None, now: datetime) -> datetime | None:
+    """The trigger's next fire time at or after ``now``, repeats of a wall-clock time skipped."""
+    moment = trigger.get_next_fire_time(previous, now)
+    while moment is not None and is_repeat(moment):
+        # Step in UTC: wall-clock arithmetic on a fold=1 time would go back an hour.
+        moment = trigger.get_next_fire_time(moment, moment.astimezone(UTC) + timedelta(seconds=1))
+    return moment
+
+
+def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:
+    """Every wall-clock fire time of ``trigger`` in ``[start, end]`` (aware), in order."""
+    times = []
+    moment = next_fire(trigger, None, start)
+    while moment is not None and moment <= end:
+        times.append(moment)
+        moment = next_fire(trigger, moment, moment.astimezone(UTC) + timedelta(microseconds=1))
+    return times
+
+
+def slot_for(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime:
+    """The slot a firing at ``now`` stands for, in UTC: the latest wall-clock fire time
+    at most ``grace`` ago (what APScheduler ran, coalesced); ``now`` to the second if none.
+
+    The repeat of a wall-clock time when the clocks go back maps to the first occurrence,
+    whose slot is already claimed, so a 01:30 job goes out once on that night too.
+    """
+    lookback = max(grace, timedelta(hours=2)) + timedelta(seconds=1)
+    times = fire_times(trigger, now - lookback, now)
+    slot = times[-1] if times else now.replace(microsecond=0)
+    return slot.astimezone(UTC)
+
+
+def next_run(newsletter: NewsletterConfig, now: datetime) -> tuple[datetime | None, bool]:
+    """When ``newsletter`` will next go out after ``now``, in its time zone, and whether
+    that is later than its cron time because the send window is closed then."""
+    fire = next_fire(make_trigger(newsletter), None, now)
+    window = newsletter.window
+    if fire is None or window is None or window.contains(fire):
+        return fire, False
+    return window.next_opening(fire), True
+
+
+# -- the slot guard ---------------------------------------------------------------
+
+
+def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
+    """Insert the ``running`` row of (``name``, ``slot``); False when it already exists,
+    i.e. another process (or an earlier run) has the slot."""
+    try:
+        with store.session() as session:
+            session.add(
+                ScheduleRunRow(
+                    newsletter=name, slot=slot, status="running", owner=owner, started_at=utcnow()
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def reclaim_slot(
+    store: Store, name: str, slot: datetime, owner: str, previous_owner: str = ""
+) -> bool:
+    """Take over an ``interrupted`` slot (or one still ``running`` under the dead
+    ``previous_owner``) for a resume, atomically; False when someone else did."""
+    taken_from = ScheduleRunRow.status == "interrupted"
+    if previous_owner:
+        taken_from = or_(
+            taken_from,
+            and_(ScheduleRunRow.status == "running", ScheduleRunRow.owner == previous_owner),
+        )
+    with store.session() as session:
+        result = session.execute(
+            update(ScheduleRunRow)
+            .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot, taken_from)
+            .values(status="running", owner=owner, finished_at=None)
+        )
+        return result.rowcount == 1
+
+
+def finish_slot(
+    store: Store, name: str, slot: datetime, status: str, message: str, number: int | None
+) -> None:
+    """Record how the slot ended."""
+    with store.session() as session:
+        session.execute(
+            update(ScheduleRunRow)
+            .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot)
+            .values(status=status, message=message, issue_number=number, finished_at=utcnow())
+        )
+
+
+def record_missed(store: Store, name: str, slot: datetime, message: str) -> None:
+    """Record a slot skipped for being too late (nothing if it is already recorded)."""
+    try:
+        with store.session() as session:
+            session.add(
+                ScheduleRunRow(
+                    newsletter=name,
+                    slot=slot,
+                    status="missed",
+                    message=message,
+                    started_at=utcnow(),
+                    finished_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        pass
+
+
+# -- job functions (module level: the job store pickles references to them) -------
+
+
+def fire(name: str, slot: str | None = None) -> None:
+    """The scheduled job of newsletter ``name``; ``slot`` (ISO) for a deferred run."""
+    if _active is None:
+        log.error(kv("orphan", newsletter=name, reason="no daemon in this process"))
+        return
+    _active.fire(name, datetime.fromisoformat(slot) if slot else None)
+
+
+def resume(name: str, slot: str, owner: str = "") -> None:
+    """Resume the interrupted (or orphaned, last held by ``owner``) slot of ``name``."""
+    if _active is not None:
+        _active.resume(name, datetime.fromisoformat(slot), owner)
+
+
+class Daemon:
+    """The scheduler process of one schedules.yaml. ``serve()`` blocks until SIGTERM.
+
+    ``watch_interval`` is how often (seconds) schedules.yaml is checked for changes.
+    """
+
+    def __init__(self, config_path: str | os.PathLike[str] | None, *, watch_interval: float = 2.0):
+        self.config: Config = load_config(config_path)
+        self.config_path = self.config.path
+        self.store = Store(self.config.database_url)
+        self.watch_interval = watch_interval
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = threading.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+        self._stamp = self._file_stamp()
+        # One run per newsletter at a time in this process: a resume and a new slot of the
+        # same newsletter would otherwise both send the unfinished issue's queued rows.
+        self._runs: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._runs_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE),
+                # Resumes are per process: never persisted, never run by another daemon.
+                "volatile": MemoryJobStore(),
+            },
+            executors={"default": ThreadPoolExecutor(max_workers=4)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start scheduling: sync the jobs with the config, queue resumes, then run due jobs."""
+        global _active
+        _active = self
+        # Paused first: get_jobs() reads the job store only once started, and the jobs
+        # must be synced before anything overdue is run.
+        self.scheduler.start(paused=True)
+        self.sync_jobs(self.config)
+        self._queue_resumes()
+        self.scheduler.resume()
+        log.info(kv("started", owner=self.owner, config=self.config_path, jobs=len(self.jobs())))
+
+    def shutdown(self) -> None:
+        """Let the batch in flight finish, then stop scheduling and close the store."""
+        global _active
+        self.stopping.set()
+        log.info(kv("stopping", owner=self.owner))
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.store.close()
+        if _active is self:
+            _active = None
+        log.info(kv("stopped", owner=self.owner))
+
+    def serve(self) -> None:
+        """Run until SIGTERM or SIGINT, reloading on SIGHUP or when schedules.yaml changes."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        self.start()
+        next_check = time.monotonic() + self.watch_interval
+        try:
+            # Signal handlers only set flags; the work happens here, outside the handler.
+            while not self._stop_requested:
+                time.sleep(0.1)
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self._stamp = self._file_stamp()  # this reload covers the edit too
+                    self.reload("SIGHUP")
+                elif time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self.watch_interval
+                    stamp = self._file_stamp()
+                    if stamp != self._stamp:
+                        self._stamp = stamp
+                        self.reload("schedules.yaml changed")
+        finally:
+            self.shutdown()
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stop_requested = True
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload_requested = True
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = Path(self.config_path).stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    # -- jobs -----------------------------------------------------------------
+
+    def jobs(self) -> dict[str, Any]:
+        """The recurring newsletter jobs in the job store, by newsletter name."""
+        return {
+            job.id.removeprefix(JOB_PREFIX): job
+            for job in self.scheduler.get_jobs(jobstore="default")
+            if job.id.startswith(JOB_PREFIX)
+        }
+
+    def sync_jobs(self, config: Config) -> None:
+        """Make the job store hold one job per enabled newsletter of ``config``.
+
+        A job whose trigger is unchanged keeps its stored next run time (so a run that
+        fell due while the daemon was down is still seen as missed); a changed cadence
+        is rescheduled from now; removed or disabled newsletters lose their job.
+        """
+        wanted = {name: nl for name, nl in config.newsletters.items() if nl.enabled}
+        for name in set(self.jobs()) - set(wanted):
+            self.scheduler.remove_job(job_id(name), jobstore="default")
+            log.info(kv("unscheduled", newsletter=name))
+        existing = self.jobs()
+        for name, newsletter in wanted.items():
+            trigger = make_trigger(newsletter)
+            grace = int(newsletter.misfire_grace.total_seconds())
+            job = existing.get(name)
+            if job is None:
+                job = self.scheduler.add_job(
+                    FIRE,
+                    trigger=trigger,
+                    args=[name],
+                    id=job_id(name),
+                    name=name,
+                    jobstore="default",
+                    misfire_grace_time=grace,
+                    coalesce=True,
+                    max_instances=1,
+                )
+                log.info(
+                    kv(
+                        "scheduled",
+                        newsletter=name,
+                        cron=newsletter.crontab,
+                        tz=newsletter.timezone,
+                    )
+                )
+                continue
+            if job.misfire_grace_time != grace:
+                self.scheduler.modify_job(job.id, jobstore="default", misfire_grace_time=grace)
+            if not same_trigger(job.trigger, trigger):
+                self.scheduler.reschedule_job(job.id, jobstore="default", trigger=trigger)
+                log.info(
+                    kv(
+                        "rescheduled",
+                        newsletter=name,
+                        cron=newsletter.crontab,
+                        tz=newsletter.timezone,
+                    )
+                )
+
+    def reload(self, reason: str) -> bool:
+        """Load schedules.yaml again and apply it; on any error keep the old configuration
+        running, log why and return False."""
+        try:
+            config = load_config(self.config_path)
+            if config.database_url != self.config.database_url:
+                log.warning(
+                    kv("reload-database-ignored", reason="changing the database needs a restart")
+                )
+                config = config.model_copy(update={"database": self.config.database})
+            self.sync_jobs(config)
+        except DigestError as exc:
+            log.error(
+                kv("reload-failed", trigger=reason, kept="previous configuration", error=str(exc))
+            )
+            return False
+        except Exception:  # the daemon must outlive any reload, even one that hits a bug
+            log.exception(kv("reload-failed", trigger=reason, kept="previous configuration"))
+            return False
+        self.config = config
+        log.info(kv("reloaded", trigger=reason, newsletters=len(config.newsletters)))
+        return True
+
+    def _queue_resumes(self) -> None:
+        """Queue a resume for each slot stopped by SIGTERM, and for each slot left
+        ``running`` by a process of this host that no longer exists (killed outright)."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(
+                    ScheduleRunRow.newsletter,
+                    ScheduleRunRow.slot,
+                    ScheduleRunRow.status,
+                    ScheduleRunRow.owner,
+                ).where(ScheduleRunRow.status.in_(("interrupted", "running")))
+            ).all()
+        for name, slot, status, owner in rows:
+            if status == "running" and not self._owner_is_dead(owner):
+                continue  # alive, or on another host: not ours to judge
+            self.scheduler.add_job(
+                RESUME,
+                args=[name, slot.isoformat(), owner if status == "running" else ""],
+                id=f"resume:{name}:{slot.isoformat()}",
+                jobstore="volatile",
+                replace_existing=True,
+            )
+
+    def _owner_is_dead(self, owner: str) -> bool:
+        """Whether ``owner`` (``host:pid``) is a process of this host that is gone. Its own
+        pid counts as gone: in a container a restarted daemon is often pid 1 again."""
+        host, _, pid_text = owner.rpartition(":")
+        if host != socket.gethostname() or not pid_text.isdigit():
+            return False
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    # -- running a slot -------------------------------------------------------
+
+    def fire(self, name: str, slot: datetime | None) -> None:
+        """Run newsletter ``name`` for ``slot`` (None: the slot this firing stands for),
+        or defer it to the opening of its send window."""
+        config = self.config
+        newsletter = config.newsletters.get(name)
+        if newsletter is None or not newsletter.enabled:
+            log.info(kv("skipped", newsletter=name, reason="no longer scheduled"))
+            return
+        now = datetime.now(UTC)
+        zone = ZoneInfo(newsletter.timezone)
+        if slot is None:
+            slot = slot_for(make_trigger(newsletter), now, newsletter.misfire_grace)
+        window = newsletter.window
+        local = now.astimezone(zone)
+        if window is not None and not window.contains(local):
+            opening = window.next_opening(local)
+            self.scheduler.add_job(
+                FIRE,
+                trigger="date",
+                run_date=opening,
+                args=[name, slot.isoformat()],
+                id=deferred_id(name, slot),
+                jobstore="default",
+                replace_existing=True,
+                misfire_grace_time=int(newsletter.misfire_grace.total_seconds()),
+            )
+            log.info(
+                kv(
+                    "deferred",
+                    newsletter=name,
+                    slot=slot,
+                    until=opening,
+                    window=newsletter.send_window,
+                )
+            )
+            return
+        if not claim_slot(self.store, name, slot, self.owner):
+            log.info(kv("skipped", newsletter=name, slot=slot, reason="slot already claimed"))
+            return
+        self._execute(config, name, slot)
+
+    def resume(self, name: str, slot: datetime, previous_owner: str = "") -> None:
+        """Finish an interrupted or orphaned slot, unless another process took it first."""
+        config = self.config
+        if name not in config.newsletters:
+            log.warning(kv("resume-skipped", newsletter=name, slot=slot, reason="not in config"))
+            return
+        if not reclaim_slot(self.store, name, slot, self.owner, previous_owner):
+            return
+        log.info(kv("resuming", newsletter=name, slot=slot))
+        self._execute(config, name, slot)
+
+    def _execute(self, config: Config, name: str, slot: datetime) -> None:
+        with self._runs_lock:
+            lock = self._runs[name]
+        with lock:
+            self._run(config, name, slot)
+
+    def _run(self, config: Config, name: str, slot: datetime) -> None:
+        started = time.monotonic()
+        log.info(kv("run", newsletter=name, slot=slot, owner=self.owner))
+        try:
+            report = asyncio.run(Pipeline(config, self.store).run(name, stop=self.stopping.is_set))
+        except DigestError as exc:
+            finish_slot(self.store, name, slot, "failed", str(exc), None)
+            log.error(kv("failed", newsletter=name, slot=slot, error=str(exc)))
+            return
+        except Exception as exc:  # record it: the slot must not stay "running" forever
+            finish_slot(self.store, name, slot, "failed", f"internal error: {exc!r}", None)
+            raise
+        status = _status(report)
+        finish_slot(self.store, name, slot, status, report.message, report.issue_number)
+        _log_report(report, slot, status, time.monotonic() - started)
+
+    # -- listeners --------------------------------------------------------------
+
+    def _on_missed(self, event: JobExecutionEvent) -> None:
+        if event.job_id.startswith(JOB_PREFIX):
+            name = event.job_id.removeprefix(JOB_PREFIX)
+            slot = event.scheduled_run_time.astimezone(UTC)
+        elif event.job_id.startswith(DEFER_PREFIX):
+            # A deferred run stands for the slot it was deferred from, named in its id.
+            name, _, slot_text = event.job_id.removeprefix(DEFER_PREFIX).rpartition("@")
+            slot = datetime.fromisoformat(slot_text)
+        else:
+            return
+        newsletter = self.config.newsletters.get(name)
+        grace = newsletter.misfire_grace if newsletter else None
+        late = datetime.now(UTC) - event.scheduled_run_time
+        message = f"missed by {_duration(late)}, more than misfire_grace ({_duration(grace)})"
+        record_missed(self.store, name, slot, message)
+        log.warning(
+            kv("missed", newsletter=name, slot=slot, late=_duration(late), grace=_duration(grace))
+        )
+
+    def _on_error(self, event: JobExecutionEvent) -> None:
+        log.error(kv("job-error", job=event.job_id, error=repr(event.exception)))
+
+
+def _status(report: RunReport) -> str:
+    if report.send is not None and report.send.interrupted:
+        return "interrupted"
+    if report.send is None:
+        return "nothing"
+    return "done" if not report.send.failed else "failed"
+
+
+def _duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "unknown"
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _log_report(report: RunReport, slot: datetime, status: str, seconds: float) -> None:
+    for source in report.sources:
+        log.info(
+            kv(
+                "collect",
+                newsletter=report.newsletter,
+                source=source.source,
+                listed=source.listed,
+                fetched=source.fetched,
+                errors=len(source.errors),
+            )
+        )
+    send = report.send
+    log.info(
+        kv(
+            status,
+            newsletter=report.newsletter,
+            slot=slot,
+            issue=report.issue_number if report.issue_number is not None else "-",
+            items=report.items,
+            recipients=report.recipients,
+            sent=send.sent if send else 0,
+            failed=send.failed if send else 0,
+            skipped=send.skipped if send else 0,
+            resumed=report.resumed,
+            seconds=seconds,
+        )
+    )

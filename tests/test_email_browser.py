@@ -1,0 +1,248 @@
+"""The email in a real browser: Debian's headless Chromium driven by Playwright.
+
+Playwright rather than raw CDP: route interception, colour-scheme emulation, viewport
+changes and screenshots are one call each, and it talks to any recent Chromium, so
+the system package is enough (no ``playwright install``). Every request that is not
+to loopback is aborted, so the images of ``.example`` hosts fail at once, as a
+client with images blocked would show them; one image is answered by the test
+itself to check that a large picture still fits the column.
+
+Screenshots go to ``test-artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from email_samples import config, issue, item, sample_issue
+from playwright.sync_api import sync_playwright
+
+from digest.personalize import fill_slots
+from digest.render import Renderer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+WIDTHS = (320, 375, 414, 600, 800)
+WIDE_IMAGE = "https://media.harbour.example/wide-2400x600.png"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+)
+
+
+def png(width: int, height: int) -> bytes:
+    """A solid grey PNG of the given size (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + b"\x80\x80\x80" * width
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+EDGE_ITEMS = [
+    item(
+        0,
+        title="Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichenhersteller" * 2,
+        summary="See https://www.harbour.example/" + "a-very-long-unbroken-path-" * 12 + " 🚢🌊⚓",
+        image=WIDE_IMAGE,
+        image_width=2400,
+        image_height=600,
+    ),
+    item(1, title="مرفأ المدينة يعمل طوال الليل", summary="السفن تنتظر في الخارج منذ أسبوع."),
+    item(2, title="שער הנמל נפתח מחדש 🎉", image=None),
+    item(3, title='<script>alert("x")</script> Broken image', image="https://broken.example/x.jpg"),
+]
+
+
+def email_html(tmp_path: Path) -> str:
+    """A 30-item issue with the edge cases above, filled in for one recipient."""
+    cfg = config(tmp_path)
+    base = sample_issue(30)
+    edge = issue(list(EDGE_ITEMS) + list(base.items[5:]), top=base.top)
+    rendered = Renderer(cfg, cfg.newsletter("weekly")).render(edge)
+    values = {
+        "greeting": "Hi Ann,",
+        "unsubscribe_url": "https://letters.harbour.example/unsubscribe/" + "t" * 60,
+        "preferences_url": "https://letters.harbour.example/preferences/" + "t" * 60,
+    }
+    return fill_slots(rendered.html, rendered, {k: html_lib.escape(v) for k, v in values.items()})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+def _route(route: object) -> None:
+    url = route.request.url  # type: ignore[attr-defined]
+    host = urlsplit(url).hostname or ""
+    if url == WIDE_IMAGE:
+        route.fulfill(status=200, content_type="image/png", body=png(2400, 600))  # type: ignore[attr-defined]
+    elif host in ("127.0.0.1", "localhost", "::1") or url.startswith(("data:", "about:")):
+        route.continue_()  # type: ignore[attr-defined]
+    else:
+        route.abort()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_email(browser: object, tmp_path: Path):  # type: ignore[no-untyped-def]
+    pages = []
+    content = email_html(tmp_path)
+
+    def opener(width: int, scheme: str = "light"):  # type: ignore[no-untyped-def]
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[attr-defined]
+        page.route("**/*", _route)
+        page.set_content(content, wait_until="load")
+        pages.append(page)
+        return page
+
+    yield opener
+    for page in pages:
+        page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_horizontal_scroll_and_images_fit_the_column(open_email, width: int) -> None:  # type: ignore[no-untyped-def]
+    page = open_email(width)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"email-{width}px.png"), full_page=True)
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, f"{scroll}px of content in a {inner}px window"
+    images = page.evaluate(
+        """() => [...document.images].map(img => {
+            const column = img.closest('.mj-column-per-100') || document.body;
+            return {src: img.src, width: img.getBoundingClientRect().width,
+                    column: column.getBoundingClientRect().width, loaded: img.naturalWidth};
+        })"""
+    )
+    wide = [i for i in images if i["src"] == WIDE_IMAGE]
+    assert wide and wide[0]["loaded"] == 2400, "the wide test image did not load"
+    too_wide = [i for i in images if i["width"] > min(i["column"], 552) + 0.5]
+    assert too_wide == []
+
+
+CONTRAST_JS = """
+() => {
+  const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const invert = c => c.map(v => 255 - v);
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode());) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden' || parseFloat(style.fontSize) < 2) continue;
+    if (el.closest('.sr')) continue;
+    const fg = parse(style.color).slice(0, 3), bg = background(el);
+    out.push({text: node.textContent.trim().slice(0, 40), tag: el.tagName,
+              masthead: !!el.closest('.masthead'),
+              ratio: ratio(fg, bg), inverted: ratio(invert(fg), invert(bg))});
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    page = open_email(375, scheme)
+    if scheme == "dark":
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "email-375px-dark.png"), full_page=True)
+    samples = page.evaluate(CONTRAST_JS)
+    assert len(samples) > 60
+    low = [s for s in samples if s["ratio"] < 4.5]
+    assert low == [], low[:5]
+
+
+def test_dark_mode_changes_the_palette(open_email) -> None:  # type: ignore[no-untyped-def]
+    colour = "getComputedStyle(document.querySelector('.item h3 a')).color"
+    assert open_email(375, "light").evaluate(colour) != open_email(375, "dark").evaluate(colour)
+
+
+def test_masthead_stays_legible_when_a_client_inverts_colours(open_email) -> None:  # type: ignore[no-untyped-def]
+    masthead = [s for s in open_email(375).evaluate(CONTRAST_JS) if s["masthead"]]
+    assert masthead and all(s["inverted"] >= 4.5 and s["ratio"] >= 4.5 for s in masthead)
+
+
+def test_links_have_meaningful_accessible_names(open_email) -> None:  # type: ignore[no-untyped-def]
+    page = open_email(600)
+    names = [
+        " ".join(name.split())
+        for name in page.evaluate(
+            "[...document.querySelectorAll('a[href]')].map(a => a.innerText || a.textContent)"
+        )
+    ]
+    assert len(names) > 30
+    assert not [n for n in names if n.lower() in {"", "read more", "here", "click here", "more"}]
+    assert page.get_by_role("link", name="Unsubscribe from The Harbour Letter").count() == 1
+    assert page.get_by_role("link", name="Read more", exact=True).count() == 0
+
+
+def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:  # type: ignore[no-untyped-def]
+    page = open_email(600)
+    assert page.evaluate("document.scripts.length") == 0
+    title = '<script>alert("x")</script> Broken image'
+    assert page.get_by_role("heading", name=title, exact=True).count() == 1
+
+
+def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = config(tmp_path, language="ar", title="نشرة الميناء")
+    rendered = Renderer(cfg, cfg.newsletter("weekly")).render(sample_issue(6))
+    values = {
+        "greeting": "مرحبا",
+        "unsubscribe_url": "https://u.example/1",
+        "preferences_url": "https://u.example/2",
+    }
+    page = browser.new_page(viewport={"width": 320, "height": 900})  # type: ignore[attr-defined]
+    try:
+        page.route("**/*", _route)
+        page.set_content(fill_slots(rendered.html, rendered, values), wait_until="load")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "email-320px-rtl.png"), full_page=True)
+        heading = page.evaluate(
+            "(s => [s.direction, s.textAlign])(getComputedStyle(document.querySelector('h2')))"
+        )
+        assert heading == ["rtl", "right"]
+        scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner
+    finally:
+        page.close()

@@ -1,0 +1,132 @@
+"""Per-recipient messages from one render: valid MIME, exact bodies, safe headers."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from html import escape
+from pathlib import Path
+
+import pytest
+from email_samples import config, sample_issue
+
+from digest.errors import SubscriberError
+from digest.models import Rendered, Subscriber
+from digest.personalize import MessageFactory, _qp, fill_slots
+from digest.render import Renderer
+
+
+def links(subscriber: Subscriber) -> dict[str, str]:
+    return {
+        "unsubscribe_url": f"https://letters.harbour.example/unsubscribe/{subscriber.id}.tok",
+        "preferences_url": f"https://letters.harbour.example/preferences/{subscriber.id}.tok?a=1&b=2",
+    }
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> Rendered:
+    cfg = config(tmp_path)
+    return Renderer(cfg, cfg.newsletter("weekly")).render(sample_issue(8))
+
+
+def factory(rendered: Rendered, **options: object) -> MessageFactory:
+    return MessageFactory(
+        rendered,
+        sender="The Harbour Letter <letters@harbour.example>",
+        list_id='"The Harbour Letter" <weekly.readers.harbour.example>',
+        links=links,
+        message_key="weekly.7.1",
+        date=datetime(2026, 11, 23, 7, tzinfo=UTC),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_message_bodies_are_the_render_filled_in(rendered: Rendered) -> None:
+    subscriber = Subscriber(5, "zoë@example.org", "Zoë <Ω> Brontë")
+    data = factory(rendered).build(subscriber).data
+    message = message_from_bytes(data, policy=policy.default)
+    values = {"greeting": "Hi Zoë <Ω> Brontë,", **links(subscriber)}
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.replace("\r\n", "\n") == fill_slots(rendered.text, rendered, values)
+    escaped = {k: escape(v) for k, v in values.items()}
+    assert html.replace("\r\n", "\n") == fill_slots(rendered.html, rendered, escaped)
+    assert message["To"].addresses[0].display_name == "Zoë <Ω> Brontë"
+
+
+def test_every_line_is_within_smtp_limits(rendered: Rendered) -> None:
+    long_name = "Bartholomew " * 20
+    data = factory(rendered).build(Subscriber(7, "b@example.org", long_name)).data
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 78
+    assert b"\n" not in data.replace(b"\r\n", b"")
+
+
+def test_compliance_headers(rendered: Rendered) -> None:
+    built = factory(rendered, unsubscribe_mailto="unsub@harbour.example").build(
+        Subscriber(9, "c@example.org")
+    )
+    message = message_from_bytes(built.data, policy=policy.default)
+    assert message["List-Unsubscribe"] == (
+        "<https://letters.harbour.example/unsubscribe/9.tok>, "
+        "<mailto:unsub@harbour.example?subject=unsubscribe>"
+    )
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == '"The Harbour Letter" <weekly.readers.harbour.example>'
+    assert message["Message-ID"] == "<weekly.7.1.9@harbour.example>" == built.message_id
+    assert message.get_content_type() == "multipart/alternative"
+    assert built.sender == "letters@harbour.example"
+
+
+def test_name_with_line_breaks_cannot_add_headers(rendered: Rendered) -> None:
+    data = (
+        factory(rendered).build(Subscriber(3, "d@example.org", "Eve\r\nBcc: x@evil.example")).data
+    )
+    message = message_from_bytes(data, policy=policy.default)
+    assert message["Bcc"] is None
+    assert not re.search(rb"^Bcc:", data, re.M)
+
+
+@pytest.mark.parametrize(
+    "address", ["no-at-sign", "a@b.example\r\nBcc: x@y", "<a@b.example>", "a@b.example, c@d"]
+)
+def test_unusable_address_is_refused(rendered: Rendered, address: str) -> None:
+    with pytest.raises(SubscriberError):
+        factory(rendered).build(Subscriber(4, address))
+
+
+def test_subject_override_for_tests(rendered: Rendered) -> None:
+    data = (
+        factory(rendered, subject="[TEST] " + rendered.subject)
+        .build(Subscriber(1, "e@example.org"))
+        .data
+    )
+    subject = message_from_bytes(data, policy=policy.default)["Subject"]
+    assert subject == "[TEST] " + rendered.subject
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "a",
+        " a",
+        "a ",
+        "Hi Ann,",
+        "https://x.example/u?a=1&b=2",
+        "x" * 72,
+        "x" * 73,
+        "y" * 200,
+        "tab\there",
+        "Zoë",
+        "line\nbreak",
+    ],
+)
+def test_slot_values_encode_exactly_like_the_reference_encoder(value: str) -> None:
+    data = value.replace("\n", "\r\n").encode("utf-8")
+    reference = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    expected = reference.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert _qp(value) == expected
+    assert binascii.a2b_qp(_qp(value)) == data
