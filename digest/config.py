@@ -87,7 +87,107 @@ class OutboxBackendConfig(_Model):
     path: str = "outbox"
 
 
-BackendConfig = Annotated[OutboxBackendConfig, Field(discriminator="type")]
+class RateConfig(_Model):
+    """How fast a backend may send: messages per second and per hour (unset: no limit).
+
+    The sender starts at these rates, halves its pace when the server pushes back
+    (SMTP 421/451/452/454, HTTP 429) and climbs back to them when it stops.
+    """
+
+    per_second: float | None = Field(None, gt=0)
+    per_hour: int | None = Field(None, gt=0)
+
+
+class _SendingConfig(_Model):
+    """Settings every network backend shares. Credentials are named by environment variable."""
+
+    rate: RateConfig = Field(default_factory=RateConfig)
+    connections: int = Field(4, ge=1, le=200)
+    timeout: float = Field(30.0, gt=0)
+
+
+class SmtpBackendConfig(_SendingConfig):
+    """An SMTP server: a pool of ``connections`` persistent connections.
+
+    ``security``: ``tls`` (implicit TLS, usually port 465), ``starttls`` (upgrade, 587)
+    or ``none`` (a relay on a trusted network). ``username_env``/``password_env`` name
+    the environment variables that hold the login; both or neither.
+    """
+
+    type: Literal["smtp"]
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    max_messages_per_connection: int = Field(100, ge=1)
+    validate_certs: bool = True
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpBackendConfig:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("set both 'username_env' and 'password_env', or neither")
+        return self
+
+
+class PostmarkBackendConfig(_SendingConfig):
+    """Postmark's batch API; ``api_key_env`` names the variable holding the server token."""
+
+    type: Literal["postmark"]
+    api_key_env: str = "POSTMARK_SERVER_TOKEN"
+    message_stream: str = "broadcast"
+    base_url: str = "https://api.postmarkapp.com"
+
+
+class SendgridBackendConfig(_SendingConfig):
+    """SendGrid's v3 mail send API."""
+
+    type: Literal["sendgrid"]
+    api_key_env: str = "SENDGRID_API_KEY"
+    base_url: str = "https://api.sendgrid.com"
+
+
+class MailgunBackendConfig(_SendingConfig):
+    """Mailgun's messages API for ``domain`` (``base_url`` https://api.eu.mailgun.net in the EU)."""
+
+    type: Literal["mailgun"]
+    domain: str
+    api_key_env: str = "MAILGUN_API_KEY"
+    base_url: str = "https://api.mailgun.net"
+
+
+class SesBackendConfig(_SendingConfig):
+    """Amazon SES v2 ``SendEmail`` with raw content, signed with SigV4 by botocore."""
+
+    type: Literal["ses"]
+    region: str
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str | None = "AWS_SESSION_TOKEN"
+    configuration_set: str | None = None
+    endpoint_url: str | None = None
+
+
+class ResendBackendConfig(_SendingConfig):
+    """Resend's batch API."""
+
+    type: Literal["resend"]
+    api_key_env: str = "RESEND_API_KEY"
+    base_url: str = "https://api.resend.com"
+
+
+BackendConfig = Annotated[
+    OutboxBackendConfig
+    | SmtpBackendConfig
+    | PostmarkBackendConfig
+    | SendgridBackendConfig
+    | MailgunBackendConfig
+    | SesBackendConfig
+    | ResendBackendConfig,
+    Field(discriminator="type"),
+]
+BACKEND_TYPES = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "ses", "resend")
 
 
 class ListConfig(_Model):
@@ -441,7 +541,7 @@ class Config(_Model):
 
 def _key_path(loc: tuple[Any, ...]) -> str:
     # pydantic puts the discriminator tag and the model name into loc; users know only keys.
-    parts = [str(p) for p in loc if p not in ("outbox",) and not str(p).startswith("function-")]
+    parts = [str(p) for p in loc if p not in BACKEND_TYPES and not str(p).startswith("function-")]
     return ".".join(parts)
 
 

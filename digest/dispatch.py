@@ -1,51 +1,128 @@
 """Dispatch: sending an issue to a list with a ledger, so nothing is lost or sent twice.
 
-The ledger is the ``deliveries`` table, one row per (issue, subscriber):
-``queued`` rows are created in one transaction with the issue; each batch is sent and
-its rows become ``sent`` (with the provider's id), ``failed`` (with the reason) or
-``skipped`` (the subscriber left before their turn), committed batch by batch. A
-restarted send picks up the ``queued`` rows and never touches the settled ones; only
-the batch in flight when a process died can be sent twice.
+The ledger is the ``deliveries`` table, one row per (issue, subscriber), created
+``queued`` with the issue by one INSERT ... SELECT (no subscriber is held in memory).
+The unit of work is a batch: a worker *claims* up to ``batch_size`` queued rows
+(``claimed_by`` = ``host:pid``, a ``lease_until``; ``SELECT ... FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so workers on several machines sharing one database never
+take the same rows), builds the messages, sends them through the backend and
+settles every row of the batch in one transaction:
+
+- ``sent`` with the provider's id;
+- ``failed`` with the reason (a permanent refusal, or ``max_attempts`` transient
+  ones); a hard bounce also sets the subscriber's status to ``bounced``;
+- ``skipped``: the subscriber is no longer active when their turn comes;
+- still ``queued`` after a transient failure, with ``not_before`` set by
+  exponential backoff with jitter.
+
+``backend.connections`` workers run at once, so at most ``connections x batch_size``
+messages are in flight: a process killed between the server accepting a message and
+the ledger commit can send at most that many twice (``in_flight_window``). A run
+started again (``run NAME``) first frees the claims of dead processes on this host,
+then carries on with what is still queued; claims of other hosts expire with their
+lease. Ctrl-C and ``SendAborted`` (wrong credentials, TLS failure) free this
+process's claims: those rows stay queued and nothing is marked that did not happen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import random
+import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from .backends import Backend
-from .errors import SubscriberError
+from .errors import DigestError, SendAborted, SubscriberError
 from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
 from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, utcnow
-from .subscribers import blocked_subscribers, sendable_clause
+from .subscribers import blocked_subscribers, record_bounce, sendable_clause
 
-MAX_ATTEMPTS = 3
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def worker_id() -> str:
+    """This process as a ledger claimant: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """How dispatch paces itself. ``batch_size`` None: the backend's ``dispatch_batch``."""
+
+    batch_size: int | None = None
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    lease: float = 600.0
+    worker: str = field(default_factory=worker_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SendProgress:
+    """Rows settled so far in this run, by outcome; ``retrying`` are waiting for backoff."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+
+    @property
+    def settled(self) -> int:
+        return self.sent + self.failed + self.skipped
 
 
 @dataclass(frozen=True, slots=True)
 class SendReport:
-    """Outcome of one send: counts by outcome and the reasons of failures."""
+    """Outcome of one send: counts by outcome and the reasons of failures, most common first."""
 
     sent: int = 0
     failed: int = 0
     skipped: int = 0
     reasons: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    in_flight_window: int = 0
     interrupted: bool = False
+
+
+def batch_size(backend: Backend, options: SendOptions) -> int:
+    """The number of messages a worker claims at once."""
+    return max(1, options.batch_size or backend.dispatch_batch)
+
+
+def in_flight_window(backend: Backend, options: SendOptions) -> int:
+    """The most messages a crash can send twice: every worker's batch."""
+    return backend.connections * batch_size(backend, options)
 
 
 def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
     """Create a ``queued`` ledger row for every active subscriber of ``list_name`` who
-    has none for ``issue`` yet; returns how many were created."""
+    has none for ``issue`` yet, in the database alone; returns how many were created."""
     already = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue.id)
-    rows = session.execute(
-        select(SubscriberRow.id, SubscriberRow.email)
+    now = utcnow()
+    chosen = (
+        select(
+            literal(issue.id),
+            SubscriberRow.id,
+            SubscriberRow.email,
+            literal("queued"),
+            literal(""),
+            literal(""),
+            literal(0),
+            literal(now, DeliveryRow.updated_at.type),
+            literal(""),
+        )
         .join(ListRow, ListRow.id == SubscriberRow.list_id)
         .where(
             ListRow.name == list_name,
@@ -53,42 +130,361 @@ def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
             SubscriberRow.id.not_in(already),
         )
         .order_by(SubscriberRow.id)
-    ).all()
-    now = utcnow()
-    session.add_all(
-        DeliveryRow(
-            issue_id=issue.id, subscriber_id=sid, email=email, status="queued", updated_at=now
-        )
-        for sid, email in rows
     )
-    return len(rows)
+    result = session.execute(
+        insert(DeliveryRow).from_select(
+            [
+                "issue_id",
+                "subscriber_id",
+                "email",
+                "status",
+                "provider_id",
+                "error",
+                "attempts",
+                "updated_at",
+                "claimed_by",
+            ],
+            chosen,
+        )
+    )
+    return int(result.rowcount or 0)
 
 
-def _next_batch(
-    session: Session, issue_id: int, size: int
-) -> list[tuple[DeliveryRow, SubscriberRow]]:
-    return [
-        (delivery, subscriber)
-        for delivery, subscriber in session.execute(
-            select(DeliveryRow, SubscriberRow)
-            .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
-            .where(and_(DeliveryRow.issue_id == issue_id, DeliveryRow.status == "queued"))
-            .order_by(DeliveryRow.attempts, DeliveryRow.id)
-            .limit(size)
-        ).all()
-    ]
+def suppress(session: Session, address: str, reason: str, backend: str) -> None:
+    """A hard bounce at send time: the address goes on the global suppression list and
+    its subscribers become ``bounced``, so it never gets mail again."""
+    record_bounce(session, address, "hard", f"send:{backend}", reason)
+    log.info("%s suppressed: %s", address, reason)
 
 
-def _settle(row: DeliveryRow, delivery: Delivery) -> str:
-    row.attempts += 1
-    row.updated_at = utcnow()
-    if delivery.status is DeliveryStatus.SENT:
-        row.status, row.provider_id, row.error = "sent", delivery.provider_id, ""
-    elif delivery.status is DeliveryStatus.TRANSIENT and row.attempts < MAX_ATTEMPTS:
-        row.error = delivery.error
+def release_dead_claims(session: Session, issue_id: int, worker: str) -> int:
+    """Free the claims of processes on this host that no longer run; returns how many rows."""
+    host = worker.rpartition(":")[0]
+    holders = session.scalars(
+        select(DeliveryRow.claimed_by)
+        .where(
+            DeliveryRow.issue_id == issue_id,
+            DeliveryRow.status == "queued",
+            DeliveryRow.claimed_by.like(f"{host}:%"),
+        )
+        .distinct()
+    ).all()
+    dead = [holder for holder in holders if holder != worker and not _alive(holder)]
+    if not dead:
+        return 0
+    result = session.execute(
+        update(DeliveryRow)
+        .where(
+            DeliveryRow.issue_id == issue_id,
+            DeliveryRow.status == "queued",
+            DeliveryRow.claimed_by.in_(dead),
+        )
+        .values(claimed_by="", lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def _alive(holder: str) -> bool:
+    try:
+        os.kill(int(holder.rpartition(":")[2]), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True
+
+
+_Outcomes = tuple[list[dict[str, Any]], list[tuple[str, str]]]
+
+
+@dataclass(slots=True)
+class _Claimed:
+    delivery_id: int
+    attempts: int
+    subscriber: Subscriber
+    status: str  # the subscriber's, or why they must not be sent to now
+
+    @property
+    def id(self) -> int:
+        return self.subscriber.id
+
+
+def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[_Claimed]:
+    """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
+    is over; on PostgreSQL rows locked by another worker's claim are skipped."""
+    now = utcnow()
+    pick = (
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.issue_id == issue_id,
+            DeliveryRow.status == "queued",
+            or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+            or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
+        )
+        .order_by(DeliveryRow.id)
+        .limit(size)
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: the claim must be one write statement, so that the
+        # transaction takes the database's write lock before it reads (several sender
+        # processes may share the file).
+        ids = (
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(pick.scalar_subquery()))
+                .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
+                .returning(DeliveryRow.id)
+                .execution_options(synchronize_session=False)
+            )
+            .scalars()
+            .all()
+        )
     else:
-        row.status, row.error = "failed", delivery.error or "failed"
-    return row.status
+        ids = session.scalars(pick.with_for_update(skip_locked=True)).all()
+        if not ids:
+            return []
+        # The same conditions again: a claimant that got in between keeps its rows.
+        session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(ids),
+                DeliveryRow.status == "queued",
+                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
+            )
+            .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
+        )
+    if not ids:
+        return []
+    rows = session.execute(
+        select(
+            DeliveryRow.id,
+            DeliveryRow.attempts,
+            SubscriberRow.id,
+            SubscriberRow.email,
+            SubscriberRow.name,
+            SubscriberRow.status,
+        )
+        .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
+        .where(DeliveryRow.id.in_(ids), DeliveryRow.claimed_by == worker)
+        .order_by(DeliveryRow.id)
+    ).all()
+    claimed = [
+        _Claimed(did, attempts, Subscriber(id=sid, email=email, name=name), status)
+        for did, attempts, sid, email, name, status in rows
+    ]
+    # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
+    # paused since then means skipped.
+    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
+    for item in claimed:
+        item.status = blocked.get(item.id, "active")
+    return claimed
+
+
+def _reason(delivery: Delivery) -> str:
+    # Group reasons without the address, so the report counts kinds of failure.
+    return (delivery.error or "failed").replace(delivery.recipient, "<recipient>")
+
+
+class _Run:
+    """One call of ``send_issue``: shared counters and the workers' loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        issue_id: int,
+        factory: MessageFactory,
+        backend: Backend,
+        options: SendOptions,
+        progress: Callable[[SendProgress], None] | None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.issue_id = issue_id
+        self.factory = factory
+        self.backend = backend
+        self.options = options
+        self.progress = progress
+        self.size = batch_size(backend, options)
+        self.outcomes: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.claiming = asyncio.Lock()
+        self.stop = stop
+        self.interrupted = False
+
+    def _report_progress(self) -> None:
+        if self.progress:
+            self.progress(
+                SendProgress(
+                    sent=self.outcomes["sent"],
+                    failed=self.outcomes["failed"],
+                    skipped=self.outcomes["skipped"],
+                    retrying=self.outcomes["retrying"],
+                )
+            )
+
+    def _backoff(self, attempts: int) -> float:
+        # Equal jitter: half the exponential delay fixed, half random, so retries of a
+        # throttled batch spread out instead of coming back together.
+        delay = min(self.options.backoff_max, self.options.backoff_base * 2 ** (attempts - 1))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    async def worker(self) -> None:
+        settled: _Outcomes = ([], [])
+        while True:
+            if self.stop is not None and self.stop():
+                self.interrupted = True
+                await asyncio.to_thread(self._settle, *settled)
+                return
+            # One transaction records the last batch and claims the next, and it runs in
+            # a thread so the other connections keep sending while SQLite commits.
+            async with self.claiming:  # one claim at a time per process
+                batch = await asyncio.to_thread(self._settle_and_claim, *settled)
+            settled = ([], [])
+            self._report_progress()
+            if not batch:
+                wait = await asyncio.to_thread(self._next_wait)
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
+                continue
+            settled = await self._send_batch(batch)
+
+    def _settle_and_claim(
+        self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
+    ) -> list[_Claimed]:
+        with self.store.session() as session:
+            self._record(session, rows, bounced)
+            return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
+
+    def _next_wait(self) -> float | None:
+        """None when no queued row is left; else how long until one may be claimable."""
+        with self.store.session() as session:
+            queued = session.execute(
+                select(
+                    func.count(DeliveryRow.id),
+                    func.min(DeliveryRow.not_before),
+                    func.min(DeliveryRow.lease_until),
+                ).where(DeliveryRow.issue_id == self.issue_id, DeliveryRow.status == "queued")
+            ).one()
+        count, not_before, _ = queued
+        if not count:
+            return None
+        if not_before is not None:
+            if isinstance(not_before, str):  # SQLite aggregates lose the column type
+                return 0.5
+            return min(5.0, max(0.05, (not_before - utcnow()).total_seconds()))
+        return 0.5
+
+    async def _send_batch(self, batch: Sequence[_Claimed]) -> _Outcomes:
+        """Send one claimed batch; the rows to record (and the bounces), recorded by the
+        caller with its next claim. What raises records its own rows first."""
+        settled: list[dict[str, Any]] = []
+        now = utcnow()
+        messages: list[Message] = []
+        by_subscriber: dict[int, _Claimed] = {}
+        for item in batch:
+            base = {
+                "id": item.delivery_id,
+                "claimed_by": "",
+                "lease_until": None,
+                "updated_at": now,
+            }
+            if item.status != "active":
+                settled.append(
+                    {**base, "status": "skipped", "error": item.status, "attempts": item.attempts}
+                )
+                self.outcomes["skipped"] += 1
+                continue
+            try:
+                message = self.factory.build(item.subscriber)
+            except SubscriberError as exc:
+                settled.append(
+                    {**base, "status": "failed", "error": str(exc), "attempts": item.attempts}
+                )
+                self.outcomes["failed"] += 1
+                self.reasons["unusable address"] += 1
+                continue
+            messages.append(message)
+            by_subscriber[message.subscriber_id] = item
+        aborted: SendAborted | None = None
+        try:
+            deliveries = await self.backend.send(messages) if messages else []
+        except SendAborted as exc:
+            # Record what went out before the backend gave up; the rest stays queued.
+            deliveries, aborted = list(exc.partial), exc
+        except BaseException:
+            # Not one outcome is known: the rows stay queued and claimable.
+            await asyncio.to_thread(self._settle, settled)
+            raise
+        bounced: list[tuple[str, str]] = []
+        for delivery in deliveries:
+            item = by_subscriber[delivery.subscriber_id]
+            attempts = item.attempts + 1
+            row = {
+                "id": item.delivery_id,
+                "claimed_by": "",
+                "lease_until": None,
+                "updated_at": now,
+                "attempts": attempts,
+            }
+            if delivery.status is DeliveryStatus.SENT:
+                row.update(status="sent", provider_id=delivery.provider_id[:500], error="")
+                self.outcomes["sent"] += 1
+            elif (
+                delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts
+            ):
+                row.update(
+                    status="queued",
+                    error=delivery.error,
+                    not_before=now + timedelta(seconds=self._backoff(attempts)),
+                )
+                self.outcomes["retrying"] += 1
+            else:
+                row.update(status="failed", error=delivery.error or "failed")
+                self.outcomes["failed"] += 1
+                self.reasons[_reason(delivery)] += 1
+                if delivery.bounced:
+                    bounced.append((delivery.recipient, delivery.error))
+            settled.append(row)
+        if aborted is not None:
+            await asyncio.to_thread(self._settle, settled, bounced)
+            raise aborted
+        return settled, bounced
+
+    def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]] = ()) -> None:
+        with self.store.session() as session:
+            self._record(session, rows, bounced)
+
+    def _record(
+        self, session: Session, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
+    ) -> None:
+        # Grouped by key set, one Core executemany per group (the ORM's bulk update by
+        # primary key costs several times more per row).
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        table = DeliveryRow.__table__
+        for keys, group in groups.items():
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values({key: bindparam(key) for key in keys if key != "id"})
+            )
+            session.execute(statement, [{**row, "row_id": row["id"]} for row in group])
+        for address, reason in bounced:
+            suppress(session, address, reason, self.backend.type)
+
+    def release_own_claims(self) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.issue_id == self.issue_id,
+                    DeliveryRow.status == "queued",
+                    DeliveryRow.claimed_by == self.options.worker,
+                )
+                .values(claimed_by="", lease_until=None)
+            )
 
 
 async def send_issue(
@@ -97,79 +493,58 @@ async def send_issue(
     factory: MessageFactory,
     backend: Backend,
     *,
-    batch_size: int = 100,
-    progress: Callable[[int], None] | None = None,
+    options: SendOptions | None = None,
+    progress: Callable[[SendProgress], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Send every ``queued`` delivery of the issue; mark the issue ``sent`` when none is left.
 
-    Subscribers are checked at send time: one who is no longer active is skipped.
-    ``progress(n)`` is called after each batch with the number of rows settled.
-    ``stop()`` is asked before each batch: when true the send ends there, the issue stays
-    ``sending`` with its rest ``queued`` for a resume, and the report says ``interrupted``.
+    ``backend`` must be open. Subscribers are checked when their batch is claimed.
+    ``progress`` is called after each batch with the counts so far. ``SendAborted``
+    propagates after this process's claims are freed. ``stop()`` is asked before each
+    batch: when true the send ends there, the issue stays ``sending`` with its rest
+    ``queued`` for a resume, and the report says ``interrupted``.
     """
-    outcomes: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    retry_pause = 0.5
-    interrupted = False
-    while True:
-        if stop is not None and stop():
-            interrupted = True
-            break
-        with store.session() as session:
-            batch = _next_batch(session, issue_id, batch_size)
-            if not batch:
-                break
-            messages: list[Message] = []
-            rows: dict[int, DeliveryRow] = {}
-            blocked = blocked_subscribers(session, [subscriber for _, subscriber in batch])
-            for row, subscriber in batch:
-                if subscriber.id in blocked:
-                    row.status, row.error, row.updated_at = (
-                        "skipped",
-                        blocked[subscriber.id],
-                        utcnow(),
-                    )
-                    outcomes["skipped"] += 1
-                    continue
-                try:
-                    message = factory.build(
-                        Subscriber(id=subscriber.id, email=subscriber.email, name=subscriber.name)
-                    )
-                except SubscriberError as exc:
-                    row.status, row.error, row.updated_at = "failed", str(exc), utcnow()
-                    outcomes["failed"] += 1
-                    reasons[str(exc)] += 1
-                    continue
-                messages.append(message)
-                rows[message.subscriber_id] = row
-            deliveries = await backend.send(messages) if messages else []
-            requeued = 0
-            for delivery in deliveries:
-                status = _settle(rows[delivery.subscriber_id], delivery)
-                if status == "queued":
-                    requeued += 1
-                    continue
-                outcomes[status] += 1
-                if status == "failed":
-                    reasons[delivery.error] += 1
-        if progress:
-            progress(len(batch) - requeued)
-        transient = requeued > 0
-        if transient:
-            await asyncio.sleep(retry_pause)
-            retry_pause = min(retry_pause * 2, 30.0)
-    if not interrupted:
-        with store.session() as session:
+    options = options or SendOptions()
+    run = _Run(store, issue_id, factory, backend, options, progress, stop)
+    with store.session() as session:
+        freed = release_dead_claims(session, issue_id, options.worker)
+    if freed:
+        log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
+    try:
+        if backend.connections == 1:
+            # In this task: whatever stops the send (KeyboardInterrupt included) reaches
+            # the caller as itself.
+            await run.worker()
+        else:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(backend.connections):
+                    group.create_task(run.worker())
+    except BaseExceptionGroup as group_error:
+        # A worker's DigestError (the backend cannot send) is the story; bugs keep theirs.
+        first = group_error.exceptions[0]
+        if isinstance(first, DigestError):
+            raise first from None
+        raise
+    finally:
+        run.release_own_claims()
+    with store.session() as session:
+        left = session.scalar(
+            select(func.count(DeliveryRow.id)).where(
+                and_(DeliveryRow.issue_id == issue_id, DeliveryRow.status == "queued")
+            )
+        )
+        if not left and not run.interrupted:
             session.execute(
                 update(IssueRow)
                 .where(IssueRow.id == issue_id, IssueRow.status == "sending")
                 .values(status="sent", sent_at=utcnow())
             )
     return SendReport(
-        sent=outcomes["sent"],
-        failed=outcomes["failed"],
-        skipped=outcomes["skipped"],
-        reasons=tuple(reasons.most_common()),
-        interrupted=interrupted,
+        sent=run.outcomes["sent"],
+        failed=run.outcomes["failed"],
+        skipped=run.outcomes["skipped"],
+        reasons=tuple(run.reasons.most_common()),
+        in_flight_window=in_flight_window(backend, options),
+        interrupted=run.interrupted,
     )

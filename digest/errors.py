@@ -15,8 +15,12 @@ it and exits 1; anything else is a bug and keeps its traceback.
      ├── SubscriberError        a subscriber file or address is unusable
      ├── StoreError             the database cannot be opened or migrated
      └── BackendError           a backend could not send
-          ├── TransientError    try again later (throttled, timeout, 4xx SMTP)
-          └── PermanentError    never retry (bad credentials, 5xx SMTP, invalid address)
+          ├── TransientError    try again later (timeout, 4xx SMTP)
+          │    └── ThrottledError   the server asks us to slow down (421/451/452/454, 429)
+          ├── PermanentError    never retry this message (5xx SMTP, invalid address)
+          │    └── HardBounce   the address does not exist: suppress it
+          └── SendAborted       the backend cannot send at all (wrong credentials, TLS
+                                failure): the send stops, nothing more is marked
 
 Per-source and per-recipient errors are collected into reports rather than raised
 to the CLI: one bad source or recipient never stops the others.
@@ -72,3 +76,26 @@ class TransientError(BackendError):
 
 class PermanentError(BackendError):
     """A failure that retrying will not fix: bad credentials, a rejected address."""
+
+
+class ThrottledError(TransientError):
+    """The server asked us to slow down; ``retry_after`` is its hint in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HardBounce(PermanentError):
+    """The address does not exist (e.g. SMTP 550 5.1.1): it is suppressed from the list."""
+
+
+class SendAborted(BackendError):
+    """The backend cannot send anything (wrong credentials, TLS failure, no answer).
+
+    The send stops at once; rows not yet settled stay queued for the next run.
+    ``partial`` holds the deliveries of the same ``send`` call that were already made
+    (a backend's business to fill), so they are recorded rather than sent again.
+    """
+
+    partial: list = []  # noqa: RUF012  (replaced per instance by the backend base)

@@ -180,10 +180,11 @@ class DeliveryStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What a backend reports for one message."""
+    """What a backend reports for one message. ``bounced``: the address does not exist."""
 
     subscriber_id: int
     recipient: str
     status: DeliveryStatus
     provider_id: str = ""
     error: str = ""
+    bounced: bool = False

@@ -33,7 +33,7 @@ from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
-from .dispatch import SendReport, queue_deliveries, send_issue
+from .dispatch import SendOptions, SendProgress, SendReport, queue_deliveries, send_issue
 from .errors import ConfigError, ExtractError, SubscriberError
 from .extract import extract
 from .models import Article, Delivery, Issue, Rendered, Subscriber
@@ -474,8 +474,8 @@ class Pipeline:
         name: str,
         *,
         dry_run: bool = False,
-        progress: Callable[[int, int], None] | None = None,
-        batch_size: int = 100,
+        progress: Callable[[SendProgress, int], None] | None = None,
+        batch_size: int | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
@@ -548,13 +548,10 @@ class Pipeline:
                 )
                 or 0
             )
-        done = 0
 
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
+        def advance(snapshot: SendProgress) -> None:
             if progress:
-                progress(done, total)
+                progress(snapshot, total)
 
         started = time.perf_counter()
         async with backend:
@@ -563,7 +560,7 @@ class Pipeline:
                 row.id,
                 factory,
                 backend,
-                batch_size=batch_size,
+                options=SendOptions(batch_size=batch_size),
                 progress=advance,
                 stop=stop,
             )

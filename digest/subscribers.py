@@ -40,7 +40,8 @@ from .store.tables import (
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 # A status someone chose or earned; an import must not overwrite it.
 STICKY = frozenset({"unsubscribed", "bounced", "complained"})
-SOURCES = ("import", "form", "confirm", "one-click", "preferences", "webhook", "cli")
+# "send": a hard bounce the mail server gave while dispatch was sending.
+SOURCES = ("import", "form", "confirm", "one-click", "preferences", "webhook", "cli", "send")
 # Rows per statement during an import: large enough to amortise round trips, small
 # enough that memory stays flat whatever the file size.
 CHUNK = 2000

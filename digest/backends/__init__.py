@@ -6,9 +6,26 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import Backend
+from .mailgun import MailgunBackend
 from .outbox import OutboxBackend
+from .postmark import PostmarkBackend
+from .resend import ResendBackend
+from .sendgrid import SendgridBackend
+from .ses import SesBackend
+from .smtp import SmtpBackend
 
-BACKENDS: dict[str, type[Backend]] = {cls.type: cls for cls in (OutboxBackend,)}
+BACKENDS: dict[str, type[Backend]] = {
+    cls.type: cls
+    for cls in (
+        OutboxBackend,
+        SmtpBackend,
+        PostmarkBackend,
+        SendgridBackend,
+        MailgunBackend,
+        SesBackend,
+        ResendBackend,
+    )
+}
 
 
 def make_backend(name: str, config: Any) -> Backend:

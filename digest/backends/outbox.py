@@ -23,6 +23,7 @@ class OutboxBackend(Backend):
     """Writes messages into the Maildir at ``config.path`` (created when missing)."""
 
     type = "outbox"
+    dispatch_batch = 20
     config: OutboxBackendConfig
 
     async def open(self) -> None:

@@ -7,7 +7,9 @@ import json
 import signal
 import sys
 import threading
+import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..collect.fetch import Fetcher, Rules
+from ..dispatch import SendProgress
 from ..extract import extract
 from ..models import Page
 from ..pipeline import Pipeline, PreviewFiles, RunReport
@@ -56,6 +59,28 @@ def preview(
         webbrowser.open(result.html.resolve().as_uri())
 
 
+def _log_progress(every: float = 10.0) -> Callable[[SendProgress, int], None]:
+    """A progress callback that prints a line at most every ``every`` seconds (no terminal)."""
+    started = last = time.monotonic()
+
+    def log_line(done: SendProgress, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < every and done.settled < total:
+            return
+        last = now
+        rate = done.settled / max(now - started, 1e-6)
+        eta = (total - done.settled) / rate if rate else 0
+        err.print(
+            f"sending: {done.settled}/{total} settled, {done.sent} sent, {done.failed} failed, "
+            f"{rate:.0f} msg/s, about {eta:.0f}s left",
+            highlight=False,
+            markup=False,
+        )
+
+    return log_line
+
+
 def _print_run(report: RunReport) -> None:
     report_problems(report.sources, report.problems)
     for note in report.notes:
@@ -92,21 +117,33 @@ def run(
             TextColumn("Sending"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("sent {task.fields[sent]}, failed {task.fields[failed]}"),
+            TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             console=err,
             transient=True,
         ) as bar:
-            task = bar.add_task("send", total=None)
-            report = asyncio.run(
-                pipeline.run(
-                    name,
-                    dry_run=dry_run,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                    stop=stopping.is_set,
+            task = bar.add_task("send", total=None, sent=0, failed=0, rate="")
+
+            def show(done: SendProgress, total: int) -> None:
+                bar.update(
+                    task, completed=done.settled, total=total, sent=done.sent, failed=done.failed
                 )
+                speed = bar.tasks[0].speed
+                bar.update(task, rate=f"{speed:.0f} msg/s" if speed else "")
+
+            report = asyncio.run(
+                pipeline.run(name, dry_run=dry_run, progress=show, stop=stopping.is_set)
             )
     else:
-        report = asyncio.run(pipeline.run(name, dry_run=dry_run, stop=stopping.is_set))
+        report = asyncio.run(
+            pipeline.run(
+                name,
+                dry_run=dry_run,
+                progress=None if state.quiet else _log_progress(),
+                stop=stopping.is_set,
+            )
+        )
     _print_run(report)
     backend = cfg.backends[cfg.newsletter(name).backend]
     if report.send and report.send.sent and backend.type == "outbox":

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -145,7 +146,10 @@ class DeliveryRow(Base):
     """The ledger: one row per (issue, subscriber); ``queued`` -> ``sent`` or ``failed``."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("issue_id", "subscriber_id"),)
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        Index("ix_deliveries_issue_status", "issue_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
@@ -158,6 +162,12 @@ class DeliveryRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Claims, so workers on several machines sharing one database can take batches:
+    # a worker ("host:pid") holds its rows until ``lease_until``; a transient failure
+    # waits until ``not_before`` (the backoff) before anyone retries it.
+    claimed_by: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SubscriberEventRow(Base):

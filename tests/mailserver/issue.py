@@ -1,0 +1,125 @@
+"""A real SQLite store holding one issue queued for a list of subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from digest.dispatch import queue_deliveries
+from digest.models import Rendered
+from digest.personalize import MessageFactory
+from digest.store import Store
+from digest.store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow
+
+SLOTS = (
+    ("greeting", "@@greeting@@"),
+    ("unsubscribe_url", "@@unsubscribe@@"),
+    ("preferences_url", "@@preferences@@"),
+)
+RENDERED = Rendered(
+    subject="Weekly digest #1: Harbour reopens",
+    preheader="Three stories this week",
+    html=(
+        "<!doctype html><html><body><p>@@greeting@@</p><h1>Harbour reopens</h1>"
+        "<p>The old harbour is open again after two years of works.</p>"
+        '<p><a href="@@unsubscribe@@">Unsubscribe</a> · <a href="@@preferences@@">Preferences</a></p>'
+        "</body></html>"
+    ),
+    text=(
+        "@@greeting@@\n\nHarbour reopens\nThe old harbour is open again after two years of works.\n\n"
+        "Unsubscribe: @@unsubscribe@@\nPreferences: @@preferences@@\n"
+    ),
+    slots=SLOTS,
+)
+
+
+@dataclass
+class QueuedIssue:
+    store: Store
+    issue_id: int
+    factory: MessageFactory
+
+    def statuses(self) -> dict[str, str]:
+        """email -> ledger status."""
+        with self.store.session() as session:
+            return dict(
+                session.execute(
+                    select(DeliveryRow.email, DeliveryRow.status).where(
+                        DeliveryRow.issue_id == self.issue_id
+                    )
+                ).all()
+            )
+
+    def rows(self) -> dict[str, DeliveryRow]:
+        with self.store.session() as session:
+            return {
+                row.email: row
+                for row in session.scalars(
+                    select(DeliveryRow).where(DeliveryRow.issue_id == self.issue_id)
+                )
+            }
+
+    def set_status(self, email: str, status: str) -> None:
+        with self.store.session() as session:
+            session.scalar(
+                select(SubscriberRow).where(SubscriberRow.email == email)
+            ).status = status
+
+    def subscriber_status(self, email: str) -> str:
+        with self.store.session() as session:
+            return session.scalar(select(SubscriberRow.status).where(SubscriberRow.email == email))
+
+    def issue_status(self) -> str:
+        with self.store.session() as session:
+            return session.scalar(select(IssueRow.status).where(IssueRow.id == self.issue_id))
+
+
+def make_factory() -> MessageFactory:
+    return MessageFactory(
+        RENDERED,
+        sender="Weekly Digest <news@digest.test>",
+        list_id='"Weekly" <weekly.news.digest.test>',
+        links=lambda s: {
+            "unsubscribe_url": f"https://news.digest.test/unsubscribe/{s.id}",
+            "preferences_url": f"https://news.digest.test/preferences/{s.id}",
+        },
+        message_key="weekly.1",
+        date=datetime(2026, 11, 22, 7, 0, tzinfo=UTC),
+    )
+
+
+def queued_issue(
+    path: Path, emails: list[str], url: str | None = None, names: dict[str, str] | None = None
+) -> QueuedIssue:
+    """A store at ``path`` (or ``url``) with list ``news`` of ``emails`` and issue 1 queued."""
+    store = Store(url or f"sqlite:///{path}")
+    with store.session() as session:
+        lst = ListRow(name="news")
+        session.add(lst)
+        session.flush()
+        session.add_all(
+            SubscriberRow(
+                list_id=lst.id,
+                email=e,
+                email_key=e,
+                name=(names or {}).get(e, ""),
+            )
+            for e in emails
+        )
+        issue = IssueRow(
+            newsletter="weekly",
+            number=1,
+            issue_date="2026-11-22",
+            subject=RENDERED.subject,
+            html=RENDERED.html,
+            text=RENDERED.text,
+            slots=dict(SLOTS),
+        )
+        session.add(issue)
+        session.flush()
+        queue_deliveries(session, issue, "news")
+        issue_id = issue.id
+    return QueuedIssue(store, issue_id, make_factory())

@@ -1,0 +1,197 @@
+"""The smtp backend against aiosmtpd servers that misbehave on purpose, through dispatch."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.backends.smtp import SmtpBackend, reply_error
+from digest.config import SmtpBackendConfig
+from digest.dispatch import SendOptions, send_issue
+from digest.errors import (
+    HardBounce,
+    PermanentError,
+    SendAborted,
+    ThrottledError,
+    TransientError,
+)
+from tests.mailserver.faults import Faults, FaultServer, SilentServer
+from tests.mailserver.issue import queued_issue
+
+FAST = SendOptions(backoff_base=0.01, backoff_max=0.05)
+
+
+def smtp(port: int, **settings: object) -> SmtpBackend:
+    config = SmtpBackendConfig.model_validate(
+        {"type": "smtp", "host": "127.0.0.1", "port": port, "security": "none", **settings}
+    )
+    return SmtpBackend("mail", config)
+
+
+def emails(n: int) -> list[str]:
+    return [f"reader{i}@example.test" for i in range(n)]
+
+
+async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
+    async with backend:
+        return await send_issue(
+            issue.store, issue.issue_id, issue.factory, backend, options=options
+        )
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "error"),
+    [
+        (421, "4.7.0 slow down", ThrottledError),
+        (451, "4.3.0 try later", ThrottledError),
+        (452, "4.5.3 too many recipients", ThrottledError),
+        (454, "4.7.1 relay access", ThrottledError),
+        (450, "4.2.1 mailbox busy", TransientError),
+        (550, "5.1.1 user unknown", HardBounce),
+        (554, "5.1.2 bad destination", HardBounce),
+        (554, "5.7.1 rejected as spam", PermanentError),
+        (552, "5.3.4 message too big", PermanentError),
+    ],
+)
+def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, error) -> None:  # type: ignore[no-untyped-def]
+    exc = reply_error(code, text, "step")
+    assert type(exc) is error
+    assert str(code) in str(exc)
+
+
+async def test_pool_sends_every_message_once_over_at_most_n_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(60), names={"reader0@example.test": "Ada"})
+    with FaultServer() as server:
+        report = await send(issue, smtp(server.port, connections=3))
+    assert report.sent == 60 and report.failed == 0
+    assert server.counts() == {e: 1 for e in emails(60)}
+    assert 1 <= len(server.peers) <= 3
+    assert set(issue.statuses().values()) == {"sent"}
+    assert issue.rows()["reader0@example.test"].provider_id.startswith("2.0.0 Ok: queued as")
+    assert issue.issue_status() == "sent"
+    message = server.parsed("reader0@example.test")
+    assert message["To"].addresses[0].display_name == "Ada"
+    assert "Hi Ada," in message.get_body(("plain",)).get_content()
+
+
+async def test_per_connection_limit_opens_a_fresh_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(20))
+    with FaultServer() as server:
+        await send(issue, smtp(server.port, connections=1, max_messages_per_connection=5))
+    assert len(server.peers) == 4
+    assert sum(server.counts().values()) == 20
+
+
+async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(10))
+    gone = "reader3@example.test"
+    with FaultServer(Faults(unknown={gone})) as server:
+        report = await send(issue, smtp(server.port, connections=2))
+    assert report.sent == 9 and report.failed == 1
+    row = issue.rows()[gone]
+    assert row.status == "failed" and row.attempts == 1
+    assert "550 5.1.1" in row.error
+    assert issue.subscriber_status(gone) == "bounced"
+    assert dict(report.reasons) == {
+        "recipient refused: 550 5.1.1 <<recipient>>: Recipient address rejected: User unknown": 1
+    }
+    # A failed RCPT is followed by RSET so the connection carries on with the next message.
+    assert server.rsets >= 1
+    assert gone not in server.counts()
+
+
+async def test_temporary_failures_are_retried_until_delivered_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    flaky = set(emails(30)[::3])
+    issue = queued_issue(tmp_path / "d.db", emails(30))
+    with FaultServer(Faults(tempfail_first=flaky)) as server:
+        report = await send(issue, smtp(server.port, connections=2))
+    assert report.sent == 30
+    assert server.counts() == {e: 1 for e in emails(30)}
+    rows = issue.rows()
+    assert all(rows[e].attempts == 2 for e in flaky)
+    assert all(rows[e].attempts == 1 for e in set(emails(30)) - flaky)
+
+
+async def test_connection_dropped_mid_transaction_reconnects_and_delivers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dropped = set(emails(12)[::4])
+    issue = queued_issue(tmp_path / "d.db", emails(12))
+    with FaultServer(Faults(drop_first=dropped)) as server:
+        report = await send(issue, smtp(server.port, connections=1, timeout=2))
+    assert report.sent == 12
+    assert server.counts() == {e: 1 for e in emails(12)}
+    assert len(server.connections) == len(dropped) + 1
+
+
+async def test_421_throttling_halves_the_pace_and_everything_still_goes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(15))
+    with FaultServer(Faults(throttle_mail=3)) as server:
+        backend = smtp(server.port, connections=1, rate={"per_second": 200})
+        report = await send(issue, backend)
+    assert server.throttled == 3
+    assert backend.limiter.throttle_count >= 1
+    assert backend.limiter.rate is not None and backend.limiter.rate < 200
+    assert report.sent == 15
+    assert server.counts() == {e: 1 for e in emails(15)}
+
+
+async def test_a_server_slower_than_the_timeout_is_reported_never_marked_sent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(2))
+    with FaultServer(Faults(data_delay=1.0)) as server:
+        report = await send(
+            issue,
+            smtp(server.port, connections=2, timeout=0.3),
+            SendOptions(max_attempts=1, backoff_base=0.01),
+        )
+    assert report.sent == 0 and report.failed == 2
+    assert all(row.status == "failed" for row in issue.rows().values())
+    assert all("did not answer within 0.3s" in row.error for row in issue.rows().values())
+
+
+async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("T_SMTP_USER", "digest")
+    monkeypatch.setenv("T_SMTP_PASS", "wrong")
+    issue = queued_issue(tmp_path / "d.db", emails(5))
+    with FaultServer(login=("digest", "right")) as server:
+        backend = smtp(server.port, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
+        with pytest.raises(SendAborted, match=r"refused the login .*T_SMTP_USER"):
+            await send(issue, backend)
+    assert server.received == []
+    assert set(issue.statuses().values()) == {"queued"}
+    assert issue.issue_status() == "sending"
+
+
+async def test_right_credentials_log_in_and_send(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("T_SMTP_USER", "digest")
+    monkeypatch.setenv("T_SMTP_PASS", "right")
+    issue = queued_issue(tmp_path / "d.db", emails(5))
+    with FaultServer(login=("digest", "right")) as server:
+        backend = smtp(server.port, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
+        report = await send(issue, backend)
+    assert report.sent == 5 and len(server.received) == 5
+
+
+@pytest.mark.parametrize(("security", "needle"), [("tls", "TLS"), ("starttls", "STARTTLS")])
+async def test_tls_failure_stops_with_a_sentence(tmp_path, security, needle) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(3))
+    with FaultServer() as server:
+        backend = smtp(server.port, security=security, timeout=3)
+        with pytest.raises(SendAborted, match=f"TLS with the SMTP server .*{needle}|{needle}"):
+            await send(issue, backend)
+    assert server.received == []
+    assert set(issue.statuses().values()) == {"queued"}
+
+
+async def test_a_server_that_never_answers_times_out_and_nothing_is_marked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(3))
+    with SilentServer() as silent, pytest.raises(SendAborted, match=r"did not answer within 0\.5s"):
+        await send(issue, smtp(silent.port, timeout=0.5))
+    assert set(issue.statuses().values()) == {"queued"}
+
+
+async def test_missing_password_variable_is_a_config_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from digest.errors import ConfigError
+
+    monkeypatch.setenv("T_SMTP_USER", "digest")
+    monkeypatch.delenv("T_SMTP_PASS", raising=False)
+    backend = smtp(2525, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
+    with pytest.raises(ConfigError, match=r"\$T_SMTP_PASS, which is not set"):
+        await backend.open()
