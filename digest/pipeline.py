@@ -482,7 +482,9 @@ class Pipeline:
         issue first. With ``dry_run`` nothing is sent or recorded. ``stop()`` is asked
         between batches (see ``dispatch.send_issue``): a stopped send stays resumable."""
         newsletter = self.config.newsletter(name)
-        require_secret(self.config)  # a missing signing key stops the run before anything is recorded
+        require_secret(
+            self.config
+        )  # a missing signing key stops the run before anything is recorded
         if newsletter.backend not in self.config.backends:
             raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
         row = None if dry_run else self._unfinished(name)

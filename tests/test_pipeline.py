@@ -291,10 +291,14 @@ def test_demo_runs_without_the_secret_key(
     assert len(read_outbox(demo_with_list)) == DEMO_SUBSCRIBERS
 
 
-def test_run_without_the_key_records_no_issue(demo_with_list: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_the_key_records_no_issue(
+    demo_with_list: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DIGEST_SECRET_KEY")
     text = demo_with_list.read_text(encoding="utf-8")
-    demo_with_list.write_text(text.replace("http://127.0.0.1:8000", "https://news.example.org"), encoding="utf-8")
+    demo_with_list.write_text(
+        text.replace("http://127.0.0.1:8000", "https://news.example.org"), encoding="utf-8"
+    )
     assert cli(demo_with_list, "run", "weekly") == 1
     store = Store(load_config(demo_with_list).database_url)
     with store.session() as session:
