@@ -120,3 +120,15 @@ def test_processes_opening_a_new_database_together_migrate_once(database_url: st
     store = Store(database_url)
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+
+
+def test_migrations_match_the_table_definitions(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from digest.store.tables import Base
+
+    store = Store(database_url)
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
