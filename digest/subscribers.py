@@ -92,6 +92,15 @@ def get_list(session: Session, name: str, *, create: bool = False) -> ListRow | 
     return row
 
 
+def find_subscriber(session: Session, list_row: ListRow, key: str) -> SubscriberRow | None:
+    """The subscriber of ``list_row`` whose uniqueness key (see ``email_key``) is ``key``."""
+    return session.scalar(
+        select(SubscriberRow).where(
+            SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
+        )
+    )
+
+
 def _need_list(session: Session, name: str) -> ListRow:
     row = get_list(session, name)
     if row is None:
@@ -367,11 +376,7 @@ def add_subscriber(
     with store.session() as session:
         list_row = get_list(session, list_name, create=True)
         assert list_row is not None
-        row = session.scalar(
-            select(SubscriberRow).where(
-                SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
-            )
-        )
+        row = find_subscriber(session, list_row, key)
         created = row is None
         if row is None:
             now = utcnow()
@@ -407,11 +412,7 @@ def remove_subscriber(store: Store, list_name: str, address: str, *, forget: boo
     key = email_key(address)
     with store.session() as session:
         list_row = _need_list(session, list_name)
-        row = session.scalar(
-            select(SubscriberRow).where(
-                SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
-            )
-        )
+        row = find_subscriber(session, list_row, key)
         if row is None:
             raise SubscriberError(f"'{address}' is not on the list '{list_name}'.")
         if forget:
@@ -442,11 +443,7 @@ def subscriber_details(store: Store, list_name: str, address: str) -> Details:
     key = email_key(address)
     with store.session() as session:
         list_row = _need_list(session, list_name)
-        row = session.scalar(
-            select(SubscriberRow).where(
-                SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
-            )
-        )
+        row = find_subscriber(session, list_row, key)
         if row is None:
             raise SubscriberError(f"'{address}' is not on the list '{list_name}'.")
         suppression = session.scalar(select(SuppressionRow).where(SuppressionRow.email_key == key))

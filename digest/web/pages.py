@@ -30,6 +30,7 @@ from ..store import Store
 from ..store.tables import ListRow, SubscriberRow, utcnow
 from ..subscribers import (
     STICKY,
+    find_subscriber,
     get_list,
     get_preferences,
     is_suppressed,
@@ -179,11 +180,7 @@ async def subscribe(request: Request) -> Response:
     with _store(request).session() as session:
         list_row = get_list(session, list_name, create=True)
         assert list_row is not None
-        row = session.scalar(
-            select(SubscriberRow).where(
-                SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
-            )
-        )
+        row = find_subscriber(session, list_row, key)
         # Never mail an address that bounced or complained, not even to confirm.
         mailable = not is_suppressed(session, email) and (
             row is None or row.status not in ("bounced", "complained")
