@@ -22,6 +22,11 @@ from ..store import Store
 
 app = typer.Typer(
     help="Collect a site's new articles, build a newsletter issue, preview it and send it.",
+    epilog=(
+        "A first issue: digest subscribers import LIST FILE.csv; digest preview NAME --open; "
+        "digest send-test NAME --to you@example.org; digest run NAME. "
+        "NAME and LIST are as written in schedules.yaml; README.md explains every setting."
+    ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
