@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import tracemalloc
 
+import httpcore
 import httpx
 import pytest
 from collect_server import Server, Site, free_port
@@ -14,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from digest.collect.cache import HttpCache
-from digest.collect.fetch import Fetcher, Rules
-from digest.collect.guard import forbidden_reason
+from digest.collect.fetch import Fetcher, PerHostTransport, Rules
+from digest.collect.guard import PinnedBackend, forbidden_reason
 from digest.errors import SourceError, SourceGone
 from digest.store import Store
 
@@ -394,10 +395,75 @@ async def test_checks_again_after_a_redirect(site: Site) -> None:
             return ["93.184.216.34"]
         return [info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(host, port)]
 
-    async with fetcher(resolver=resolver) as f:
+    async with fetcher(resolver=resolver, network_backend=FakeInternet()) as f:
         with pytest.raises(SourceError, match=r"'localhost' resolves to .*loopback"):
             await f.get(site.url("/out"), Rules(robots=False))
     assert site.count("/out") == 1 and site.count("/inside") == 0
+
+
+class FakeInternet(httpcore.AsyncNetworkBackend):
+    """Sockets that reach "public" addresses at this machine's loopback, and remember
+    every address a connection was asked for."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.asked: list[str] = []
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.asked.append(host)
+        try:
+            public = forbidden_reason(host) is None
+        except ValueError:  # a name: the real backend would ask DNS, which may lie now
+            raise httpcore.ConnectError(f"connected by name to {host}") from None
+        return await self.inner.connect_tcp("127.0.0.1" if public else host, port, timeout=timeout)
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("no unix sockets here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+async def test_connects_to_the_checked_address_not_a_fresh_dns_answer(site: Site) -> None:
+    # DNS rebinding: the name is public when checked and private a moment later.
+    site.text("/feed", "public")
+    answers = {"rebind.test": ["93.184.216.34"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        address = answers[host]
+        answers[host] = ["127.0.0.1"]  # the attacker's next answer
+        return address
+
+    internet = FakeInternet()
+    async with fetcher(resolver=resolver, network_backend=internet) as f:
+        first = await f.get(f"http://rebind.test:{site.port}/feed", Rules(robots=False))
+        # A second connection (the first is closed) still goes to the checked address.
+        await f.client.aclose()
+        f.client = httpx.AsyncClient(
+            transport=PerHostTransport(network_backend=f.network), follow_redirects=False
+        )
+        second = await f.get(f"http://rebind.test:{site.port}/feed?again", Rules(robots=False))
+    assert first.body == second.body == b"public"
+    assert internet.asked == ["93.184.216.34", "93.184.216.34"]
+
+
+async def test_pinned_names_reach_their_checked_address_without_dns(site: Site) -> None:
+    # "pinned.invalid" cannot resolve: only the pin can take the connection anywhere.
+    site.text("/page", "pinned")
+    backend = PinnedBackend()
+    backend.pin("pinned.invalid", site.port, ["127.0.0.1"])
+    async with httpx.AsyncClient(transport=PerHostTransport(network_backend=backend)) as client:
+        response = await client.get(f"http://pinned.invalid:{site.port}/page")
+    assert response.text == "pinned"
+
+
+async def test_a_host_with_no_address_is_refused() -> None:
+    async def resolver(host: str, port: int) -> list[str]:
+        return []
+
+    async with fetcher(resolver=resolver) as f:
+        with pytest.raises(SourceError, match="resolves to no address"):
+            await f.get("http://nowhere.test/feed", Rules(robots=False))
 
 
 @pytest.mark.parametrize(

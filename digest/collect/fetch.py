@@ -6,7 +6,7 @@ names the URL and the reason; callers report it against the source and go on.
 What every HTTP request gets, in order:
 
 - the SSRF guard (``guard``) unless the source allows private networks, again on
-  every redirect hop;
+  every redirect hop, with connections pinned to the addresses it checked;
 - robots.txt (``robots``) unless the source turns it off;
 - a global cap on requests in flight and a per-host cap (default 4);
 - at most 5 redirects, followed here rather than by httpx so each hop is checked,
@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ..errors import SourceError, SourceGone
 from .cache import HttpCache
-from .guard import Resolver, check_host, resolve
+from .guard import PinnedBackend, Resolver, check_host, resolve
 from .robots import Robots, RobotsFile
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -177,10 +178,15 @@ class PerHostTransport(httpx.AsyncBaseTransport):
     semaphores bound the requests in flight, so the pools set no limit of their own.
     """
 
-    def __init__(self, keepalive_per_host: int = 8) -> None:
+    def __init__(
+        self,
+        keepalive_per_host: int = 8,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         self._limits = httpx.Limits(
             max_connections=None, max_keepalive_connections=keepalive_per_host
         )
+        self._network = network_backend
         self._pools: dict[tuple[bytes, bytes, int | None], httpx.AsyncHTTPTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -190,6 +196,10 @@ class PerHostTransport(httpx.AsyncBaseTransport):
             # Plain-HTTP pools never do TLS, so they skip loading the CA bundle.
             verify = _tls_context() if key[0] == b"https" else False
             pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=verify, limits=self._limits)
+            if self._network is not None:
+                # httpx 0.28 takes no network backend; set it on the fresh httpcore pool
+                # before its first connection (test_fetch checks that it is used).
+                pool._pool._network_backend = self._network
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -203,6 +213,7 @@ class Fetcher:
 
     Pass ``client`` to inject a transport (tests) or share a client; otherwise the
     fetcher owns one and closes it in ``aclose``. ``cache`` enables conditional GET.
+    ``network_backend`` replaces httpcore's sockets under the guard's pinning (tests).
     ``check_addresses=False`` turns the SSRF guard off for injected transports that
     never touch the network.
     """
@@ -221,10 +232,15 @@ class Fetcher:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         resolver: Resolver = resolve,
         check_addresses: bool = True,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._own_client = client is None
+        # Connections go to the addresses the SSRF guard checked (see guard.PinnedBackend).
+        self.network = PinnedBackend(network_backend) if client is None else None
         self.client = client or httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, transport=PerHostTransport()
+            timeout=timeout,
+            follow_redirects=False,
+            transport=PerHostTransport(network_backend=self.network),
         )
         self.user_agent = user_agent
         self.max_bytes = max_bytes
@@ -433,11 +449,13 @@ class Fetcher:
         key = (host.lower(), port)
         if key not in self._checked:
             try:
-                await check_host(url, host, port, self.resolver)
+                addresses = await check_host(url, host, port, self.resolver)
             except SourceError as exc:
                 self._checked[key] = exc.reason
                 raise
             self._checked[key] = None
+            if self.network is not None:
+                self.network.pin(host, port, addresses)
         reason = self._checked[key]
         if reason is not None:
             raise SourceError(url, reason)

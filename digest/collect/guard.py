@@ -4,8 +4,9 @@ reaching (loopback, private, link-local, cloud metadata, multicast, reserved).
 A source's URL comes from schedules.yaml, but every link a feed, sitemap or redirect
 hands us comes from the web. The check runs before every request, redirects included.
 It resolves the host itself, so a name that points at 127.0.0.1 is caught as well as
-the literal address. (A DNS answer that changes between this check and the connect,
-"DNS rebinding", is not covered: the connection is not pinned to the checked address.)
+the literal address. ``PinnedBackend`` then connects to the addresses that were
+checked rather than asking DNS again, so a name whose answer changes between the
+check and the connect ("DNS rebinding") cannot slip a private address in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import httpcore
 
 from ..errors import SourceError
 
@@ -52,8 +56,10 @@ def forbidden_reason(address: str) -> str | None:
     return None
 
 
-async def check_host(url: str, host: str, port: int, resolver: Resolver = resolve) -> None:
-    """Raise ``SourceError`` when ``host`` resolves to any forbidden address (or none)."""
+async def check_host(
+    url: str, host: str, port: int, resolver: Resolver = resolve
+) -> tuple[str, ...]:
+    """The addresses ``host`` resolves to; ``SourceError`` when any is forbidden (or none)."""
     try:
         addresses = await resolver(host, port)
     except (OSError, UnicodeError) as exc:
@@ -66,3 +72,61 @@ async def check_host(url: str, host: str, port: int, resolver: Resolver = resolv
                 f"refused: '{host}' resolves to {address}, {reason}; set "
                 "'allow_private_networks: true' on the source if it is meant to be reached",
             )
+    if not addresses:
+        raise SourceError(url, f"the host '{host}' resolves to no address")
+    return tuple(addresses)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting pinned hosts to their checked addresses.
+
+    ``pin(host, port, addresses)`` records what the guard checked; a connection to
+    that host and port then goes to those addresses, in order, and never to a new DNS
+    answer. Hosts that were not pinned (sources with ``allow_private_networks``)
+    connect by name as usual. TLS still verifies the certificate against the host
+    name: httpcore passes the name, not the address, as the server name.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.inner = inner or httpcore.AnyIOBackend()
+        self._pins: dict[tuple[str, int], tuple[str, ...]] = {}
+
+    def pin(self, host: str, port: int, addresses: Iterable[str]) -> None:
+        self._pins[(host.lower().strip("[]"), port)] = tuple(addresses)
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = self._pins.get((host.lower().strip("[]"), port)) or (host,)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc  # try the host's next checked address
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self.inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
