@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from subscribers_support import (
 
 from digest.config import load_config
 from digest.errors import ConfigError
-from digest.store.tables import PreferenceRow, SubscriberRow
+from digest.store.tables import PreferenceRow, SubscriberRow, utcnow
 from digest.subscribers import count_active
 from digest.tokens import is_demo, make_token, require_secret
 
@@ -184,6 +185,23 @@ def test_subscribe_sends_a_confirmation_and_the_link_activates(tmp_path: Path) -
         ]
         again = httpx.get(link)
         assert again.status_code == 200 and "Already confirmed" in again.text
+
+
+def test_an_old_confirmation_link_expires_and_asking_again_renews_it(tmp_path: Path) -> None:
+    address = "late.reader@example.net"
+    with served_demo(tmp_path) as (server, _, store):
+        httpx.post(f"{server.url}/subscribe", data={"email": address, "list": "demo"})
+        link = _confirm_link(tmp_path)
+        with store.session() as session:  # eight days pass
+            row = session.get(SubscriberRow, _id(store, address))
+            row.updated_at = utcnow() - timedelta(days=8)
+        expired = httpx.get(link)
+        assert expired.status_code == 400 and "expired" in expired.text
+        assert status_of(store, address) == "pending"
+        httpx.post(f"{server.url}/subscribe", data={"email": address, "list": "demo"})
+        assert len(wait_for_messages(tmp_path, 2)) == 2
+        assert httpx.get(link).status_code == 200  # the same address asked again: valid
+        assert status_of(store, address) == "active"
 
 
 def test_subscribe_answers_the_same_whether_or_not_the_address_exists(tmp_path: Path) -> None:

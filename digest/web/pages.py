@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
@@ -45,6 +45,9 @@ from .templating import message_page, page
 log = logging.getLogger("digest.web")
 
 PAUSE_CHOICES = (0, 1, 2, 4, 8, 12)
+#: How long a confirmation link works after the last request to subscribe: an old link
+#: found in a forwarded or leaked mailbox should not sign anyone up months later.
+CONFIRM_FOR = timedelta(days=7)
 INVALID_LINK = (
     "This link is not valid. It may have been cut short when it was copied; "
     "open it again from the email, or use the link in a newer issue."
@@ -207,6 +210,7 @@ async def subscribe(request: Request) -> Response:
         elif row.status in ("pending", "unsubscribed"):
             # Someone who left may come back, but only through a confirmed address.
             set_status(session, row, "pending", "form", f"from {ip}")
+            row.updated_at = utcnow()  # the confirmation link works for CONFIRM_FOR from now
             if name:
                 row.name = name
             to_confirm = row
@@ -282,6 +286,13 @@ async def confirm(request: Request) -> Response:
             return message_page(
                 "Nothing to confirm",
                 "This confirmation link is no longer current; subscribe again to get a new one.",
+                400,
+            )
+        if utcnow() - current.updated_at > CONFIRM_FOR:
+            return message_page(
+                "Link expired",
+                f"This confirmation link has expired (links work for {CONFIRM_FOR.days} days). "
+                "Subscribe again to get a new one.",
                 400,
             )
         set_status(session, current, "active", "confirm")
