@@ -31,10 +31,10 @@ from email.utils import formataddr
 from typing import Any
 
 from ..config import MailgunBackendConfig
-from ..errors import PermanentError
+from ..errors import PermanentError, RequestRefused
 from ..models import Message, Personal, Template
 from .base import credential
-from .merge import MergeBackend, RequestRefused
+from .merge import MergeBackend
 
 MARK = "%recipient."
 

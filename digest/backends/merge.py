@@ -32,25 +32,11 @@ import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ..errors import PermanentError, SendAborted, TransientError
+from ..errors import PermanentError, RequestRefused, SendAborted, TransientError
 from ..models import Delivery, DeliveryStatus, Message, Personal, Template
 from .base import HttpBackend, failed, sent
 
 log = logging.getLogger(__name__)
-
-
-class RequestRefused(PermanentError):
-    """The provider refused a whole request because of some of its recipients, or its
-    size; nothing was sent.
-
-    ``rejected`` maps positions in the request to the provider's reason; empty when
-    the provider did not say which recipient (or that the request is too large): the
-    request is then halved.
-    """
-
-    def __init__(self, message: str, rejected: dict[int, str] | None = None) -> None:
-        super().__init__(message)
-        self.rejected = rejected or {}
 
 
 def check_address(address: str) -> str | None:

@@ -31,10 +31,10 @@ from email.utils import parseaddr, quote
 from typing import Any
 
 from ..config import SendgridBackendConfig
-from ..errors import PermanentError
+from ..errors import PermanentError, RequestRefused
 from ..models import Message, Personal, Template
 from .base import credential, parts
-from .merge import MergeBackend, RequestRefused
+from .merge import MergeBackend
 
 #: Bytes of substitutions (tags and values) SendGrid takes per personalization.
 MAX_SUBSTITUTION_BYTES = 10_000
