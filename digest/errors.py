@@ -18,7 +18,9 @@ it and exits 1; anything else is a bug and keeps its traceback.
           ├── TransientError    try again later (timeout, 4xx SMTP)
           │    └── ThrottledError   the server asks us to slow down (421/451/452/454, 429)
           ├── PermanentError    never retry this message (5xx SMTP, invalid address)
-          │    └── HardBounce   the address does not exist: suppress it
+          │    ├── HardBounce   the address does not exist: suppress it
+          │    └── RequestRefused   a provider refused a whole batch for some of its
+          │                     recipients (or its size): narrowed down, never raised out
           └── SendAborted       the backend cannot send at all (wrong credentials, TLS
                                 failure): the send stops, nothing more is marked
 
@@ -88,6 +90,20 @@ class ThrottledError(TransientError):
 
 class HardBounce(PermanentError):
     """The address does not exist (e.g. SMTP 550 5.1.1): it is suppressed from the list."""
+
+
+class RequestRefused(PermanentError):
+    """The provider refused a whole request because of some of its recipients, or its
+    size; nothing was sent.
+
+    ``rejected`` maps positions in the request to the provider's reason; empty when
+    the provider did not say which recipient (or that the request is too large): the
+    request is then halved.
+    """
+
+    def __init__(self, message: str, rejected: dict[int, str] | None = None) -> None:
+        super().__init__(message)
+        self.rejected = rejected or {}
 
 
 class SendAborted(BackendError):

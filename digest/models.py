@@ -7,6 +7,7 @@ in ``digest.config``; database rows live in ``digest.store``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -160,14 +161,78 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """What an issue's message is for every recipient, for provider batch APIs that
+    fill in each recipient's values themselves (SendGrid substitutions, Mailgun
+    recipient variables).
+
+    ``text`` and ``html`` carry the token of each slot (``slots``: name -> token)
+    where a recipient's value goes; ``text_with``/``html_with`` swap the tokens for a
+    provider's placeholders, named after the keys of ``Personal.values``: the slot's
+    name in the text, ``<name>_html`` (the value HTML-escaped) in the HTML.
+    ``headers`` are the ones every recipient gets besides From, Subject, Reply-To and
+    Date (List-Id, List-Unsubscribe-Post, ...). Built once per issue by
+    ``MessageFactory`` and shared by every ``Personal`` of the issue.
+    """
+
+    sender: str
+    subject: str
+    reply_to: str | None
+    text: str
+    html: str
+    slots: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys each recipient needs a value for."""
+        return tuple(key for name, _ in self.slots for key in (name, f"{name}_html"))
+
+    def text_with(self, placeholder: Callable[[str], str]) -> str:
+        """The text body with each slot token replaced by ``placeholder(key)``."""
+        return _swap(self.text, self.slots, placeholder, "")
+
+    def html_with(self, placeholder: Callable[[str], str]) -> str:
+        """The HTML body with each slot token replaced by ``placeholder(key)``."""
+        return _swap(self.html, self.slots, placeholder, "_html")
+
+
+def _swap(
+    text: str, slots: tuple[tuple[str, str], ...], placeholder: Callable[[str], str], suffix: str
+) -> str:
+    for name, token in slots:
+        text = text.replace(token, placeholder(name + suffix))
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Personal:
+    """One recipient's side of a ``Template``: their display name, a value for each of
+    ``template.keys``, and the headers that differ per recipient (Message-ID,
+    List-Unsubscribe). Filling ``template`` with ``values`` gives the bodies of the
+    MIME message built for the same recipient."""
+
+    template: Template
+    name: str
+    values: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """A complete MIME message for one recipient, ready for a backend."""
+    """A complete MIME message for one recipient, ready for a backend.
+
+    ``personal`` is set when the factory was asked for templates (backends whose
+    ``wants_templates`` is true): the same message as a shared template and this
+    recipient's values, so a provider can fill in a whole batch itself.
+    """
 
     subscriber_id: int
     recipient: str
     sender: str
     message_id: str
     data: bytes
+    personal: Personal | None = None
 
 
 class DeliveryStatus(StrEnum):

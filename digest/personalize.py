@@ -5,6 +5,11 @@ same for everyone, and both body parts already quoted-printable encoded and cut 
 the slot tokens. ``build(subscriber)`` then only encodes the few per-recipient
 values and joins bytes, which is what lets a large list go out quickly.
 
+With ``templates=True`` (for backends whose ``wants_templates`` is set) each message
+also carries the issue's shared ``Template`` and the recipient's values
+(``Message.personal``), so a provider batch API can fill in up to a thousand
+recipients from one request instead of taking one MIME message each.
+
 Every message is ``multipart/alternative`` (text/plain, then text/html, UTF-8) with
 From, To, Subject, Date, Message-ID, List-Id, List-Unsubscribe (URL, plus mailto
 when configured) and List-Unsubscribe-Post (RFC 8058).
@@ -22,7 +27,7 @@ from email import policy
 from email.utils import format_datetime, formataddr, parseaddr
 
 from .errors import SubscriberError
-from .models import Message, Rendered, Subscriber
+from .models import Message, Personal, Rendered, Subscriber, Template
 
 _SMTP = policy.SMTP
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
@@ -117,6 +122,7 @@ class MessageFactory:
     ``links(subscriber)`` returns the recipient's ``unsubscribe_url`` and
     ``preferences_url``; ``message_key`` makes Message-IDs unique per issue;
     ``greet(name)`` writes the greeting line (the newsletter's language).
+    ``templates``: also give each message its ``personal`` side (see ``Template``).
     """
 
     def __init__(
@@ -133,6 +139,7 @@ class MessageFactory:
         subject: str | None = None,
         extra_headers: Sequence[tuple[str, str]] = (),
         greet: Callable[[str], str] = lambda name: f"Hi {name}," if name else "Hello,",
+        templates: bool = False,
     ) -> None:
         self.greet = greet
         self.sender = sender
@@ -170,6 +177,22 @@ class MessageFactory:
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         ).encode("ascii")
         self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        self.template: Template | None = None
+        if templates:
+            common = [
+                ("List-Id", list_id),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                *extra_headers,
+            ]
+            self.template = Template(
+                sender=sender,
+                subject=subject if subject is not None else rendered.subject,
+                reply_to=reply_to,
+                text=rendered.text,
+                html=rendered.html,
+                slots=rendered.slots,
+                headers=tuple(common),
+            )
 
     def _list_unsubscribe(self, url: str) -> bytes:
         value = f"<{url}>"
@@ -177,11 +200,29 @@ class MessageFactory:
             value += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
         return f"List-Unsubscribe: {value}\r\n".encode("ascii")
 
+    def _personal(
+        self, template: Template, name: str, values: dict[str, str], message_id: str
+    ) -> Personal:
+        unsubscribe = f"<{values['unsubscribe_url']}>"
+        if self.unsubscribe_mailto:
+            unsubscribe += f", <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+        return Personal(
+            template=template,
+            name=name,
+            values=tuple(
+                pair
+                for key, value in values.items()
+                for pair in ((key, value), (f"{key}_html", html.escape(value)))
+            ),
+            headers=(("Message-ID", message_id), ("List-Unsubscribe", unsubscribe)),
+        )
+
     def build(self, subscriber: Subscriber) -> Message:
         """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
         to = to_header(subscriber)
         links = self.links(subscriber)
-        greeting = self.greet(" ".join(subscriber.name.split()))
+        name = " ".join(subscriber.name.split())
+        greeting = self.greet(name)
         message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
         text_values = {
             "greeting": _qp(greeting) + b"=\r\n",
@@ -206,12 +247,18 @@ class MessageFactory:
                 self._tail,
             )
         )
+        personal = None
+        if self.template is not None:
+            personal = self._personal(
+                self.template, name, {"greeting": greeting, **links}, message_id
+            )
         return Message(
             subscriber_id=subscriber.id,
             recipient=subscriber.email,
             sender=self.envelope_sender,
             message_id=message_id,
             data=data,
+            personal=personal,
         )
 
 

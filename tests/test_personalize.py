@@ -56,6 +56,30 @@ def test_message_bodies_are_the_render_filled_in(rendered: Rendered) -> None:
     assert message["To"].addresses[0].display_name == "Zoë <Ω> Brontë"
 
 
+def test_template_filled_with_a_readers_values_is_their_message(rendered: Rendered) -> None:
+    subscriber = Subscriber(5, "zoe@example.org", "Zoë <Ω> O'Brien")
+    built = factory(rendered, templates=True, unsubscribe_mailto="u@harbour.example").build(
+        subscriber
+    )
+    assert built.personal is not None
+    template, values = built.personal.template, dict(built.personal.values)
+    assert set(values) == set(template.keys)
+    message = message_from_bytes(built.data, policy=policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert template.text_with(values.__getitem__) == text.replace("\r\n", "\n")
+    assert template.html_with(values.__getitem__) == html.replace("\r\n", "\n")
+    headers = {**dict(template.headers), **dict(built.personal.headers)}
+    for name in ("List-Id", "List-Unsubscribe-Post", "List-Unsubscribe", "Message-ID"):
+        assert headers[name] == " ".join(str(message[name]).split())
+    assert (template.subject, template.sender) == (message["Subject"], message["From"])
+    assert built.personal.name == message["To"].addresses[0].display_name
+
+
+def test_no_template_unless_asked(rendered: Rendered) -> None:
+    assert factory(rendered).build(Subscriber(1, "a@example.org")).personal is None
+
+
 def test_every_line_is_within_smtp_limits(rendered: Rendered) -> None:
     long_name = "Bartholomew " * 20
     data = factory(rendered).build(Subscriber(7, "b@example.org", long_name)).data

@@ -160,6 +160,9 @@ class Backend:
     #: How many messages dispatch claims per worker: this times ``connections`` is the
     #: most a crash can send twice.
     dispatch_batch: ClassVar[int] = 100
+    #: Messages should also carry their shared template and per-recipient values
+    #: (``Message.personal``), for provider APIs that fill in a batch themselves.
+    wants_templates: ClassVar[bool] = False
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name
@@ -356,10 +359,11 @@ class HttpBackend(Backend):
         *,
         accept: Sequence[int] = (),
         expect_json: bool = True,
+        raw: Sequence[int] = (),
         **kwargs: Any,
     ) -> tuple[httpx.Response, Any]:
         """Send one request; the response and its decoded JSON (``None`` for a 2xx
-        without ``expect_json``).
+        without ``expect_json``, and for the statuses in ``raw``, whatever their body).
 
         401/403 raise ``SendAborted``; 429 ``ThrottledError`` with ``Retry-After``;
         5xx, timeouts, connection errors and non-JSON answers ``TransientError``;
@@ -386,7 +390,7 @@ class HttpBackend(Backend):
             )
         if status >= 500:
             raise TransientError(f"{self.type}: server error HTTP {status}: {_excerpt(response)}.")
-        if not expect_json and 200 <= status < 300:
+        if (not expect_json and 200 <= status < 300) or status in raw:
             return response, None
         try:
             data = response.json()

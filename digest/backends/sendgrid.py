@@ -1,62 +1,226 @@
-"""The ``sendgrid`` backend: SendGrid's v3 ``POST /v3/mail/send``.
+"""The ``sendgrid`` backend: SendGrid's v3 ``POST /v3/mail/send``, 1,000 recipients a call.
 
-One request carries up to 1,000 ``personalizations`` that share one content. Our
-messages differ per recipient (greeting, unsubscribe links), so each request holds
-the personalization of one message, with its own headers; requests run
-``connections`` at a time. SendGrid answers 202 with the id in ``X-Message-Id``;
-400 lists what is wrong in ``errors``.
+One request carries the issue's content once, with a substitution tag where each
+per-recipient value goes, and one ``personalization`` per recipient: ``to``, the
+``substitutions`` for its tags (greeting, unsubscribe and preferences links, plain
+in the text and HTML-escaped in the HTML) and the ``headers`` that differ per
+recipient (Message-ID, List-Unsubscribe); List-Id and List-Unsubscribe-Post are
+request-level ``headers``. Documented limits relied on (SendGrid v3 mail/send
+reference and its errors page): at most 1,000 personalizations and 1,000
+recipients per request, each address once; substitutions at most 10,000 bytes per
+personalization (a recipient beyond it goes in a request of its own with the
+content filled in); ``text/plain`` before ``text/html``, neither empty; the
+headers To, From, Subject, Reply-To, CC, BCC, Content-Type,
+Content-Transfer-Encoding, Received, DKIM-Signature, X-SG-ID, X-SG-EID cannot be
+set; a ``to.name`` with ``,`` or ``;`` is sent quoted (the documented limitation,
+worked around as django-anymail does).
+
+SendGrid answers 202 with one ``X-Message-Id`` for the whole request (recorded for
+each recipient); 400 with ``errors`` whose ``field`` (``personalizations.3.to.0.email``)
+names a refused recipient, who fails alone while the others are sent again; 413
+(payload too large) halves the request; 429 (``Retry-After``) and 5xx retry it.
+There is no idempotency key: a crash after SendGrid accepted a request and before
+the ledger commit sends the whole request again (see ``digest.backends.merge``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from email.utils import parseaddr
+from email.utils import parseaddr, quote
 from typing import Any
 
 from ..config import SendgridBackendConfig
-from ..models import Message
-from .base import HttpBackend, credential, parts
+from ..errors import PermanentError, RequestRefused
+from ..models import Message, Personal, Template
+from .base import credential, parts
+from .merge import MergeBackend
+
+#: Bytes of substitutions (tags and values) SendGrid takes per personalization.
+MAX_SUBSTITUTION_BYTES = 10_000
+#: Headers mail/send does not let a request set.
+RESERVED = frozenset(
+    {
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "content-type",
+        "content-transfer-encoding",
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+    }
+)
+_PERSONALIZATION = re.compile(r"personalizations\.(\d+)\b")
 
 
-def _address(value: str) -> dict[str, str]:
+def _address(value: str, *, recipient: bool = False) -> dict[str, str]:
     name, address = parseaddr(value)
-    return {"email": address, "name": name} if name else {"email": address}
+    return _named(address, name, recipient=recipient)
 
 
-class SendgridBackend(HttpBackend):
+def _named(address: str, name: str, *, recipient: bool = False) -> dict[str, str]:
+    if not name:
+        return {"email": address}
+    if recipient and any(c in name for c in ",;"):
+        # mail/send documents that to.name cannot hold "," or ";" (it splits the
+        # header there); a quoted string keeps the name whole.
+        name = f'"{quote(name)}"'
+    return {"email": address, "name": name}
+
+
+def tags(template: Template) -> dict[str, str]:
+    """The substitution tag of each key: the slot's token (unguessable, fixed per issue)
+    with ``t`` (text) or ``h`` (HTML) after it, so no tag is part of another."""
+    return {
+        key: f"{token}{suffix}"
+        for name, token in template.slots
+        for key, suffix in ((name, "t"), (f"{name}_html", "h"))
+    }
+
+
+def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    reserved = [name for name, _ in pairs if name.lower() in RESERVED]
+    if reserved:
+        raise PermanentError(
+            f"sendgrid: SendGrid does not let a message set the header(s) {', '.join(reserved)}; "
+            "use the smtp backend for such messages."
+        )
+    return dict(pairs)
+
+
+class SendgridBackend(MergeBackend):
     type = "sendgrid"
-    max_batch = 1
-    dispatch_batch = 20
+    max_batch = 1000
+    dispatch_batch = 1000
     config: SendgridBackendConfig
 
     async def open(self) -> None:
         self.key = credential(self.name, self.config.api_key_env, "SendGrid API key")
         await super().open()
 
-    def payload(self, messages: Sequence[Message]) -> dict[str, Any]:
-        """The mail/send body for messages that share one content (here: one message)."""
-        first = parts(messages[0])
+    def substitutions(self, personal: Personal) -> dict[str, str]:
+        """The personalization's ``substitutions``: each tag and this recipient's value."""
+        tag = tags(personal.template)
+        return {tag[key]: value for key, value in personal.values if key in tag}
+
+    def unbatchable(self, personal: Personal) -> str | None:
+        substitutions = self.substitutions(personal)
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in substitutions.items())
+        if size > MAX_SUBSTITUTION_BYTES:
+            return (
+                f"its substitutions take {size:,} bytes, over SendGrid's {MAX_SUBSTITUTION_BYTES:,}"
+            )
+        if any(tag in value for tag in substitutions for value in substitutions.values()):
+            return "a value contains a substitution tag"
+        return None
+
+    def _body(
+        self,
+        *,
+        sender: str,
+        subject: str,
+        reply_to: str | None,
+        text: str,
+        html: str,
+        headers: Sequence[tuple[str, str]],
+        personalizations: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        content = [
+            {"type": kind, "value": value}
+            for kind, value in (("text/plain", text), ("text/html", html))
+            if value
+        ]
         body: dict[str, Any] = {
-            "personalizations": [
-                {"to": [_address(p.to)], "headers": dict(p.headers)} for p in map(parts, messages)
-            ],
-            "from": _address(first.sender),
-            "subject": first.subject,
-            "content": [
-                {"type": "text/plain", "value": first.text},
-                {"type": "text/html", "value": first.html},
-            ],
+            "personalizations": personalizations,
+            "from": _address(sender),
+            "subject": subject,
+            "content": content,
         }
-        if first.reply_to:
-            body["reply_to"] = _address(first.reply_to)
+        if headers:
+            body["headers"] = _headers(headers)
+        if reply_to:
+            body["reply_to"] = _address(reply_to)
         return body
 
-    async def deliver(self, message: Message) -> str:
-        response, _ = await self.exchange(
+    def payload(self, template: Template, messages: Sequence[Message]) -> dict[str, Any]:
+        """The mail/send body for messages that share ``template``."""
+        tag = tags(template)
+        personalizations = []
+        for message in messages:
+            personal = message.personal
+            assert personal is not None and personal.template is template
+            personalizations.append(
+                {
+                    "to": [_named(message.recipient, personal.name, recipient=True)],
+                    "substitutions": self.substitutions(personal),
+                    "headers": _headers(personal.headers),
+                }
+            )
+        return self._body(
+            sender=template.sender,
+            subject=template.subject,
+            reply_to=template.reply_to,
+            text=template.text_with(tag.__getitem__),
+            html=template.html_with(tag.__getitem__),
+            headers=template.headers,
+            personalizations=personalizations,
+        )
+
+    def single_payload(self, message: Message) -> dict[str, Any]:
+        """The mail/send body of one message as built, with nothing to substitute."""
+        p = parts(message)
+        return self._body(
+            sender=p.sender,
+            subject=p.subject,
+            reply_to=p.reply_to,
+            text=p.text,
+            html=p.html,
+            headers=(),
+            personalizations=[
+                {"to": [_address(p.to, recipient=True)], "headers": _headers(p.headers)}
+            ],
+        )
+
+    async def _post(self, body: dict[str, Any], count: int) -> str:
+        response, answer = await self.exchange(
             "POST",
             f"{self.config.base_url}/v3/mail/send",
-            json=self.payload([message]),
+            json=body,
             headers={"Authorization": f"Bearer {self.key}"},
             expect_json=False,
+            accept=(400,),
+            raw=(413,),
         )
+        if response.status_code == 413:
+            raise RequestRefused(
+                f"sendgrid: HTTP 413, the request is too large ({count} recipients)."
+            )
+        if response.status_code == 400:
+            raise self._refusal(answer)
         return response.headers.get("x-message-id", "")
+
+    def _refusal(self, answer: Any) -> PermanentError:
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        if not isinstance(errors, list) or not errors:
+            return PermanentError(f"sendgrid: HTTP 400: {str(answer)[:200]}")
+        rejected: dict[int, str] = {}
+        for error in errors:
+            error = error if isinstance(error, dict) else {"message": str(error)}
+            match = _PERSONALIZATION.match(str(error.get("field") or ""))
+            reason = f"sendgrid: {error.get('message', 'refused')} ({error.get('field')})"
+            if match is None:
+                # Not about one recipient: the request itself is wrong for everyone.
+                return PermanentError(reason)
+            rejected.setdefault(int(match.group(1)), reason)
+        return RequestRefused("; ".join(dict.fromkeys(rejected.values())), rejected)
+
+    async def send_template(self, template: Template, messages: Sequence[Message]) -> str:
+        return await self._post(self.payload(template, messages), len(messages))
+
+    async def deliver(self, message: Message) -> str:
+        return await self._post(self.single_payload(message), 1)
