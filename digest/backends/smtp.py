@@ -300,7 +300,9 @@ class SmtpBackend(Backend):
     """Sends through the SMTP server of ``config`` over a pool of connections."""
 
     type = "smtp"
-    dispatch_batch = 20
+    # Each claim costs a ledger transaction; 50 keeps that well under the time the
+    # messages take, and a crash can send at most connections x 50 twice.
+    dispatch_batch = 50
     config: SmtpBackendConfig
 
     def __init__(self, name: str, config: SmtpBackendConfig) -> None:
