@@ -168,6 +168,9 @@ class Message:
     sender: str
     message_id: str
     data: bytes
+    #: ``data`` ends every line in CRLF and starts none with ".": SMTP's DATA sends it
+    #: as it is (``MessageFactory`` builds messages so); otherwise it is checked first.
+    smtp_ready: bool = False
 
 
 class DeliveryStatus(StrEnum):

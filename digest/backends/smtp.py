@@ -207,11 +207,12 @@ class _Wire(asyncio.Protocol):
         if self._lost:
             raise ConnectionError("the connection was closed")
 
-    async def transact(self, sender: str, recipient: str, data: bytes) -> str:
+    async def transact(self, sender: str, recipient: str, data: bytes, ready: bool) -> str:
         """Send one message to one recipient; the text of the server's final 2xx reply.
 
         A refusal raises its ``reply_error`` after the transaction was reset (RSET),
-        so the connection can carry the next message (unless it was a 421).
+        so the connection can carry the next message (unless it was a 421). ``ready``:
+        ``data`` needs no dot-stuffing (``Message.smtp_ready``).
         """
         options = f" SIZE={len(data)}" if self.size else ""
         if not (sender.isascii() and recipient.isascii()):
@@ -241,7 +242,7 @@ class _Wire(asyncio.Protocol):
                 self.write(b"RSET\r\n")
                 await self.reply()
                 raise failure
-            self.write(dot_stuffed(data))
+            self.write(data + b".\r\n" if ready else dot_stuffed(data))
             await self._drain()
             code, text = await self.reply()
             if code == 421:
@@ -435,7 +436,9 @@ class SmtpBackend(Backend):
             if conn.wire is not None:
                 # The wire closes the connection itself when it cannot carry on.
                 reusable = True
-                reply = await conn.wire.transact(message.sender, message.recipient, message.data)
+                reply = await conn.wire.transact(
+                    message.sender, message.recipient, message.data, message.smtp_ready
+                )
                 conn.sent += 1
                 self.pipelined += 1
                 return reply.strip()
