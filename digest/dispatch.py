@@ -416,17 +416,24 @@ class _Run:
             return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
 
     def _next_wait(self) -> float | None:
-        """None when no queued row is left; else how long until one may be claimable."""
+        """None when no queued row is left for this worker; else how long until one may
+        be claimable.
+
+        Rows this process's other workers are sending do not count: those workers
+        carry on with whatever comes back for a retry, so an idle worker ends instead
+        of polling until the last batch is settled.
+        """
         with self.store.session() as session:
-            queued = session.execute(
+            count, in_flight, not_before = session.execute(
                 select(
                     func.count(DeliveryRow.id),
+                    func.count(DeliveryRow.id).filter(
+                        DeliveryRow.claimed_by == self.options.worker
+                    ),
                     func.min(DeliveryRow.not_before),
-                    func.min(DeliveryRow.lease_until),
                 ).where(DeliveryRow.issue_id == self.issue_id, DeliveryRow.status == "queued")
             ).one()
-        count, not_before, _ = queued
-        if not count:
+        if count == in_flight:
             return None
         if not_before is not None:
             if isinstance(not_before, str):  # SQLite aggregates lose the column type
