@@ -349,3 +349,21 @@ async def test_body_lines_starting_with_a_dot_arrive_intact(pipelining) -> None:
             [delivery] = await backend.send([message(1, data)])
     assert delivery.status is DeliveryStatus.SENT
     assert server.received == [("reader1@example.test", data)]
+
+
+async def test_an_internationalised_address_needs_smtputf8_from_the_server() -> None:
+    utf8 = Message(
+        subscriber_id=3,
+        recipient="zoë@example.test",
+        sender="news@digest.test",
+        message_id="<m3@digest.test>",
+        data=b"Subject: 3\r\n\r\nHello\r\n",
+    )
+    async with ScriptedServer(accept) as server:  # offers PIPELINING, not SMTPUTF8
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            refused, delivered = await backend.send([utf8, message(4)])
+    assert refused.status is DeliveryStatus.FAILED and not refused.bounced
+    assert "does not offer SMTPUTF8" in refused.error
+    assert delivered.status is DeliveryStatus.SENT
+    assert not any("zo" in line for line in server.commands)
