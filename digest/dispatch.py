@@ -27,6 +27,7 @@ process's claims: those rows stay queued and nothing is marked that did not happ
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -37,7 +38,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .backends import Backend
@@ -45,7 +58,7 @@ from .errors import DigestError, SendAborted, SubscriberError
 from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
-from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, utcnow
+from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, UTCDateTime, utcnow
 from .subscribers import blocked_subscribers, record_bounce, sendable_clause
 
 log = logging.getLogger(__name__)
@@ -213,61 +226,33 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
     is over; on PostgreSQL rows locked by another worker's claim are skipped."""
     now = utcnow()
-    pick = (
-        select(DeliveryRow.id)
-        .where(
-            DeliveryRow.issue_id == issue_id,
-            DeliveryRow.status == "queued",
-            or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
-            or_(DeliveryRow.not_before.is_(None), DeliveryRow.not_before <= now),
-        )
-        .order_by(DeliveryRow.id)
-        .limit(size)
-    )
-    if session.get_bind().dialect.name == "sqlite":
+    params = {
+        "issue": issue_id,
+        "now": now,
+        "size": size,
+        "worker": worker,
+        "lease_end": now + timedelta(seconds=lease),
+    }
+    # Core statements built once, on the session's connection: this runs per batch.
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
         # SQLite has no row locks: the claim must be one write statement, so that the
         # transaction takes the database's write lock before it reads (several sender
         # processes may share the file).
+        ids = connection.execute(_claim_sqlite(), params).scalars().all()
+    else:
         ids = (
-            session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(pick.scalar_subquery()))
-                .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
-                .returning(DeliveryRow.id)
-                .execution_options(synchronize_session=False)
-            )
+            connection.execute(_claimable().with_for_update(skip_locked=True), params)
             .scalars()
             .all()
         )
-    else:
-        ids = session.scalars(pick.with_for_update(skip_locked=True)).all()
         if not ids:
             return []
         # The same conditions again: a claimant that got in between keeps its rows.
-        session.execute(
-            update(DeliveryRow)
-            .where(
-                DeliveryRow.id.in_(ids),
-                DeliveryRow.status == "queued",
-                or_(DeliveryRow.lease_until.is_(None), DeliveryRow.lease_until < now),
-            )
-            .values(claimed_by=worker, lease_until=now + timedelta(seconds=lease))
-        )
+        connection.execute(_take(), {**params, "ids": ids})
     if not ids:
         return []
-    rows = session.execute(
-        select(
-            DeliveryRow.id,
-            DeliveryRow.attempts,
-            SubscriberRow.id,
-            SubscriberRow.email,
-            SubscriberRow.name,
-            SubscriberRow.status,
-        )
-        .join(SubscriberRow, SubscriberRow.id == DeliveryRow.subscriber_id)
-        .where(DeliveryRow.id.in_(ids), DeliveryRow.claimed_by == worker)
-        .order_by(DeliveryRow.id)
-    ).all()
+    rows = connection.execute(_claimed(), {"ids": ids, "worker": worker}).all()
     claimed = [
         _Claimed(did, attempts, Subscriber(id=sid, email=email, name=name), status)
         for did, attempts, sid, email, name, status in rows
@@ -278,6 +263,80 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     for item in claimed:
         item.status = blocked.get(item.id, "active")
     return claimed
+
+
+_DELIVERIES = DeliveryRow.__table__
+_NOW = bindparam("now", type_=UTCDateTime())
+_FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
+
+
+@functools.cache
+def _claimable() -> Select[tuple[int]]:
+    """The ids of up to ``size`` claimable rows of the issue ``issue`` at ``now``."""
+    d = _DELIVERIES.c
+    return (
+        select(d.id)
+        .where(
+            d.issue_id == bindparam("issue"),
+            d.status == "queued",
+            _FREE,
+            or_(d.not_before.is_(None), d.not_before <= _NOW),
+        )
+        .order_by(d.id)
+        .limit(bindparam("size", type_=Integer()))
+    )
+
+
+@functools.cache
+def _claim_sqlite() -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id.in_(_claimable().scalar_subquery()))
+        .values(
+            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
+        )
+        .returning(_DELIVERIES.c.id)
+    )
+
+
+@functools.cache
+def _take() -> Update:
+    d = _DELIVERIES.c
+    return (
+        update(_DELIVERIES)
+        .where(d.id.in_(bindparam("ids", expanding=True)), d.status == "queued", _FREE)
+        .values(
+            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
+        )
+    )
+
+
+@functools.cache
+def _claimed() -> Select[tuple[int, int, int, str, str, str]]:
+    d = _DELIVERIES.c
+    return (
+        select(
+            d.id,
+            d.attempts,
+            SubscriberRow.id,
+            SubscriberRow.email,
+            SubscriberRow.name,
+            SubscriberRow.status,
+        )
+        .join(SubscriberRow, SubscriberRow.id == d.subscriber_id)
+        .where(d.id.in_(bindparam("ids", expanding=True)), d.claimed_by == bindparam("worker"))
+        .order_by(d.id)
+    )
+
+
+@functools.cache
+def _settle(keys: tuple[str, ...]) -> Update:
+    """An UPDATE of the ledger row ``row_id`` setting the columns ``keys`` (but ``id``)."""
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == bindparam("row_id"))
+        .values({key: bindparam(key) for key in keys if key != "id"})
+    )
 
 
 def _reason(delivery: Delivery) -> str:
@@ -357,17 +416,24 @@ class _Run:
             return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
 
     def _next_wait(self) -> float | None:
-        """None when no queued row is left; else how long until one may be claimable."""
+        """None when no queued row is left for this worker; else how long until one may
+        be claimable.
+
+        Rows this process's other workers are sending do not count: those workers
+        carry on with whatever comes back for a retry, so an idle worker ends instead
+        of polling until the last batch is settled.
+        """
         with self.store.session() as session:
-            queued = session.execute(
+            count, in_flight, not_before = session.execute(
                 select(
                     func.count(DeliveryRow.id),
+                    func.count(DeliveryRow.id).filter(
+                        DeliveryRow.claimed_by == self.options.worker
+                    ),
                     func.min(DeliveryRow.not_before),
-                    func.min(DeliveryRow.lease_until),
                 ).where(DeliveryRow.issue_id == self.issue_id, DeliveryRow.status == "queued")
             ).one()
-        count, not_before, _ = queued
-        if not count:
+        if count == in_flight:
             return None
         if not_before is not None:
             if isinstance(not_before, str):  # SQLite aggregates lose the column type
@@ -463,14 +529,10 @@ class _Run:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(sorted(row)), []).append(row)
-        table = DeliveryRow.__table__
-        for keys, group in groups.items():
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("row_id"))
-                .values({key: bindparam(key) for key in keys if key != "id"})
-            )
-            session.execute(statement, [{**row, "row_id": row["id"]} for row in group])
+        if groups:
+            connection = session.connection()
+            for keys, group in groups.items():
+                connection.execute(_settle(keys), [{**row, "row_id": row["id"]} for row in group])
         for address, reason in bounced:
             suppress(session, address, reason, self.backend.type)
 

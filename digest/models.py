@@ -233,6 +233,9 @@ class Message:
     message_id: str
     data: bytes
     personal: Personal | None = None
+    #: ``data`` ends every line in CRLF and starts none with ".": SMTP's DATA sends it
+    #: as it is (``MessageFactory`` builds messages so); otherwise it is checked first.
+    smtp_ready: bool = False
 
 
 class DeliveryStatus(StrEnum):

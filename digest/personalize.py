@@ -34,19 +34,25 @@ _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
 
 
 # Text that quoted-printable leaves as it is: short, printable ASCII, no "=", no
-# trailing space. Per-recipient values (names, URLs) mostly are, and skip the encoder.
-_QP_AS_IS = re.compile(r"[!-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-<>-~]?")
+# trailing space, no leading ".". Per-recipient values (names, URLs) mostly are, and
+# skip the encoder.
+_QP_AS_IS = re.compile(r"[!-\-/-<>-~][ !-<>-~]{0,70}[!-<>-~]|[!-\-/-<>-~]?")
 
 
 def _qp(text: str) -> bytes:
-    """``text`` quoted-printable encoded with CRLF line ends, soft breaks included."""
+    """``text`` quoted-printable encoded with CRLF line ends, soft breaks included.
+
+    Every piece of a body starts a line, and a "." that starts a line is written "=2E"
+    (the same character in quoted-printable), so SMTP never has to double it.
+    """
     if _QP_AS_IS.fullmatch(text):
         return text.encode("ascii")
     data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     # b2a_qp ends its soft line breaks with a bare LF when the input has no CRLF
     # (a one-line value): SMTP needs CRLF everywhere.
-    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n.", b"\n=2E").replace(b"\n", b"\r\n")
+    return b"=2E" + encoded[1:] if encoded.startswith(b".") else encoded
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -165,6 +171,9 @@ class MessageFactory:
             headers.append(_fold("Reply-To", reply_to))
         headers.extend(_fold(name, value) for name, value in extra_headers)
         self._headers = b"".join(headers)
+        # Folded header lines start with a space and the bodies are quoted-printable
+        # (see ``_qp``): only an odd header name could start a line with ".".
+        self._smtp_ready = b"\n." not in self._headers and not self._headers.startswith(b".")
         self._body_head = (
             f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n\r\n'
             f"--{self.boundary}\r\n"
@@ -259,6 +268,7 @@ class MessageFactory:
             message_id=message_id,
             data=data,
             personal=personal,
+            smtp_ready=self._smtp_ready,
         )
 
 

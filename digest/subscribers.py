@@ -14,6 +14,7 @@ that queues deliveries, ``blocked_subscribers`` for the batch about to be sent.
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,19 @@ from pathlib import Path
 from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .errors import SubscriberError
@@ -34,6 +47,7 @@ from .store.tables import (
     SubscriberEventRow,
     SubscriberRow,
     SuppressionRow,
+    UTCDateTime,
     utcnow,
 )
 
@@ -666,13 +680,19 @@ def blocked_subscribers(
     ids = [row.id for row in rows if row.id not in blocked]
     if not ids:
         return blocked
-    for sid, suppressed in session.execute(
-        select(SubscriberRow.id, _suppressed()).where(
-            SubscriberRow.id.in_(ids), or_(_suppressed(), _paused(now))
-        )
-    ):
+    # Core on the session's connection: this runs for every batch a send claims.
+    for sid, suppressed in session.connection().execute(_blocked(), {"ids": ids, "now": now}):
         blocked[sid] = "suppressed" if suppressed else "paused"
     return blocked
+
+
+@functools.cache
+def _blocked() -> Select[tuple[int, bool]]:
+    """The query of ``blocked_subscribers``, built once (parameters ``ids`` and ``now``)."""
+    return select(SubscriberRow.id, _suppressed()).where(
+        SubscriberRow.id.in_(bindparam("ids", expanding=True)),
+        or_(_suppressed(), _paused(bindparam("now", type_=UTCDateTime()))),  # type: ignore[arg-type]
+    )
 
 
 def count_active(session: Session, list_name: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.backends.smtp import SmtpBackend, reply_error
+from digest.backends.smtp import SmtpBackend, dot_stuffed, reply_error
 from digest.config import SmtpBackendConfig
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import (
@@ -14,10 +14,14 @@ from digest.errors import (
     ThrottledError,
     TransientError,
 )
-from tests.mailserver.faults import Faults, FaultServer, SilentServer
+from digest.models import DeliveryStatus, Message
+from tests.mailserver.faults import Faults, FaultServer, ScriptedServer, SilentServer
 from tests.mailserver.issue import queued_issue
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.05)
+#: The fault tests run twice: against a server offering PIPELINING (the backend's own
+#: pipelined exchange) and one that does not (aiosmtplib's sendmail).
+PIPELINING = pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "plain"])
 
 
 def smtp(port: int, **settings: object) -> SmtpBackend:
@@ -58,10 +62,14 @@ def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, erro
     assert str(code) in str(exc)
 
 
-async def test_pool_sends_every_message_once_over_at_most_n_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_pool_sends_every_message_once_over_at_most_n_connections(
+    tmp_path, pipelining
+) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(60), names={"reader0@example.test": "Ada"})
-    with FaultServer() as server:
-        report = await send(issue, smtp(server.port, connections=3))
+    with FaultServer(pipelining=pipelining) as server:
+        backend = smtp(server.port, connections=3)
+        report = await send(issue, backend)
     assert report.sent == 60 and report.failed == 0
     assert server.counts() == {e: 1 for e in emails(60)}
     assert 1 <= len(server.peers) <= 3
@@ -71,20 +79,23 @@ async def test_pool_sends_every_message_once_over_at_most_n_connections(tmp_path
     message = server.parsed("reader0@example.test")
     assert message["To"].addresses[0].display_name == "Ada"
     assert "Hi Ada," in message.get_body(("plain",)).get_content()
+    assert backend.pipelined == (60 if pipelining else 0)
 
 
-async def test_per_connection_limit_opens_a_fresh_connection(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_per_connection_limit_opens_a_fresh_connection(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(20))
-    with FaultServer() as server:
+    with FaultServer(pipelining=pipelining) as server:
         await send(issue, smtp(server.port, connections=1, max_messages_per_connection=5))
     assert len(server.peers) == 4
     assert sum(server.counts().values()) == 20
 
 
-async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(10))
     gone = "reader3@example.test"
-    with FaultServer(Faults(unknown={gone})) as server:
+    with FaultServer(Faults(unknown={gone}), pipelining=pipelining) as server:
         report = await send(issue, smtp(server.port, connections=2))
     assert report.sent == 9 and report.failed == 1
     row = issue.rows()[gone]
@@ -99,10 +110,11 @@ async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path) -> None:  
     assert gone not in server.counts()
 
 
-async def test_temporary_failures_are_retried_until_delivered_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_temporary_failures_are_retried_until_delivered_once(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
     flaky = set(emails(30)[::3])
     issue = queued_issue(tmp_path / "d.db", emails(30))
-    with FaultServer(Faults(tempfail_first=flaky)) as server:
+    with FaultServer(Faults(tempfail_first=flaky), pipelining=pipelining) as server:
         report = await send(issue, smtp(server.port, connections=2))
     assert report.sent == 30
     assert server.counts() == {e: 1 for e in emails(30)}
@@ -111,19 +123,25 @@ async def test_temporary_failures_are_retried_until_delivered_once(tmp_path) -> 
     assert all(rows[e].attempts == 1 for e in set(emails(30)) - flaky)
 
 
-async def test_connection_dropped_mid_transaction_reconnects_and_delivers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_connection_dropped_mid_transaction_reconnects_and_delivers(
+    tmp_path, pipelining
+) -> None:  # type: ignore[no-untyped-def]
     dropped = set(emails(12)[::4])
     issue = queued_issue(tmp_path / "d.db", emails(12))
-    with FaultServer(Faults(drop_first=dropped)) as server:
+    with FaultServer(Faults(drop_first=dropped), pipelining=pipelining) as server:
         report = await send(issue, smtp(server.port, connections=1, timeout=2))
     assert report.sent == 12
     assert server.counts() == {e: 1 for e in emails(12)}
     assert len(server.connections) == len(dropped) + 1
 
 
-async def test_421_throttling_halves_the_pace_and_everything_still_goes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_421_throttling_halves_the_pace_and_everything_still_goes(
+    tmp_path, pipelining
+) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(15))
-    with FaultServer(Faults(throttle_mail=3)) as server:
+    with FaultServer(Faults(throttle_mail=3), pipelining=pipelining) as server:
         backend = smtp(server.port, connections=1, rate={"per_second": 200})
         report = await send(issue, backend)
     assert server.throttled == 3
@@ -133,9 +151,12 @@ async def test_421_throttling_halves_the_pace_and_everything_still_goes(tmp_path
     assert server.counts() == {e: 1 for e in emails(15)}
 
 
-async def test_a_server_slower_than_the_timeout_is_reported_never_marked_sent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_a_server_slower_than_the_timeout_is_reported_never_marked_sent(
+    tmp_path, pipelining
+) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", emails(2))
-    with FaultServer(Faults(data_delay=1.0)) as server:
+    with FaultServer(Faults(data_delay=1.0), pipelining=pipelining) as server:
         report = await send(
             issue,
             smtp(server.port, connections=2, timeout=0.3),
@@ -159,11 +180,12 @@ async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, mo
     assert issue.issue_status() == "sending"
 
 
-async def test_right_credentials_log_in_and_send(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@PIPELINING
+async def test_right_credentials_log_in_and_send(tmp_path, pipelining, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("T_SMTP_USER", "digest")
     monkeypatch.setenv("T_SMTP_PASS", "right")
     issue = queued_issue(tmp_path / "d.db", emails(5))
-    with FaultServer(login=("digest", "right")) as server:
+    with FaultServer(login=("digest", "right"), pipelining=pipelining) as server:
         backend = smtp(server.port, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
         report = await send(issue, backend)
     assert report.sent == 5 and len(server.received) == 5
@@ -195,3 +217,153 @@ async def test_missing_password_variable_is_a_config_error(tmp_path, monkeypatch
     backend = smtp(2525, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
     with pytest.raises(ConfigError, match=r"\$T_SMTP_PASS, which is not set"):
         await backend.open()
+
+
+def message(n: int, data: bytes | None = None) -> Message:
+    return Message(
+        subscriber_id=n,
+        recipient=f"reader{n}@example.test",
+        sender="news@digest.test",
+        message_id=f"<m{n}@digest.test>",
+        data=data or f"Subject: {n}\r\n\r\nHello {n}\r\n".encode(),
+    )
+
+
+def accept(number: int, commands: list[str]) -> list[str]:
+    return ["250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>"]
+
+
+async def test_mail_rcpt_and_data_go_together_when_pipelining_is_offered() -> None:
+    # The server answers nothing until MAIL, RCPT and DATA have all arrived: a client
+    # waiting for each reply would time out instead.
+    async with ScriptedServer(accept) as server:
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            deliveries = await backend.send([message(1), message(2)])
+    assert [d.status for d in deliveries] == [DeliveryStatus.SENT] * 2
+    assert [d.provider_id for d in deliveries] == [
+        "2.0.0 Ok: queued as S0",
+        "2.0.0 Ok: queued as S1",
+    ]
+    assert server.transactions[0] == [
+        "MAIL FROM:<news@digest.test> SIZE=23",
+        "RCPT TO:<reader1@example.test>",
+        "DATA",
+    ]
+    assert server.bodies[1] == b"Subject: 2\r\n\r\nHello 2\r\n.\r\n"
+    assert server.connections == 1 and backend.pipelined == 2
+
+
+async def test_without_pipelining_each_command_waits_for_its_reply() -> None:
+    async with ScriptedServer(accept, pipelining=False) as server:
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            deliveries = await backend.send([message(1), message(2)])
+    assert [d.status for d in deliveries] == [DeliveryStatus.SENT] * 2
+    assert server.unasked == []
+    assert len(server.bodies) == 2 and backend.pipelined == 0
+
+
+async def test_a_refused_recipient_in_a_pipeline_bounces_and_the_connection_goes_on() -> None:
+    def script(number: int, commands: list[str]) -> list[str]:
+        if number == 0:
+            return [
+                "250 2.1.0 Ok",
+                "550 5.1.1 <reader1@example.test>: Recipient address rejected: User unknown",
+                "554 5.5.1 Error: no valid recipients",
+            ]
+        return accept(number, commands)
+
+    async with ScriptedServer(script) as server:
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            deliveries = await backend.send([message(1), message(2)])
+    refused, delivered = deliveries
+    assert refused.status is DeliveryStatus.FAILED and refused.bounced
+    assert refused.error.startswith("recipient refused: 550 5.1.1")
+    assert delivered.status is DeliveryStatus.SENT
+    # The failed transaction was reset before the next one, on the same connection.
+    assert "RSET" in server.commands
+    assert server.commands.index("RSET") < server.commands.index("RCPT TO:<reader2@example.test>")
+    assert server.connections == 1 and len(server.bodies) == 1
+
+
+async def test_421_in_the_middle_of_a_pipeline_throttles_and_reconnects() -> None:
+    def script(number: int, commands: list[str]) -> list[str]:
+        if number == 0:
+            return ["250 2.1.0 Ok", "421 4.7.0 Too many connections, closing", "close"]
+        return accept(number, commands)
+
+    async with ScriptedServer(script) as server:
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            deliveries = await backend.send([message(1), message(2)])
+    throttled, delivered = deliveries
+    assert throttled.status is DeliveryStatus.TRANSIENT
+    assert throttled.error.startswith("recipient refused: 421 4.7.0")
+    assert backend.limiter.throttle_count == 1
+    assert delivered.status is DeliveryStatus.SENT
+    assert server.connections == 2
+
+
+async def test_a_connection_dropped_during_data_is_transient_and_replaced() -> None:
+    def script(number: int, commands: list[str]) -> list[str]:
+        return ["250 Ok", "250 Ok", "close-mid-data"] if number == 0 else accept(number, commands)
+
+    body = b"Subject: long\r\n\r\n" + b"x" * 70 + b"\r\n" * 2000
+    async with ScriptedServer(script) as server:
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            deliveries = await backend.send([message(1, body), message(2)])
+    dropped, delivered = deliveries
+    assert dropped.status is DeliveryStatus.TRANSIENT
+    assert "dropped the connection" in dropped.error
+    assert delivered.status is DeliveryStatus.SENT
+    assert server.connections == 2
+
+
+async def test_a_reply_slower_than_the_timeout_in_a_pipeline_is_transient() -> None:
+    def script(number: int, commands: list[str]) -> list[str]:
+        return ["250 Ok", "250 Ok"]  # and never a word about DATA
+
+    async with ScriptedServer(script) as server:
+        backend = smtp(server.port, connections=1, timeout=0.3)
+        async with backend:
+            [delivery] = await backend.send([message(1)])
+    assert delivery.status is DeliveryStatus.TRANSIENT
+    assert "did not answer within 0.3s" in delivery.error
+
+
+def test_dot_stuffing_doubles_leading_dots_and_ends_every_line_in_crlf() -> None:
+    assert dot_stuffed(b".a\r\nb\r\n.\r\n..c\r\n") == b"..a\r\nb\r\n..\r\n...c\r\n.\r\n"
+    assert dot_stuffed(b"a\nb\r.c") == b"a\r\nb\r\n..c\r\n.\r\n"
+    assert dot_stuffed(b"") == b"\r\n.\r\n"
+
+
+@PIPELINING
+async def test_body_lines_starting_with_a_dot_arrive_intact(pipelining) -> None:  # type: ignore[no-untyped-def]
+    data = b"Subject: dots\r\n\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
+    with FaultServer(pipelining=pipelining) as server:
+        backend = smtp(server.port, connections=1)
+        async with backend:
+            [delivery] = await backend.send([message(1, data)])
+    assert delivery.status is DeliveryStatus.SENT
+    assert server.received == [("reader1@example.test", data)]
+
+
+async def test_an_internationalised_address_needs_smtputf8_from_the_server() -> None:
+    utf8 = Message(
+        subscriber_id=3,
+        recipient="zoë@example.test",
+        sender="news@digest.test",
+        message_id="<m3@digest.test>",
+        data=b"Subject: 3\r\n\r\nHello\r\n",
+    )
+    async with ScriptedServer(accept) as server:  # offers PIPELINING, not SMTPUTF8
+        backend = smtp(server.port, connections=1, timeout=2)
+        async with backend:
+            refused, delivered = await backend.send([utf8, message(4)])
+    assert refused.status is DeliveryStatus.FAILED and not refused.bounced
+    assert "does not offer SMTPUTF8" in refused.error
+    assert delivered.status is DeliveryStatus.SENT
+    assert not any("zo" in line for line in server.commands)

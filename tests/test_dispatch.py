@@ -337,3 +337,29 @@ async def test_two_senders_sharing_one_sqlite_file_never_send_the_same_row(tmp_p
     assert both == Counter({e: 1 for e in emails(200)})
     assert first.delivered and second.delivered  # both took a share
     assert set(issue.statuses().values()) == {"sent"}
+
+
+async def test_a_worker_with_nothing_left_to_claim_ends_without_waiting_for_the_others(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    # Two batches: one worker finds nothing more to claim while the other still sends.
+    # It used to poll every 0.5 s until that batch was settled, adding up to half a
+    # second to every send.
+    issue = queued_issue(tmp_path / "d.db", emails(10))
+    backend = Recorder(connections=3)
+    backend.pause = 0.1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    report = await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
+    assert report.sent == 10 and issue.issue_status() == "sent"
+    assert loop.time() - started < 0.4
+
+
+async def test_retries_of_a_batch_still_go_after_the_idle_workers_ended(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    flaky = "r9@example.test"
+    issue = queued_issue(tmp_path / "d.db", emails(10))
+    backend = Recorder({flaky: [TransientError("busy"), TransientError("busy")]}, connections=3)
+    backend.pause = 0.05
+    report = await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
+    assert report.sent == 10 and backend.attempts[flaky] == 3
+    assert issue.issue_status() == "sent"

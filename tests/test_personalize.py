@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -154,3 +155,23 @@ def test_slot_values_encode_exactly_like_the_reference_encoder(value: str) -> No
     expected = reference.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     assert _qp(value) == expected
     assert binascii.a2b_qp(_qp(value)) == data
+
+
+@pytest.mark.parametrize("value", [".", ".hidden", "a\n.b", "x" * 75 + ".tail", "...\n.\n.."])
+def test_no_encoded_line_starts_with_a_dot(value: str) -> None:
+    encoded = _qp(value)
+    assert not encoded.startswith(b".") and b"\n." not in encoded
+    assert binascii.a2b_qp(encoded) == value.replace("\n", "\r\n").encode()
+
+
+def test_built_messages_are_ready_for_smtp_data_as_they_are(rendered: Rendered) -> None:
+    dotted = dataclasses.replace(
+        rendered, text=".first\n" + rendered.text + "\n.\n..two\n" + "w" * 75 + ".tail\n"
+    )
+    message = factory(dotted).build(Subscriber(9, "d@example.org", ".Dot"))
+    assert message.smtp_ready
+    assert b"\n." not in message.data and b"\n" not in message.data.replace(b"\r\n", b"")
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    values = {"greeting": "Hi .Dot,", **links(Subscriber(9, "d@example.org", ".Dot"))}
+    assert text.replace("\r\n", "\n") == fill_slots(dotted.text, dotted, values)

@@ -20,6 +20,7 @@ import pytest
 from digest.backends.smtp import SmtpBackend
 from digest.config import SmtpBackendConfig
 from digest.dispatch import SendOptions, send_issue
+from digest.models import DeliveryStatus, Message
 from tests.mailserver.issue import queued_issue
 from tests.mailserver.servers import MISSING, Dovecot, Postfix
 
@@ -93,6 +94,8 @@ async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) 
             issue.store, issue.issue_id, factory, backend, options=SendOptions(max_attempts=1)
         )
     assert report.sent == 1 and report.failed == 1
+    # Postfix offers PIPELINING: the message went through the pipelined exchange.
+    assert backend.pipelined == 1
     # Postfix refuses an address it has no mailbox for: a hard bounce, suppressed.
     row = issue.rows()["nobody@example.test"]
     assert row.status == "failed" and "550 5.1.1" in row.error
@@ -125,3 +128,25 @@ async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) 
     # Postfix added its own trace header, proof the message went through it.
     assert "mail.digest.test" in received["Received"]
     assert fetch_inbox(dovecot.port, "grace", "pw-grace", want=0, timeout=0) == []
+
+
+async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -> None:  # type: ignore[no-untyped-def]
+    postfix, dovecot = mail
+    body = "Dots:\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
+    data = (
+        "From: news@digest.test\r\nTo: grace@example.test\r\nSubject: dots\r\n"
+        "Message-ID: <dots@digest.test>\r\n\r\n" + body
+    ).encode()
+    message = Message(
+        subscriber_id=1,
+        recipient="grace@example.test",
+        sender="news@digest.test",
+        message_id="<dots@digest.test>",
+        data=data,
+    )
+    config = SmtpBackendConfig(type="smtp", host="127.0.0.1", port=postfix.port, security="none")
+    async with SmtpBackend("postfix", config) as backend:
+        [delivery] = await backend.send([message])
+    assert delivery.status is DeliveryStatus.SENT and backend.pipelined == 1
+    [received] = fetch_inbox(dovecot.port, "grace", "pw-grace", want=1)
+    assert received.get_content().replace("\r\n", "\n") == body.replace("\r\n", "\n")

@@ -430,6 +430,7 @@ def bench_memory(work: Path, quick: bool) -> None:
 def bench_crash(work: Path, quick: bool) -> None:
     from sqlalchemy import func, select
 
+    from digest.backends.smtp import SmtpBackend
     from digest.dispatch import SendOptions, in_flight_window
     from digest.store import Store
     from digest.store.tables import DeliveryRow
@@ -477,7 +478,7 @@ def bench_crash(work: Path, quick: bool) -> None:
 
     class _B:
         connections = CONNECTIONS
-        dispatch_batch = 20
+        dispatch_batch = SmtpBackend.dispatch_batch
 
     window = in_flight_window(_B(), SendOptions())  # type: ignore[arg-type]
     print(f"{n} recipients, {killed} kill -9 at random moments, resumed each time")

@@ -32,8 +32,9 @@ class Faults:
 
 
 class FaultHandler:
-    def __init__(self, faults: Faults) -> None:
+    def __init__(self, faults: Faults, pipelining: bool = False) -> None:
         self.faults = faults
+        self.pipelining = pipelining
         self.received: list[tuple[str, bytes]] = []
         self.data_attempts: Counter[str] = Counter()
         self.peers: set[tuple[str, int]] = set()  # connections that delivered something
@@ -41,6 +42,12 @@ class FaultHandler:
         self.throttled = 0
         self.rsets = 0
         self.port = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
         if self.faults.throttle_mail > 0:
@@ -88,11 +95,19 @@ class FaultHandler:
 class FaultServer:
     """Context manager: a ``FaultHandler`` behind aiosmtpd on ``127.0.0.1:port``.
 
-    With ``login`` the server offers AUTH (without TLS) and accepts only that pair.
+    With ``login`` the server offers AUTH (without TLS) and accepts only that pair;
+    with ``pipelining`` its EHLO offers PIPELINING (aiosmtpd reads pipelined commands
+    in order but does not say so by default).
     """
 
-    def __init__(self, faults: Faults | None = None, login: tuple[str, str] | None = None) -> None:
-        self.handler = FaultHandler(faults or Faults())
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        login: tuple[str, str] | None = None,
+        *,
+        pipelining: bool = False,
+    ) -> None:
+        self.handler = FaultHandler(faults or Faults(), pipelining)
         self.port = free_port()
         kwargs: dict[str, object] = {}
         if login:
@@ -141,3 +156,99 @@ class SilentServer:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+class ScriptedServer:
+    """A bare SMTP server on asyncio streams whose replies to each transaction a test
+    writes, to check what aiosmtpd cannot show: how commands arrive on the wire.
+
+    ``script(n, commands)`` gets the number of the transaction (from 0) and the command
+    lines received for it (``MAIL ...``, ``RCPT ...``, ``DATA``) and returns the
+    replies to send, one per command; ``"close"`` as a reply closes the connection
+    instead, ``"close-mid-data"`` answers 354 and closes after the first body line.
+    With ``pipelining`` the EHLO offers PIPELINING and each transaction is answered only
+    once MAIL, RCPT and DATA have all arrived, as a client that waits for each reply
+    never sends them: it times out. Without it, a command that arrives before the
+    previous one was answered is recorded in ``unasked``.
+    """
+
+    def __init__(self, script, *, pipelining: bool = True) -> None:  # type: ignore[no-untyped-def]
+        self.script = script
+        self.pipelining = pipelining
+        self.transactions: list[list[str]] = []
+        self.bodies: list[bytes] = []
+        self.commands: list[str] = []
+        self.connections = 0
+        self.unasked: list[str] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> ScriptedServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _line(self, reader: asyncio.StreamReader) -> str:
+        line = (await reader.readline()).decode().rstrip("\r\n")
+        if not line:
+            raise ConnectionError
+        self.commands.append(line)
+        if not self.pipelining:
+            try:
+                extra = await asyncio.wait_for(reader.readline(), 0.05)
+            except TimeoutError:
+                return line
+            self.unasked.append(extra.decode().rstrip("\r\n"))
+            raise ConnectionError
+        return line
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        offers = "250-PIPELINING\r\n" if self.pipelining else ""
+        try:
+            writer.write(b"220 scripted ESMTP\r\n")
+            await self._line(reader)  # EHLO
+            writer.write(f"250-scripted\r\n{offers}250 SIZE 1000000\r\n".encode())
+            while True:
+                first = await self._line(reader)
+                if first in ("QUIT", "RSET"):
+                    writer.write(b"221 Bye\r\n" if first == "QUIT" else b"250 Reset\r\n")
+                    if first == "QUIT":
+                        break
+                    continue
+                commands = [first]
+                number = len(self.transactions)
+                self.transactions.append(commands)
+                if self.pipelining:
+                    while commands[-1] != "DATA":
+                        commands.append(await self._line(reader))
+                    replies = self.script(number, commands)
+                else:
+                    replies = []
+                    for position in range(3):
+                        replies = self.script(number, commands)
+                        if len(replies) <= position or not replies[position].startswith("2"):
+                            break
+                        writer.write(f"{replies[position]}\r\n".encode())
+                        commands.append(await self._line(reader))
+                    replies = replies[len(commands) - 1 :]
+                for reply in replies:
+                    if reply == "close":
+                        return
+                    if reply == "close-mid-data":
+                        writer.write(b"354 go ahead\r\n")
+                        await reader.readline()
+                        return
+                    writer.write(f"{reply}\r\n".encode())
+                if replies and replies[-1].startswith("354"):
+                    body = await reader.readuntil(b"\r\n.\r\n")
+                    self.bodies.append(body)
+                    writer.write(f"250 2.0.0 Ok: queued as S{number}\r\n".encode())
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
