@@ -17,6 +17,7 @@ from digest.errors import (
 from digest.models import DeliveryStatus, Message
 from tests.mailserver.faults import Faults, FaultServer, ScriptedServer, SilentServer
 from tests.mailserver.issue import queued_issue
+from tests.mailserver.tls import make_certificates
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.05)
 #: The fault tests run twice: against a server offering PIPELINING (the backend's own
@@ -189,6 +190,32 @@ async def test_right_credentials_log_in_and_send(tmp_path, pipelining, monkeypat
         backend = smtp(server.port, username_env="T_SMTP_USER", password_env="T_SMTP_PASS")
         report = await send(issue, backend)
     assert report.sent == 5 and len(server.received) == 5
+
+
+@PIPELINING
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_sends_over_tls_with_the_certificate_checked(tmp_path, security, pipelining) -> None:  # type: ignore[no-untyped-def]
+    certs = make_certificates(tmp_path / "certs")
+    context = certs.server_context()
+    issue = queued_issue(tmp_path / "d.db", emails(6))
+    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
+    with FaultServer(pipelining=pipelining, **tls) as server:
+        backend = smtp(server.port, security=security, ca_file=str(certs.ca_file), connections=2)
+        report = await send(issue, backend)
+    assert report.sent == 6 and sorted(rcpt for rcpt, _ in server.received) == emails(6)
+    # The pipelined wire took over the TLS connection aiosmtplib had secured.
+    assert backend.pipelined == (6 if pipelining else 0)
+    assert server.parsed(emails(6)[0])["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+async def test_a_certificate_from_an_unknown_authority_stops_the_send(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    certs = make_certificates(tmp_path / "certs")
+    issue = queued_issue(tmp_path / "d.db", emails(2))
+    with FaultServer(starttls=certs.server_context()) as server:
+        backend = smtp(server.port, security="starttls", timeout=3)  # system CAs only
+        with pytest.raises(SendAborted, match="TLS with the SMTP server"):
+            await send(issue, backend)
+    assert server.received == []
 
 
 @pytest.mark.parametrize(("security", "needle"), [("tls", "TLS"), ("starttls", "STARTTLS")])

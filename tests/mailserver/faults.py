@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email
 import socket
+import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
@@ -97,7 +98,8 @@ class FaultServer:
 
     With ``login`` the server offers AUTH (without TLS) and accepts only that pair;
     with ``pipelining`` its EHLO offers PIPELINING (aiosmtpd reads pipelined commands
-    in order but does not say so by default).
+    in order but does not say so by default); ``starttls`` (required) or
+    ``implicit_tls`` secure the connection with a server context (``tls.py``).
     """
 
     def __init__(
@@ -106,10 +108,16 @@ class FaultServer:
         login: tuple[str, str] | None = None,
         *,
         pipelining: bool = False,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = FaultHandler(faults or Faults(), pipelining)
         self.port = free_port()
         kwargs: dict[str, object] = {}
+        if starttls is not None:
+            kwargs.update(tls_context=starttls, require_starttls=True)
+        if implicit_tls is not None:
+            kwargs.update(ssl_context=implicit_tls)
         if login:
 
             def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
@@ -123,7 +131,7 @@ class FaultServer:
                 )
                 return AuthResult(success=ok, handled=False)
 
-            kwargs = {
+            kwargs |= {
                 "authenticator": authenticate,
                 "auth_required": True,
                 "auth_require_tls": False,
