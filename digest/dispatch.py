@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from .backends import Backend
-from .errors import DigestError, SendAborted, SubscriberError
+from .errors import DigestError, NothingWanted, SendAborted, SubscriberError
 from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .personalize import MessageFactory
 from .store import Store
@@ -463,6 +463,17 @@ class _Run:
                 continue
             try:
                 message = self.factory.build(item.subscriber)
+            except NothingWanted:
+                settled.append(
+                    {
+                        **base,
+                        "status": "skipped",
+                        "error": "no chosen section",
+                        "attempts": item.attempts,
+                    }
+                )
+                self.outcomes["skipped"] += 1
+                continue
             except SubscriberError as exc:
                 settled.append(
                     {**base, "status": "failed", "error": str(exc), "attempts": item.attempts}

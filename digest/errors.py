@@ -64,6 +64,11 @@ class SubscriberError(DigestError):
     """A subscriber file or address is unusable."""
 
 
+class NothingWanted(SubscriberError):
+    """The reader chose sections and this issue has none of them: nothing to send,
+    which is not a failure (dispatch records the delivery ``skipped``)."""
+
+
 class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
 

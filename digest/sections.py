@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from .compose import UNSECTIONED
 from .config import Config
-from .errors import SubscriberError
+from .errors import NothingWanted
 from .models import Issue, Item, Message, Rendered, Section, Subscriber
 from .personalize import MessageFactory
 from .render import Renderer
@@ -62,7 +62,7 @@ class SectionedFactory:
     """A ``MessageFactory`` stand-in: ``build(subscriber)`` uses the issue as rendered
     for readers without a choice, and a factory per distinct choice for the others.
 
-    ``SubscriberError`` from ``build`` when a reader wants none of the issue's sections.
+    ``NothingWanted`` from ``build`` when a reader wants none of the issue's sections.
     """
 
     def __init__(
@@ -93,7 +93,7 @@ class SectionedFactory:
         if len(keep) == len(self.issue.sections):
             return self.default.build(subscriber)
         if not keep:
-            raise SubscriberError(
+            raise NothingWanted(
                 f"{subscriber.email} wants none of the sections in this issue; nothing sent."
             )
         factory = self._factories.get(keep)

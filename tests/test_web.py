@@ -25,7 +25,7 @@ from subscribers_support import (
 
 from digest.config import load_config
 from digest.errors import ConfigError
-from digest.store.tables import PreferenceRow, SubscriberRow, utcnow
+from digest.store.tables import DeliveryRow, PreferenceRow, SubscriberRow, utcnow
 from digest.subscribers import count_active
 from digest.tokens import is_demo, make_token, require_secret
 
@@ -449,6 +449,24 @@ def test_a_reader_who_chose_sections_gets_only_those(tmp_path: Path) -> None:
         html = by_reader[AVA].get_body(("html",)).get_content()
         assert "/unsubscribe/" in html and "Ava Lindqvist" in html
         assert str(by_reader[AVA]["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+
+
+def test_a_reader_whose_sections_are_all_absent_is_skipped_not_failed(tmp_path: Path) -> None:
+    # Ava chose a section the editor has since dropped from the newsletter.
+    with served_demo(tmp_path) as (_, config, store):
+        with store.session() as session:
+            session.add(PreferenceRow(subscriber_id=_id(store, AVA), sections=["Sport"]))
+        report = run(config, store)
+        assert report.send is not None
+        assert (report.send.sent, report.send.failed, report.send.skipped) == (3, 0, 1)
+        assert AVA not in {m["To"].addresses[0].addr_spec for m in outbox_messages(tmp_path)}
+        with store.session() as session:
+            status, error = session.execute(
+                select(DeliveryRow.status, DeliveryRow.error).where(
+                    DeliveryRow.subscriber_id == _id(store, AVA)
+                )
+            ).one()
+        assert (status, error) == ("skipped", "no chosen section")
 
 
 def test_the_serve_command_serves(tmp_path: Path) -> None:
