@@ -25,7 +25,8 @@ from subscribers_support import (
 
 from digest.config import load_config
 from digest.errors import ConfigError
-from digest.store.tables import DeliveryRow, PreferenceRow, SubscriberRow, utcnow
+from digest.sections import stored_issue
+from digest.store.tables import DeliveryRow, IssueRow, PreferenceRow, SubscriberRow, utcnow
 from digest.subscribers import count_active
 from digest.tokens import is_demo, make_token, require_secret
 
@@ -449,6 +450,35 @@ def test_a_reader_who_chose_sections_gets_only_those(tmp_path: Path) -> None:
         html = by_reader[AVA].get_body(("html",)).get_content()
         assert "/unsubscribe/" in html and "Ava Lindqvist" in html
         assert str(by_reader[AVA]["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+
+
+def test_the_top_story_follows_the_readers_sections(tmp_path: Path) -> None:
+    with served_demo(tmp_path, extra_yaml="    top_story: true\n") as (server, config, store):
+        for reader, sections in ((AVA, ["Europe"]), (SAM, ["Climate"])):
+            url = f"{server.url}/preferences/{_token('preferences', _id(store, reader))}"
+            httpx.post(url, data={"action": "save", "section": sections, "pause_weeks": "0"})
+        report = run(config, store)
+        assert report.send is not None and report.send.sent == 4
+        with store.session() as session:
+            row = session.scalars(select(IssueRow)).one()
+        issue = stored_issue(store, config, row)
+        assert issue.top is not None and issue.top.section == "Europe"
+        assert issue.top.title not in {i.title for s in issue.sections for i in s.items}
+        by_reader = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(tmp_path)}
+        texts = {a: m.get_body(("plain",)).get_content() for a, m in by_reader.items()}
+
+        def top_title(text: str) -> str:
+            lines = text.splitlines()
+            return next(line for line in lines[lines.index("TOP STORY") + 2 :] if line.strip())
+
+        # Ava wants the top story's section: it stays on top, and not twice.
+        assert top_title(texts[AVA]).startswith(issue.top.title[:30])
+        assert texts[AVA].count(issue.top.title[:30]) == 1
+        # Sam wants Climate only: Climate's newest item is his top story.
+        climate = next(s for s in issue.sections if s.name == "Climate")
+        assert top_title(texts[SAM]).startswith(climate.items[0].title[:30])
+        assert issue.top.title[:30] not in texts[SAM]
+        assert _headings(by_reader[SAM]) <= {"CLIMATE"}
 
 
 def test_a_reader_whose_sections_are_all_absent_is_skipped_not_failed(tmp_path: Path) -> None:
