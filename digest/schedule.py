@@ -15,8 +15,10 @@
 - **Send window**: a slot that fires outside ``send_window`` waits for the window to
   open (a one-off job at the opening, same slot, so still sent at most once).
 - **Signals**: SIGTERM/SIGINT finish the batch in flight, mark the slot ``interrupted``
-  and exit; the next start resumes it (and a slot left ``running`` by a dead process of
-  the same host). SIGHUP, or a change of schedules.yaml seen by
+  and exit; the next start resumes it. A slot left ``running`` by a process that died
+  is resumed too: at once when it was a process of this host, and on any host once
+  its heartbeat (refreshed every 30 s while it runs) is 10 minutes old; every daemon
+  looks for such slots at start and every 5 minutes. SIGHUP, or a change of schedules.yaml seen by
   polling, reloads the configuration; an unreadable or invalid file is logged and the
   old configuration keeps running. A reload never stops the daemon.
 
@@ -33,6 +35,8 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -62,6 +66,12 @@ DEFER_PREFIX = "deferred:"
 # Textual references: what the job store pickles, resolved again after a restart.
 FIRE = "digest.schedule:fire"
 RESUME = "digest.schedule:resume"
+#: How often a running slot's owner refreshes ``heartbeat_at`` (seconds).
+HEARTBEAT_EVERY = 30.0
+#: A running slot whose heartbeat is this old belongs to a process that is gone.
+STALE_AFTER = timedelta(minutes=10)
+#: How often a daemon looks for slots left running by dead processes (seconds).
+ORPHAN_CHECK_EVERY = 300.0
 
 _active: Daemon | None = None
 
@@ -159,7 +169,12 @@ def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
         with store.session() as session:
             session.add(
                 ScheduleRunRow(
-                    newsletter=name, slot=slot, status="running", owner=owner, started_at=utcnow()
+                    newsletter=name,
+                    slot=slot,
+                    status="running",
+                    owner=owner,
+                    started_at=utcnow(),
+                    heartbeat_at=utcnow(),
                 )
             )
     except IntegrityError:
@@ -182,9 +197,24 @@ def reclaim_slot(
         result = session.execute(
             update(ScheduleRunRow)
             .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot, taken_from)
-            .values(status="running", owner=owner, finished_at=None)
+            .values(status="running", owner=owner, finished_at=None, heartbeat_at=utcnow())
         )
         return result.rowcount == 1
+
+
+def beat_slot(store: Store, name: str, slot: datetime, owner: str) -> None:
+    """Refresh the heartbeat of the slot ``owner`` is running."""
+    with store.session() as session:
+        session.execute(
+            update(ScheduleRunRow)
+            .where(
+                ScheduleRunRow.newsletter == name,
+                ScheduleRunRow.slot == slot,
+                ScheduleRunRow.owner == owner,
+                ScheduleRunRow.status == "running",
+            )
+            .values(heartbeat_at=utcnow())
+        )
 
 
 def finish_slot(
@@ -237,14 +267,27 @@ def resume(name: str, slot: str, owner: str = "") -> None:
 class Daemon:
     """The scheduler process of one schedules.yaml. ``serve()`` blocks until SIGTERM.
 
-    ``watch_interval`` is how often (seconds) schedules.yaml is checked for changes.
+    ``watch_interval`` is how often (seconds) schedules.yaml is checked for changes;
+    ``heartbeat_every``, ``stale_after`` and ``orphan_check_every`` tune the takeover of
+    slots whose owner died (tests shorten them).
     """
 
-    def __init__(self, config_path: str | os.PathLike[str] | None, *, watch_interval: float = 2.0):
+    def __init__(
+        self,
+        config_path: str | os.PathLike[str] | None,
+        *,
+        watch_interval: float = 2.0,
+        heartbeat_every: float = HEARTBEAT_EVERY,
+        stale_after: timedelta = STALE_AFTER,
+        orphan_check_every: float = ORPHAN_CHECK_EVERY,
+    ):
         self.config: Config = load_config(config_path)
         self.config_path = self.config.path
         self.store = Store(self.config.database_url)
         self.watch_interval = watch_interval
+        self.heartbeat_every = heartbeat_every
+        self.stale_after = stale_after
+        self.orphan_check_every = orphan_check_every
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
         self._stop_requested = False
@@ -254,6 +297,8 @@ class Daemon:
         # same newsletter would otherwise both send the unfinished issue's queued rows.
         self._runs: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._runs_lock = threading.Lock()
+        # Slots this process is working on: never "orphans", whatever their owner says.
+        self._holding: set[tuple[str, datetime]] = set()
         self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE),
@@ -278,6 +323,14 @@ class Daemon:
         self.scheduler.start(paused=True)
         self.sync_jobs(self.config)
         self._queue_resumes()
+        self.scheduler.add_job(
+            self._queue_resumes,
+            "interval",
+            seconds=self.orphan_check_every,
+            id="orphans",
+            jobstore="volatile",
+            replace_existing=True,
+        )
         self.scheduler.resume()
         log.info(kv("started", owner=self.owner, config=self.config_path, jobs=len(self.jobs())))
 
@@ -415,7 +468,7 @@ class Daemon:
 
     def _queue_resumes(self) -> None:
         """Queue a resume for each slot stopped by SIGTERM, and for each slot left
-        ``running`` by a process of this host that no longer exists (killed outright)."""
+        ``running`` by a process that is gone (``_owner_is_dead``)."""
         with self.store.session() as session:
             rows = session.execute(
                 select(
@@ -423,11 +476,17 @@ class Daemon:
                     ScheduleRunRow.slot,
                     ScheduleRunRow.status,
                     ScheduleRunRow.owner,
+                    ScheduleRunRow.heartbeat_at,
+                    ScheduleRunRow.started_at,
                 ).where(ScheduleRunRow.status.in_(("interrupted", "running")))
             ).all()
-        for name, slot, status, owner in rows:
-            if status == "running" and not self._owner_is_dead(owner):
-                continue  # alive, or on another host: not ours to judge
+        with self._runs_lock:
+            holding = set(self._holding)
+        for name, slot, status, owner, heartbeat, started in rows:
+            if (name, slot) in holding:
+                continue
+            if status == "running" and not self._owner_is_dead(owner, heartbeat or started):
+                continue  # alive as far as we can tell
             self.scheduler.add_job(
                 RESUME,
                 args=[name, slot.isoformat(), owner if status == "running" else ""],
@@ -436,12 +495,14 @@ class Daemon:
                 replace_existing=True,
             )
 
-    def _owner_is_dead(self, owner: str) -> bool:
-        """Whether ``owner`` (``host:pid``) is a process of this host that is gone. Its own
-        pid counts as gone: in a container a restarted daemon is often pid 1 again."""
+    def _owner_is_dead(self, owner: str, last_heartbeat: datetime) -> bool:
+        """Whether ``owner`` (``host:pid``) of a running slot is gone: on this host, its
+        process no longer exists (its own pid counts as gone, since in a container a
+        restarted daemon is often pid 1 again, and slots this process holds are never
+        asked about); elsewhere, its heartbeat is older than ``stale_after``."""
         host, _, pid_text = owner.rpartition(":")
         if host != socket.gethostname() or not pid_text.isdigit():
-            return False
+            return datetime.now(UTC) - last_heartbeat > self.stale_after
         pid = int(pid_text)
         if pid == os.getpid():
             return True
@@ -491,10 +552,11 @@ class Daemon:
                 )
             )
             return
-        if not claim_slot(self.store, name, slot, self.owner):
-            log.info(kv("skipped", newsletter=name, slot=slot, reason="slot already claimed"))
-            return
-        self._execute(config, name, slot)
+        with self._hold(name, slot):
+            if not claim_slot(self.store, name, slot, self.owner):
+                log.info(kv("skipped", newsletter=name, slot=slot, reason="slot already claimed"))
+                return
+            self._execute(config, name, slot)
 
     def resume(self, name: str, slot: datetime, previous_owner: str = "") -> None:
         """Finish an interrupted or orphaned slot, unless another process took it first."""
@@ -502,10 +564,31 @@ class Daemon:
         if name not in config.newsletters:
             log.warning(kv("resume-skipped", newsletter=name, slot=slot, reason="not in config"))
             return
-        if not reclaim_slot(self.store, name, slot, self.owner, previous_owner):
-            return
-        log.info(kv("resuming", newsletter=name, slot=slot))
-        self._execute(config, name, slot)
+        with self._hold(name, slot):
+            if not reclaim_slot(self.store, name, slot, self.owner, previous_owner):
+                return
+            log.info(kv("resuming", newsletter=name, slot=slot, previous_owner=previous_owner))
+            self._execute(config, name, slot)
+
+    @contextmanager
+    def _hold(self, name: str, slot: datetime) -> Iterator[None]:
+        """Mark (``name``, ``slot``) as worked on by this process while the block runs."""
+        with self._runs_lock:
+            self._holding.add((name, slot))
+        try:
+            yield
+        finally:
+            with self._runs_lock:
+                self._holding.discard((name, slot))
+
+    def _beat(self, name: str, slot: datetime, done: threading.Event) -> None:
+        """Refresh the slot's heartbeat until ``done``; a failed refresh is only logged
+        (the run goes on; others take over only after ``stale_after``)."""
+        while not done.wait(self.heartbeat_every):
+            try:
+                beat_slot(self.store, name, slot, self.owner)
+            except Exception as exc:  # a database hiccup must not stop the send
+                log.warning(kv("heartbeat-failed", newsletter=name, slot=slot, error=repr(exc)))
 
     def _execute(self, config: Config, name: str, slot: datetime) -> None:
         with self._runs_lock:
@@ -516,6 +599,11 @@ class Daemon:
     def _run(self, config: Config, name: str, slot: datetime) -> None:
         started = time.monotonic()
         log.info(kv("run", newsletter=name, slot=slot, owner=self.owner))
+        done = threading.Event()
+        beating = threading.Thread(
+            target=self._beat, args=(name, slot, done), name=f"heartbeat-{name}", daemon=True
+        )
+        beating.start()
         try:
             report = asyncio.run(Pipeline(config, self.store).run(name, stop=self.stopping.is_set))
         except DigestError as exc:
@@ -525,6 +613,8 @@ class Daemon:
         except Exception as exc:  # record it: the slot must not stay "running" forever
             finish_slot(self.store, name, slot, "failed", f"internal error: {exc!r}", None)
             raise
+        finally:
+            done.set()
         status = _status(report)
         finish_slot(self.store, name, slot, status, report.message, report.issue_number)
         _log_report(report, slot, status, time.monotonic() - started)

@@ -264,3 +264,59 @@ def test_resume_and_overdue_slot_of_one_newsletter_never_send_a_row_twice(
     delivered = project.delivered()
     assert sorted(delivered) == sorted(f"reader{i}@example.org" for i in range(total))
     assert project.issues() == [(1, "sent")]
+
+
+def _orphan(project: Project, slot: datetime, owner: str, heartbeat: datetime) -> None:
+    store = project.store()
+    with store.session() as session:
+        session.add(
+            ScheduleRunRow(
+                newsletter="news",
+                slot=slot,
+                status="running",
+                owner=owner,
+                started_at=heartbeat,
+                heartbeat_at=heartbeat,
+            )
+        )
+    store.close()
+
+
+def test_a_slot_whose_owner_on_another_host_went_silent_is_taken_over(
+    project: Project, running: list[Daemon]
+) -> None:
+    # Far from any cron time, so only the takeovers can send anything.
+    project.write(cron=daily_at(minute(timedelta(hours=12))))
+    project.add_subscribers(3)
+    now = datetime.now(UTC)
+    silent, alive = minute(-timedelta(hours=3)), minute(-timedelta(hours=2))
+    daemon = Daemon(project.config, stale_after=timedelta(minutes=10), orphan_check_every=0.2)
+    running.append(daemon)
+    daemon.start()
+    # Rows appear after the start: the periodic look finds them, not only the first one.
+    _orphan(project, alive, "other-host.example:77", now - timedelta(minutes=1))
+    _orphan(project, silent, "other-host.example:78", now - timedelta(minutes=11))
+    wait_for(
+        lambda: ("news", silent, "done") in project.runs(), what="the silent slot to be resumed"
+    )
+    daemon.shutdown()
+    assert ("news", alive, "running") in project.runs()  # its owner still beats: left alone
+    assert sorted(project.delivered()) == [f"reader{i}@example.org" for i in range(3)]
+
+
+def test_a_running_slot_keeps_its_heartbeat_fresh(project: Project, running: list[Daemon]) -> None:
+    slot = minute(-timedelta(minutes=2))
+    project.write(cron=daily_at(slot), misfire_grace="1h")
+    project.add_subscribers(600)
+    seed(project, slot)
+    daemon = Daemon(project.config, heartbeat_every=0.02)
+    running.append(daemon)
+    daemon.start()
+    wait_for(lambda: ("news", slot, "done") in project.runs(), what="the slot to be sent")
+    daemon.shutdown()
+    store = project.store()
+    with store.session() as session:
+        row = session.query(ScheduleRunRow).one()
+        started, beat = row.started_at, row.heartbeat_at
+    store.close()
+    assert beat is not None and beat - started >= timedelta(seconds=0.02)

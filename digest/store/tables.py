@@ -275,7 +275,8 @@ class ScheduleRunRow(Base):
     never send the same issue: the second insert fails. ``status``: ``running`` while
     a process works on it, then ``done``, ``nothing`` (nothing new to send), ``failed``,
     ``missed`` (too late, beyond ``misfire_grace``) or ``interrupted`` (stopped by
-    SIGTERM between batches; the next start resumes it).
+    SIGTERM between batches; the next start resumes it). ``heartbeat_at``: refreshed
+    by the owner while the slot runs; a stale one means the owner is gone.
     """
 
     __tablename__ = "schedule_runs"
@@ -290,6 +291,7 @@ class ScheduleRunRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 # APScheduler's job store (digest.schedule), declared here so that Alembic creates it,
