@@ -33,9 +33,14 @@ def mail():  # type: ignore[no-untyped-def]
     # postfix) and mail delivery (user mail) must reach their folders.
     root = Path(tempfile.mkdtemp(prefix="digest-mail-"))
     root.chmod(0o755)
-    postfix = Postfix(root / "postfix", users=["ada", "grace"])
+    # One mailbox per test that reads one, so no test depends on another's order.
+    postfix = Postfix(root / "postfix", users=["ada", "grace", "hopper"])
     try:
-        dovecot = Dovecot(root / "dovecot", postfix.mail, {"ada": "pw-ada", "grace": "pw-grace"})
+        dovecot = Dovecot(
+            root / "dovecot",
+            postfix.mail,
+            {"ada": "pw-ada", "grace": "pw-grace", "hopper": "pw-hopper"},
+        )
     except BaseException:
         postfix.stop()
         raise
@@ -134,12 +139,12 @@ async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -
     postfix, dovecot = mail
     body = "Dots:\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
     data = (
-        "From: news@digest.test\r\nTo: grace@example.test\r\nSubject: dots\r\n"
+        "From: news@digest.test\r\nTo: hopper@example.test\r\nSubject: dots\r\n"
         "Message-ID: <dots@digest.test>\r\n\r\n" + body
     ).encode()
     message = Message(
         subscriber_id=1,
-        recipient="grace@example.test",
+        recipient="hopper@example.test",
         sender="news@digest.test",
         message_id="<dots@digest.test>",
         data=data,
@@ -148,5 +153,5 @@ async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -
     async with SmtpBackend("postfix", config) as backend:
         [delivery] = await backend.send([message])
     assert delivery.status is DeliveryStatus.SENT and backend.pipelined == 1
-    [received] = fetch_inbox(dovecot.port, "grace", "pw-grace", want=1)
+    [received] = fetch_inbox(dovecot.port, "hopper", "pw-hopper", want=1)
     assert received.get_content().replace("\r\n", "\n") == body.replace("\r\n", "\n")
