@@ -455,31 +455,23 @@ class _Run:
                 "lease_until": None,
                 "updated_at": now,
             }
+            unsent: tuple[str, str] | None = None  # (status, reason) when nothing goes out
             if item.status != "active":
+                unsent = ("skipped", item.status)
+            else:
+                try:
+                    message = self.factory.build(item.subscriber)
+                except NothingWanted:
+                    unsent = ("skipped", "no chosen section")
+                except SubscriberError as exc:
+                    unsent = ("failed", str(exc))
+                    self.reasons["unusable address"] += 1
+            if unsent is not None:
+                status, error = unsent
                 settled.append(
-                    {**base, "status": "skipped", "error": item.status, "attempts": item.attempts}
+                    {**base, "status": status, "error": error, "attempts": item.attempts}
                 )
-                self.outcomes["skipped"] += 1
-                continue
-            try:
-                message = self.factory.build(item.subscriber)
-            except NothingWanted:
-                settled.append(
-                    {
-                        **base,
-                        "status": "skipped",
-                        "error": "no chosen section",
-                        "attempts": item.attempts,
-                    }
-                )
-                self.outcomes["skipped"] += 1
-                continue
-            except SubscriberError as exc:
-                settled.append(
-                    {**base, "status": "failed", "error": str(exc), "attempts": item.attempts}
-                )
-                self.outcomes["failed"] += 1
-                self.reasons["unusable address"] += 1
+                self.outcomes[status] += 1
                 continue
             messages.append(message)
             by_subscriber[message.subscriber_id] = item
