@@ -203,18 +203,22 @@ class MessageFactory:
                 headers=tuple(common),
             )
 
-    def _list_unsubscribe(self, url: str) -> bytes:
+    def _unsubscribe_value(self, url: str, *, folded: bool) -> str:
+        """The List-Unsubscribe value: the URL, then the mailto when one is configured
+        (on a folded line of its own in MIME, on the same line for provider APIs)."""
         value = f"<{url}>"
         if self.unsubscribe_mailto:
-            value += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
-        return f"List-Unsubscribe: {value}\r\n".encode("ascii")
+            value += ",\r\n " if folded else ", "
+            value += f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+        return value
+
+    def _list_unsubscribe(self, url: str) -> bytes:
+        return f"List-Unsubscribe: {self._unsubscribe_value(url, folded=True)}\r\n".encode("ascii")
 
     def _personal(
         self, template: Template, name: str, values: dict[str, str], message_id: str
     ) -> Personal:
-        unsubscribe = f"<{values['unsubscribe_url']}>"
-        if self.unsubscribe_mailto:
-            unsubscribe += f", <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+        unsubscribe = self._unsubscribe_value(values["unsubscribe_url"], folded=False)
         return Personal(
             template=template,
             name=name,
