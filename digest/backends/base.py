@@ -215,6 +215,11 @@ class Backend:
 
     async def _one(self, message: Message) -> Delivery:
         await self.limiter.acquire()
+        return await self._attempt(message)
+
+    async def _attempt(self, message: Message) -> Delivery:
+        """``deliver`` one message, past the limiter; its ``Delivery`` (what is not about
+        this message, such as ``SendAborted``, propagates)."""
         try:
             provider_id = await self.deliver(message)
         except Exception as exc:

@@ -106,18 +106,11 @@ class MergeBackend(HttpBackend):
                 for request in _distinct(positions, messages):
                     await self._send_request(messages, request, results)
             for position in alone:
-                results[position] = await self._send_alone(messages[position])
+                results[position] = await self._attempt(messages[position])
         except SendAborted as exc:
             exc.partial = [d for d in results if d is not None]
             raise
         return [d for d in results if d is not None]
-
-    async def _send_alone(self, message: Message) -> Delivery:
-        try:
-            provider_id = await self.deliver(message)
-        except (TransientError, PermanentError) as exc:
-            return self._failure(message, exc)
-        return sent(message, provider_id)
 
     async def _send_request(
         self, messages: Sequence[Message], positions: list[int], results: list[Delivery | None]
