@@ -91,8 +91,14 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         self.inner = inner or httpcore.AnyIOBackend()
         self._pins: dict[tuple[str, int], tuple[str, ...]] = {}
 
+    @staticmethod
+    def _key(host: str, port: int) -> tuple[str, int]:
+        # The fetcher pins urlsplit's hostname; httpcore connects to the URL's host: the
+        # same name, but IPv6 literals may come with brackets and names in any case.
+        return host.lower().strip("[]"), port
+
     def pin(self, host: str, port: int, addresses: Iterable[str]) -> None:
-        self._pins[(host.lower().strip("[]"), port)] = tuple(addresses)
+        self._pins[self._key(host, port)] = tuple(addresses)
 
     async def connect_tcp(
         self,
@@ -102,7 +108,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = self._pins.get((host.lower().strip("[]"), port)) or (host,)
+        addresses = self._pins.get(self._key(host, port)) or (host,)
         error: Exception | None = None
         for address in addresses:
             try:
