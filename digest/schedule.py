@@ -165,6 +165,7 @@ def next_run(newsletter: NewsletterConfig, now: datetime) -> tuple[datetime | No
 def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
     """Insert the ``running`` row of (``name``, ``slot``); False when it already exists,
     i.e. another process (or an earlier run) has the slot."""
+    now = utcnow()
     try:
         with store.session() as session:
             session.add(
@@ -173,8 +174,8 @@ def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
                     slot=slot,
                     status="running",
                     owner=owner,
-                    started_at=utcnow(),
-                    heartbeat_at=utcnow(),
+                    started_at=now,
+                    heartbeat_at=now,
                 )
             )
     except IntegrityError:
