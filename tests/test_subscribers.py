@@ -24,6 +24,8 @@ from digest.cli import main
 from digest.config import load_config
 from digest.errors import SubscriberError
 from digest.store import Store
+from digest.store import subscribers as rows
+from digest.store.status import SubscriberStatus
 from digest.store.tables import SubscriberRow
 from digest.subscribers import (
     add_subscriber,
@@ -35,12 +37,11 @@ from digest.subscribers import (
     normalize_email,
     record_bounce,
     remove_subscriber,
-    set_preferences,
-    set_status,
     status_counts,
     suppress,
     unsuppress,
 )
+from digest.subscriptions import change
 
 SECOND_NEWSLETTER = """\
   evening:
@@ -232,10 +233,10 @@ def test_a_complaint_outranks_a_bounce(store: Store) -> None:
 def test_paused_subscribers_are_blocked_until_the_pause_ends(store: Store) -> None:
     subscriber, _ = add_subscriber(store, "demo", "p@example.org")
     with store.session() as session:
-        set_preferences(session, subscriber.id, sections=None, pause_weeks=1)
+        rows.set_preferences(session, subscriber.id, sections=None, pause_weeks=1)
         row = session.get(SubscriberRow, subscriber.id)
         assert blocked_subscribers(session, [row]) == {subscriber.id: "paused"}
-        set_preferences(session, subscriber.id, sections=None, pause_weeks=0)
+        rows.set_preferences(session, subscriber.id, sections=None, pause_weeks=0)
         assert blocked_subscribers(session, [row]) == {}
 
 
@@ -243,7 +244,9 @@ def test_add_keeps_a_status_the_subscriber_chose(store: Store) -> None:
     subscriber, created = add_subscriber(store, "demo", "a@example.org", name="A")
     assert created
     with store.session() as session:
-        set_status(session, session.get(SubscriberRow, subscriber.id), "unsubscribed", "one-click")
+        record = rows.get(session, subscriber.id)
+        assert record is not None
+        change(session, record, SubscriberStatus.UNSUBSCRIBED, "one-click")
     again, created = add_subscriber(store, "demo", "A@Example.org".replace("A@", "a@"))
     assert not created and again.id == subscriber.id
     assert status_of(store, "a@example.org") == "unsubscribed"

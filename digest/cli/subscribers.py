@@ -14,16 +14,13 @@ from rich.table import Table
 from ..errors import SubscriberError
 from ..subscribers import (
     STATUSES,
-    add_subscriber,
-    export_csv,
-    import_csv,
     list_subscribers,
     remove_subscriber,
     status_counts,
     subscriber_details,
-    suppress,
-    unsuppress,
 )
+from ..subscribers_csv import export_csv, import_csv
+from ..subscriptions import add, suppress_address, unsuppress_address
 from .app import ConfigOption, app, open_config, out, say, warn
 
 subscribers_app = typer.Typer(help="Manage subscriber lists.", no_args_is_help=True)
@@ -97,7 +94,7 @@ def subscribers_add(
 ) -> None:
     """Add one subscriber (an unsubscribed or bounced one keeps that status)."""
     _, store = open_config(config)
-    subscriber, created = add_subscriber(store, list_name, email, name=name, status=status)
+    subscriber, created = add(store, list_name, email, name=name, status=status)
     say(f"{'Added' if created else 'Updated'} {subscriber.email} on '{list_name}'.")
 
 
@@ -166,8 +163,10 @@ def subscribers_show(
     )
     say(f"  suppressed: {d.suppressed or 'no'}; soft bounces: {d.soft_bounces}")
     table = Table("when (UTC)", "from", "to", "source", "detail")
-    for when, previous, status, source, detail in d.history:
-        table.add_row(f"{when:%Y-%m-%d %H:%M:%S}", previous or "-", status, source, detail)
+    for e in d.history:
+        table.add_row(
+            f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.previous or "-", e.status, e.source, e.detail
+        )
     out.print(table)
 
 
@@ -193,8 +192,7 @@ def subscribers_suppress(
 ) -> None:
     """Add an address to the global suppression list (it gets nothing from any list)."""
     _, store = open_config(config)
-    with store.session() as session:
-        new = suppress(session, email, "manual", "cli")
+    new = suppress_address(store, email)
     say(f"{email} {'is now' if new else 'was already'} suppressed on every list.")
 
 
@@ -205,6 +203,5 @@ def subscribers_unsuppress(
 ) -> None:
     """Take an address off the suppression list; its subscribers keep their status."""
     _, store = open_config(config)
-    with store.session() as session:
-        removed = unsuppress(session, email)
+    removed = unsuppress_address(store, email)
     say(f"{email} {'was taken off' if removed else 'was not on'} the suppression list.")

@@ -4,6 +4,9 @@
 Each area of the service is a module here that contributes its routes through
 ``routes()``: ``pages`` (subscribe, confirm, unsubscribe, preferences), ``archive``
 and ``webhooks``. Request bodies over ``web.max_body_bytes`` are refused with 413.
+Handlers stay thin and never block the event loop: an endpoint that reads the database
+is a plain ``def`` (Starlette runs it in its thread pool), or hands that work to
+``run_in_threadpool`` after awaiting the request body; the rules are the services'.
 
 Tokens in links are keyed by ``$DIGEST_SECRET_KEY``. Without it the service runs only
 as the demo, which is a ``base_url`` on a loopback address (127.0.0.0/8, ::1,
@@ -21,16 +24,15 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import Config
 from ..store import Store
+from ..store.health import ping
 from ..tokens import secret_key
 from . import archive, pages, preview, webhooks
 from .limits import BodyLimitMiddleware, RateLimiter
 
 
-async def healthz(request: Request) -> JSONResponse:
+def healthz(request: Request) -> JSONResponse:
     """For monitors: 200 while the service can reach its database."""
-    store: Store = request.app.state.store
-    with store.engine.connect() as connection:
-        connection.exec_driver_sql("SELECT 1")
+    ping(request.app.state.store)
     return JSONResponse({"status": "ok"})
 
 

@@ -10,34 +10,24 @@ purpose is to be followed from the confirmation email.
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
 
-from sqlalchemy import select
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .. import subscriptions
 from ..backends import make_backend
 from ..config import Config
+from ..confirmation import confirmation_message
 from ..errors import DigestError, SubscriberError
-from ..models import DeliveryStatus, Message
-from ..personalize import address_domain
+from ..models import DeliveryStatus, Subscriber
 from ..store import Store
-from ..store.tables import ListRow, SubscriberRow, utcnow
-from ..subscribers import (
-    STICKY,
-    find_subscriber,
-    get_list,
-    get_preferences,
-    is_suppressed,
-    normalize_email,
-    set_preferences,
-    set_status,
-)
+from ..store.status import SubscriberStatus as Status
+from ..store.subscribers import SubscriberRecord
+from ..subscriptions import CONFIRM_FOR, STICKY, Confirmation
 from ..tokens import make_token, read_token
 from .limits import RateLimiter
 from .templating import message_page, page
@@ -45,9 +35,6 @@ from .templating import message_page, page
 log = logging.getLogger("digest.web")
 
 PAUSE_CHOICES = (0, 1, 2, 4, 8, 12)
-#: How long a confirmation link works after the last request to subscribe: an old link
-#: found in a forwarded or leaked mailbox should not sign anyone up months later.
-CONFIRM_FOR = timedelta(days=7)
 INVALID_LINK = (
     "This link is not valid. It may have been cut short when it was copied; "
     "open it again from the email, or use the link in a newer issue."
@@ -79,33 +66,22 @@ def _bad_link() -> Response:
     return message_page("Link not valid", INVALID_LINK, 400)
 
 
-def _subscriber(
-    request: Request, purpose: str
-) -> tuple[SubscriberRow | None, str | None, Response | None]:
-    """The subscriber a token in the path speaks for, read in a fresh session, or the
-    error page to answer with."""
+def _standing(request: Request, purpose: str) -> subscriptions.Standing | Response:
+    """The subscriber a token in the path speaks for, or the error page to answer with.
+    Reads the database: call it from a worker thread."""
     claim = read_token(_secret(request), purpose, request.path_params["token"])
     if claim is None:
         log.info("rejected a %s link with an invalid token", purpose)
-        return None, None, _bad_link()
-    with _store(request).session() as session:
-        row = session.scalar(
-            select(SubscriberRow)
-            .join(ListRow, ListRow.id == SubscriberRow.list_id)
-            .where(SubscriberRow.id == claim.subscriber_id, ListRow.name == claim.list_name)
+        return _bad_link()
+    found = subscriptions.standing(_store(request), claim.subscriber_id, claim.list_name)
+    if found is None:
+        return message_page(
+            "Not subscribed",
+            f"This address is no longer on {_what(_config(request), claim.list_name)}; "
+            "nothing will be sent to it.",
+            404,
         )
-    if row is None:
-        return (
-            None,
-            claim.list_name,
-            message_page(
-                "Not subscribed",
-                f"This address is no longer on {_what(_config(request), claim.list_name)}; "
-                "nothing will be sent to it.",
-                404,
-            ),
-        )
-    return row, claim.list_name, None
+    return found
 
 
 def _link(request: Request, purpose: str, subscriber_id: int, list_name: str) -> str:
@@ -113,10 +89,14 @@ def _link(request: Request, purpose: str, subscriber_id: int, list_name: str) ->
     return f"{_config(request).base_url}/{purpose}/{token}"
 
 
+async def _form(request: Request) -> FormData | None:
+    return await request.form() if request.method == "POST" else None
+
+
 # -- subscribe and confirm ------------------------------------------------------------
 
 
-async def subscribe_form(request: Request) -> Response:
+def subscribe_form(request: Request) -> Response:
     """``GET /subscribe/<newsletter>``: the sign-up form of a newsletter."""
     config = _config(request)
     name = request.path_params["newsletter"]
@@ -139,15 +119,13 @@ def _client_ip(request: Request) -> str:
 async def subscribe(request: Request) -> Response:
     """``POST /subscribe`` (form: ``email``, ``list``, optional ``name``).
 
-    Creates a ``pending`` subscriber and sends a confirmation email through the
-    backend of the list's newsletter. The answer is the same whether the address is
-    new, pending, active, unsubscribed or suppressed, so the form cannot be used to
-    learn who subscribes; too many requests from one IP get 429, too many for one
-    address are answered the same but send nothing.
+    Asks the subscriptions service to add a ``pending`` subscriber and sends a
+    confirmation email through the backend of the list's newsletter. The answer is the
+    same whether the address is new, pending, active, unsubscribed or suppressed, so the
+    form cannot be used to learn who subscribes; too many requests from one IP get 429,
+    too many for one address are answered the same but send nothing.
     """
-    config = _config(request)
     ip_limiter: RateLimiter = request.app.state.ip_limiter
-    address_limiter: RateLimiter = request.app.state.address_limiter
     ip = _client_ip(request)
     if not ip_limiter.allow(ip):
         return message_page(
@@ -157,6 +135,8 @@ async def subscribe(request: Request) -> Response:
             {"Retry-After": str(ip_limiter.retry_after(ip))},
         )
     form = await request.form()
+    config = _config(request)
+    address_limiter: RateLimiter = request.app.state.address_limiter
     list_name = str(form.get("list", "")).strip()
     raw_email = str(form.get("email", ""))
     name = " ".join(str(form.get("name", "")).split())[:200]
@@ -166,7 +146,7 @@ async def subscribe(request: Request) -> Response:
             "No such list", f"There is no newsletter list called '{list_name[:100]}'.", 400
         )
     try:
-        email, key = normalize_email(raw_email)
+        email, key = subscriptions.normalize_email(raw_email)
     except SubscriberError as exc:
         return message_page(
             "Check the address", f"'{raw_email[:320]}' is not an email address: {exc}", 400
@@ -176,144 +156,89 @@ async def subscribe(request: Request) -> Response:
         f"If {email} can subscribe to {_what(config, list_name)}, a message to confirm the "
         "subscription is on its way. Follow the link in it to start receiving issues.",
     )
+    # The limiters are not thread-safe: they are only used here, on the event loop.
     if not address_limiter.allow(key):
         log.info("subscribe: address rate limit reached; no confirmation sent")
         return checking
-    to_confirm: SubscriberRow | None = None
-    with _store(request).session() as session:
-        list_row = get_list(session, list_name, create=True)
-        assert list_row is not None
-        row = find_subscriber(session, list_row, key)
-        # Never mail an address that bounced or complained, not even to confirm.
-        mailable = not is_suppressed(session, email) and (
-            row is None or row.status not in ("bounced", "complained")
-        )
-        if not mailable:
-            log.info("subscribe: a suppressed address asked again; nothing sent")
-        elif row is None:
-            now = utcnow()
-            row = SubscriberRow(
-                list_id=list_row.id,
-                email=email,
-                email_key=key,
-                name=name,
-                status="",  # set_status below records the first status in the history
-                status_source="form",
-                attributes={},
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            set_status(session, row, "pending", "form", f"from {ip}", now=now)
-            to_confirm = row
-        elif row.status in ("pending", "unsubscribed"):
-            # Someone who left may come back, but only through a confirmed address.
-            set_status(session, row, "pending", "form", f"from {ip}")
-            row.updated_at = utcnow()  # the confirmation link works for CONFIRM_FOR from now
-            if name:
-                row.name = name
-            to_confirm = row
+    to_confirm = await run_in_threadpool(
+        subscriptions.request, _store(request), list_name, email, name, f"from {ip}"
+    )
     if to_confirm is None:
+        log.info("subscribe: nothing to confirm (active, bounced or suppressed); nothing sent")
         return checking
     link = _link(request, "confirm", to_confirm.id, list_name)
     checking.background = BackgroundTask(
-        send_confirmation,
-        config,
-        newsletters[0],
-        to_confirm.email,
-        to_confirm.name,
-        to_confirm.id,
-        link,
+        send_confirmation, config, newsletters[0], to_confirm, link
     )
     return checking
 
 
 async def send_confirmation(
-    config: Config, newsletter_name: str, email: str, name: str, subscriber_id: int, link: str
+    config: Config, newsletter_name: str, subscriber: Subscriber, link: str
 ) -> None:
     """Send the double opt-in message through the newsletter's backend. Runs after the
     response is sent, so its duration reveals nothing about the address."""
     newsletter = config.newsletters[newsletter_name]
-    message = EmailMessage()
-    message["From"] = newsletter.sender
-    message["To"] = formataddr((name, email)) if name else email
-    message["Subject"] = f"Confirm your subscription to {newsletter.title}"
-    message["Date"] = format_datetime(datetime.now(UTC))
-    domain = address_domain(newsletter.sender)
-    message["Message-ID"] = f"<confirm.{uuid.uuid4().hex}@{domain}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        f"Hello{' ' + name if name else ''},\n\n"
-        f"Someone, probably you, asked to receive {newsletter.title} at this address.\n"
-        f"To confirm, open this link:\n\n{link}\n\n"
-        "If it was not you, ignore this message: nothing will be sent unless the link is opened.\n"
-    )
-    outgoing = Message(
-        subscriber_id=subscriber_id,
-        recipient=email,
-        sender=parseaddr(newsletter.sender)[1],
-        message_id=str(message["Message-ID"]),
-        data=message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
-    )
     try:
+        message = confirmation_message(newsletter, subscriber, link)
         backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
         async with backend:
-            (delivery,) = await backend.send([outgoing])
+            (delivery,) = await backend.send([message])
     except DigestError as exc:
-        log.error("the confirmation message to subscriber %s was not sent: %s", subscriber_id, exc)
+        log.error("the confirmation message to subscriber %s was not sent: %s", subscriber.id, exc)
         return
     if delivery.status is not DeliveryStatus.SENT:
         log.error(
             "the confirmation message to subscriber %s was not sent: %s",
-            subscriber_id,
+            subscriber.id,
             delivery.error,
         )
 
 
-async def confirm(request: Request) -> Response:
+_CONFIRMED_PAGES: dict[Confirmation, tuple[str, str, int]] = {
+    Confirmation.CONFIRMED: ("Subscription confirmed", "Thank you: you will receive {what}.", 200),
+    Confirmation.ALREADY: ("Already confirmed", "You already receive {what}.", 200),
+    Confirmation.NOT_CURRENT: (
+        "Nothing to confirm",
+        "This confirmation link is no longer current; subscribe again to get a new one.",
+        400,
+    ),
+    Confirmation.EXPIRED: (
+        "Link expired",
+        f"This confirmation link has expired (links work for {CONFIRM_FOR.days} days). "
+        "Subscribe again to get a new one.",
+        400,
+    ),
+}
+
+
+def confirm(request: Request) -> Response:
     """``GET /confirm/<token>``: a pending subscriber becomes active."""
-    row, list_name, error = _subscriber(request, "confirm")
-    if error is not None or row is None or list_name is None:
-        return error or _bad_link()
-    what = _what(_config(request), list_name)
-    with _store(request).session() as session:
-        current = session.get(SubscriberRow, row.id)
-        assert current is not None
-        if current.status == "active":
-            return message_page("Already confirmed", f"You already receive {what}.")
-        if current.status != "pending" or is_suppressed(session, current.email):
-            return message_page(
-                "Nothing to confirm",
-                "This confirmation link is no longer current; subscribe again to get a new one.",
-                400,
-            )
-        if utcnow() - current.updated_at > CONFIRM_FOR:
-            return message_page(
-                "Link expired",
-                f"This confirmation link has expired (links work for {CONFIRM_FOR.days} days). "
-                "Subscribe again to get a new one.",
-                400,
-            )
-        set_status(session, current, "active", "confirm")
-    return message_page("Subscription confirmed", f"Thank you: you will receive {what}.")
+    found = _standing(request, "confirm")
+    if isinstance(found, Response):
+        return found
+    outcome = subscriptions.confirm(_store(request), found.record.id)
+    title, text, status_code = _CONFIRMED_PAGES[outcome]
+    what = _what(_config(request), found.record.list_name)
+    return message_page(title, text.format(what=what), status_code)
 
 
 # -- one-click unsubscribe ----------------------------------------------------------
 
 
-def _unsubscribe_page(
-    request: Request, row: SubscriberRow, list_name: str, *, done: bool, text: str = ""
-) -> Response:
+def _unsubscribe_page(request: Request, record: SubscriberRecord, *, done: bool) -> Response:
     config = _config(request)
+    what = _what(config, record.list_name)
     return page(
         "unsubscribe.html",
         title="Unsubscribed" if done else "Unsubscribe",
         done=done,
-        text=text,
-        email=row.email,
-        what=_what(config, list_name),
-        preferences_url=_link(request, "preferences", row.id, list_name),
+        text=f"{record.email} is unsubscribed from {what}. Nothing more will be sent to it."
+        if done
+        else "",
+        email=record.email,
+        what=what,
+        preferences_url=_link(request, "preferences", record.id, record.list_name),
     )
 
 
@@ -321,38 +246,26 @@ async def unsubscribe(request: Request) -> Response:
     """``GET`` shows a page whose one button POSTs; ``POST`` with the RFC 8058 body
     ``List-Unsubscribe=One-Click`` unsubscribes at once (no cookie, no login) and
     answers 200."""
-    row, list_name, error = _subscriber(request, "unsubscribe")
-    if error is not None or row is None or list_name is None:
-        return error or _bad_link()
-    if request.method == "GET":
-        if row.status in STICKY:
-            return _unsubscribe_page(
-                request,
-                row,
-                list_name,
-                done=True,
-                text=_left_text(_config(request), row, list_name),
-            )
-        return _unsubscribe_page(request, row, list_name, done=False)
-    form = await request.form()
+    return await run_in_threadpool(_unsubscribe, request, await _form(request))
+
+
+def _unsubscribe(request: Request, form: FormData | None) -> Response:
+    found = _standing(request, "unsubscribe")
+    if isinstance(found, Response):
+        return found
+    record = found.record
+    if form is None:
+        return _unsubscribe_page(request, record, done=record.status in STICKY)
     if form.get("List-Unsubscribe") != "One-Click":
         return message_page(
             "Not an unsubscribe request",
             "An unsubscribe request must be a POST with the body List-Unsubscribe=One-Click.",
             400,
         )
-    with _store(request).session() as session:
-        current = session.get(SubscriberRow, row.id)
-        assert current is not None
-        if current.status in ("active", "pending"):
-            set_status(session, current, "unsubscribed", "one-click")
-            log.info("subscriber %s unsubscribed from %s (one-click)", current.id, list_name)
-        text = _left_text(_config(request), current, list_name)
-    return _unsubscribe_page(request, row, list_name, done=True, text=text)
-
-
-def _left_text(config: Config, row: SubscriberRow, list_name: str) -> str:
-    return f"{row.email} is unsubscribed from {_what(config, list_name)}. Nothing more will be sent to it."
+    after = subscriptions.unsubscribe(_store(request), record.id, "one-click")
+    if after.status != record.status:
+        log.info("subscriber %s unsubscribed from %s (one-click)", record.id, record.list_name)
+    return _unsubscribe_page(request, after, done=True)
 
 
 # -- preferences ----------------------------------------------------------------------
@@ -365,37 +278,38 @@ def _sections(config: Config, list_name: str) -> list[str]:
     return list(seen)
 
 
+def _state(found: subscriptions.Standing) -> str:
+    status = found.record.status
+    if found.suppressed or status in (Status.BOUNCED, Status.COMPLAINED):
+        return "mail to this address could not be delivered, so nothing is sent to it."
+    if status == Status.UNSUBSCRIBED:
+        return "you are unsubscribed."
+    if status == Status.PENDING:
+        return "your subscription is waiting for you to confirm it (see the email we sent)."
+    if found.preferences.paused_until is not None:
+        return f"paused until {found.preferences.paused_until:%-d %B %Y}."
+    return "you are subscribed."
+
+
 def _preferences_page(
     request: Request, subscriber_id: int, list_name: str, notice: str = "", status_code: int = 200
 ) -> Response:
     config = _config(request)
-    with _store(request).session() as session:
-        row = session.get(SubscriberRow, subscriber_id)
-        assert row is not None
-        prefs = get_preferences(session, subscriber_id)
-        suppressed = is_suppressed(session, row.email)
-    if suppressed or row.status in ("bounced", "complained"):
-        state = "mail to this address could not be delivered, so nothing is sent to it."
-    elif row.status == "unsubscribed":
-        state = "you are unsubscribed."
-    elif row.status == "pending":
-        state = "your subscription is waiting for you to confirm it (see the email we sent)."
-    elif prefs.paused_until is not None:
-        state = f"paused until {prefs.paused_until:%-d %B %Y}."
-    else:
-        state = "you are subscribed."
+    found = subscriptions.standing(_store(request), subscriber_id, list_name)
+    assert found is not None
+    status = found.record.status
     return page(
         "preferences.html",
         status_code,
         title="Your preferences",
         notice=notice,
-        email=row.email,
+        email=found.record.email,
         what=_what(config, list_name),
-        state=state,
-        can_receive=row.status in ("active", "pending") and not suppressed,
-        can_resubscribe=row.status == "unsubscribed" and not suppressed,
+        state=_state(found),
+        can_receive=status in (Status.ACTIVE, Status.PENDING) and not found.suppressed,
+        can_resubscribe=status == Status.UNSUBSCRIBED and not found.suppressed,
         sections=_sections(config, list_name),
-        wanted=prefs.sections,
+        wanted=found.preferences.sections,
         pause_choices=PAUSE_CHOICES,
     )
 
@@ -403,61 +317,52 @@ def _preferences_page(
 async def preferences(request: Request) -> Response:
     """``GET`` shows the preferences; ``POST`` (``action`` = ``save``,
     ``unsubscribe-all`` or ``resubscribe``) changes them."""
-    row, list_name, error = _subscriber(request, "preferences")
-    if error is not None or row is None or list_name is None:
-        return error or _bad_link()
-    if request.method == "GET":
-        return _preferences_page(request, row.id, list_name)
-    form = await request.form()
+    return await run_in_threadpool(_preferences, request, await _form(request))
+
+
+def _preferences(request: Request, form: FormData | None) -> Response:
+    found = _standing(request, "preferences")
+    if isinstance(found, Response):
+        return found
+    record = found.record
+    if form is None:
+        return _preferences_page(request, record.id, record.list_name)
+    store = _store(request)
     action = form.get("action")
-    config = _config(request)
     if action == "save":
-        offered = _sections(config, list_name)
-        chosen = [s for s in form.getlist("section") if s in offered]
-        try:
-            weeks = int(str(form.get("pause_weeks", "0")))
-        except ValueError:
-            weeks = -1
-        if weeks not in PAUSE_CHOICES:
-            return _preferences_page(
-                request, row.id, list_name, "Choose a pause from the list.", 400
-            )
-        if offered and not chosen:
-            return _preferences_page(
-                request,
-                row.id,
-                list_name,
-                "Choose at least one section, or unsubscribe below.",
-                400,
-            )
-        # Every section ticked means "everything", new sections included.
-        sections = None if set(chosen) == set(offered) else chosen
-        with _store(request).session() as session:
-            set_preferences(session, row.id, sections=sections, pause_weeks=weeks)
-        return _preferences_page(request, row.id, list_name, "Your preferences are saved.")
+        return _save_preferences(request, record, form)
     if action == "unsubscribe-all":
-        with _store(request).session() as session:
-            for other in session.scalars(
-                select(SubscriberRow).where(SubscriberRow.email_key == row.email_key)
-            ):
-                if other.status in ("active", "pending"):
-                    set_status(
-                        session, other, "unsubscribed", "preferences", "unsubscribe from all"
-                    )
-        return _preferences_page(
-            request, row.id, list_name, "You are unsubscribed from all our newsletters."
+        subscriptions.unsubscribe_everywhere(
+            store, record.email, "preferences", "unsubscribe from all"
         )
+        notice = "You are unsubscribed from all our newsletters."
+        return _preferences_page(request, record.id, record.list_name, notice)
     if action == "resubscribe":
-        with _store(request).session() as session:
-            current = session.get(SubscriberRow, row.id)
-            assert current is not None
-            # The token came in mail to this address, which proves it: no new opt-in needed.
-            if current.status == "unsubscribed" and not is_suppressed(session, current.email):
-                set_status(session, current, "active", "preferences", "subscribed again")
-        return _preferences_page(
-            request, row.id, list_name, "Welcome back: you are subscribed again."
-        )
-    return _preferences_page(request, row.id, list_name, "Unknown action.", 400)
+        # The token came in mail to this address, which proves it: no new opt-in needed.
+        subscriptions.resubscribe(store, record.id, "preferences", "subscribed again")
+        notice = "Welcome back: you are subscribed again."
+        return _preferences_page(request, record.id, record.list_name, notice)
+    return _preferences_page(request, record.id, record.list_name, "Unknown action.", 400)
+
+
+def _save_preferences(request: Request, record: SubscriberRecord, form: FormData) -> Response:
+    offered = _sections(_config(request), record.list_name)
+    chosen = [s for s in form.getlist("section") if isinstance(s, str) and s in offered]
+    try:
+        weeks = int(str(form.get("pause_weeks", "0")))
+    except ValueError:
+        weeks = -1
+    problem = ""
+    if weeks not in PAUSE_CHOICES:
+        problem = "Choose a pause from the list."
+    elif offered and not chosen:
+        problem = "Choose at least one section, or unsubscribe below."
+    if problem:
+        return _preferences_page(request, record.id, record.list_name, problem, 400)
+    # Every section ticked means "everything", new sections included.
+    sections = None if set(chosen) == set(offered) else chosen
+    subscriptions.save_preferences(_store(request), record.id, sections=sections, pause_weeks=weeks)
+    return _preferences_page(request, record.id, record.list_name, "Your preferences are saved.")
 
 
 def routes() -> list[BaseRoute]:

@@ -9,7 +9,9 @@ when one changes, so editing a template shows its effect at once.
 The gallery builds the issue afresh (schedules.yaml re-read, sources collected) when
 a watched file changed or its last build is over 30 seconds old, and freezes
 nothing: ``digest preview`` is the command that fixes what ``run`` sends.
-The gallery's own page uses a little JavaScript; the email never does.
+The gallery's own page uses a little JavaScript; the email never does. Reading
+schedules.yaml and the templates' modification times happens in worker threads; the
+build itself is the pipeline's (``Pipeline.build``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -124,7 +127,7 @@ async def _cached_build(request: Request, config: Config, name: str) -> _Preview
     )
     if cache is None:
         cache = request.app.state.preview_cache = {}
-    stamp = version(config)
+    stamp = await run_in_threadpool(version, config)
     hit = cache.get(name)
     if hit and hit[0] == stamp and time.monotonic() - hit[1] < CACHE_SECONDS:
         return hit[2]
@@ -147,12 +150,12 @@ async def _build(config: Config, store: Store, name: str) -> _Preview | None:
     )
 
 
-async def changes(request: Request) -> JSONResponse:
+def changes(request: Request) -> JSONResponse:
     """``{"version": ...}``: changes whenever schedules.yaml or a template changes."""
     return JSONResponse({"version": _watched_version(request)})
 
 
-async def gallery(request: Request) -> Response:
+def gallery(request: Request) -> Response:
     """The list of newsletters, each linking to its preview."""
     stamp = _watched_version(request)
     try:
@@ -169,9 +172,9 @@ async def gallery(request: Request) -> Response:
 async def newsletter_preview(request: Request) -> Response:
     """One newsletter's next issue: desktop and mobile side by side, text, headers, size."""
     name = request.path_params["name"]
-    stamp = _watched_version(request)
+    stamp = await run_in_threadpool(_watched_version, request)
     try:
-        config = _current_config(request)
+        config = await run_in_threadpool(_current_config, request)
         preview = await _cached_build(request, config, name)
     except DigestError as exc:
         return _page(name, f"<p class='error'>{html.escape(str(exc))}</p>", stamp)
@@ -210,7 +213,8 @@ async def email_html(request: Request) -> Response:
     """The HTML part of the next issue, filled in for the sample recipient."""
     name = request.path_params["name"]
     try:
-        preview = await _cached_build(request, _current_config(request), name)
+        config = await run_in_threadpool(_current_config, request)
+        preview = await _cached_build(request, config, name)
     except DigestError as exc:
         return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", status_code=404)
     if preview is None:

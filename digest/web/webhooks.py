@@ -41,17 +41,16 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..config import Config
 from ..errors import ConfigError
-from ..store import Store
-from ..store.tables import WebhookEventRow, utcnow
-from ..subscribers import record_bounce
+from ..store import Store, webhook_events
+from ..store.tables import utcnow
+from ..subscriptions import bounce
 
 log = logging.getLogger("digest.web.webhooks")
 
@@ -418,41 +417,29 @@ PROVIDERS: dict[str, Callable[[Request, bytes, WebhookKeys, float], Parsed]] = {
 
 
 def apply(store: Store, provider: str, parsed: Parsed, soft_limit: int) -> list[str]:
-    """Record the request's ids and apply its events in one transaction; ``Rejected``
-    (409) when any id was seen before, in which case nothing changes."""
-    try:
-        with store.session() as session:
-            seen = session.scalar(
-                select(WebhookEventRow.event_id).where(
-                    WebhookEventRow.provider == provider, WebhookEventRow.event_id.in_(parsed.once)
-                )
+    """Record the request's ids and apply its events (``subscriptions.bounce``) in one
+    transaction; ``Rejected`` (409) when any id was seen before, in which case nothing
+    changes. Reads and writes the database: call it from a worker thread."""
+    with store.session() as session:
+        seen = webhook_events.first_seen(session, provider, parsed.once)
+        if seen is not None:
+            raise Rejected(409, f"already processed ({seen}): a replay")
+        # Signed providers' replays are stopped by the timestamp window long before this;
+        # the ids are kept a while longer for Postmark, which signs no timestamp.
+        forget_before = utcnow() - timedelta(days=KEEP_IDS_DAYS)
+        if not webhook_events.record(session, provider, parsed.once, forget_before=forget_before):
+            raise Rejected(409, "already processed (concurrently): a replay")
+        return [
+            bounce(
+                session,
+                event.email,
+                event.kind,
+                f"webhook:{provider}",
+                event.detail,
+                soft_limit=soft_limit,
             )
-            if seen is not None:
-                raise Rejected(409, f"already processed ({seen}): a replay")
-            # Signed providers' replays are stopped by the timestamp window long before this;
-            # the ids are kept a while longer for Postmark, which signs no timestamp.
-            session.execute(
-                delete(WebhookEventRow).where(
-                    WebhookEventRow.received_at < utcnow() - timedelta(days=KEEP_IDS_DAYS)
-                )
-            )
-            session.add_all(
-                WebhookEventRow(provider=provider, event_id=i) for i in set(parsed.once)
-            )
-            session.flush()
-            return [
-                record_bounce(
-                    session,
-                    event.email,
-                    event.kind,
-                    f"webhook:{provider}",
-                    event.detail,
-                    soft_limit=soft_limit,
-                )
-                for event in parsed.events
-            ]
-    except IntegrityError:
-        raise Rejected(409, "already processed (concurrently): a replay") from None
+            for event in parsed.events
+        ]
 
 
 async def webhook(request: Request) -> Response:
@@ -467,7 +454,9 @@ async def webhook(request: Request) -> Response:
     body = await request.body()
     try:
         parsed = parse(request, body, request.app.state.webhook_keys, time.time())
-        outcomes = apply(request.app.state.store, provider, parsed, config.web.soft_bounce_limit)
+        outcomes = await run_in_threadpool(
+            apply, request.app.state.store, provider, parsed, config.web.soft_bounce_limit
+        )
     except Rejected as exc:
         log.warning(
             "webhook %s from %s refused (%d): %s",

@@ -1,0 +1,358 @@
+"""The subscriptions service: every change of a subscriber's status happens here.
+
+A status moves only through these functions, used by the CLI, the CSV import, the web
+pages and the provider webhooks alike, and every change writes one history row
+(``subscriber_events``) with its moment, ``source`` and a detail::
+
+    (new) --request--> pending --confirm--> active --unsubscribe--> unsubscribed
+    (new) --add------> active or pending            unsubscribed --request/resubscribe-->
+    any --suppress/bounce--> bounced or complained  (complained outranks bounced)
+
+The rules: an unsubscribed, bounced or complained status is one the subscriber chose
+or earned (``STICKY``), so adding or importing them again never brings them back;
+only the subscriber, through a link mailed to the address, can return. A bounce or a
+complaint outranks an unsubscription. An address on the global suppression list is
+never mailed again, not even to confirm.
+
+Addresses are validated with email-validator (syntax only, no DNS). An address is
+unique per list by its local part as written and its domain lower-cased (its
+``email_key``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+
+from .errors import SubscriberError
+from .models import Subscriber
+from .store import Session, Store
+from .store import subscribers as rows
+from .store.status import SubscriberStatus
+from .store.subscribers import Preferences, SubscriberRecord
+from .store.tables import utcnow
+
+Status = SubscriberStatus
+# A status someone chose or earned; an import or an add must not overwrite it.
+STICKY = frozenset({Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED})
+# "send": a hard bounce the mail server gave while dispatch was sending.
+SOURCES = ("import", "form", "confirm", "one-click", "preferences", "webhook", "cli", "send")
+#: How long a confirmation link works after the last request to subscribe: an old link
+#: found in a forwarded or leaked mailbox should not sign anyone up months later.
+CONFIRM_FOR = timedelta(days=7)
+# The status each suppression reason gives the address on every list; a manual
+# suppression leaves statuses alone (the suppression alone stops sending).
+_SUPPRESSED_AS = {
+    "complaint": Status.COMPLAINED,
+    "hard-bounce": Status.BOUNCED,
+    "soft-bounces": Status.BOUNCED,
+}
+
+
+def normalize_email(address: str) -> tuple[str, str]:
+    """``(email, key)``: the address as stored, and its uniqueness key.
+
+    The local part is kept as written (``Ann@`` and ``ann@`` may be two mailboxes);
+    the domain is lower-cased. ``SubscriberError`` with the reason when invalid.
+    """
+    address = address.strip()
+    if any(c in address for c in "\r\n"):
+        raise SubscriberError("the address contains a line break")
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError(str(exc)) from None
+    local, _, domain = result.normalized.rpartition("@")
+    email = f"{local}@{domain.lower()}"
+    return email, email
+
+
+def email_key(address: str) -> str:
+    """The uniqueness key of ``address`` (domain lower-cased), valid or not."""
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local}@{domain.lower()}" if local else address.strip()
+
+
+def change(
+    session: Session,
+    record: SubscriberRecord,
+    status: Status,
+    source: str,
+    detail: str = "",
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Give ``record`` ``status`` and write the history row; ``False`` when it already
+    had it. Every status change goes through here (the import through ``import_status``).
+
+    ``source`` is one of ``SOURCES``, optionally followed by ``:`` and who (``webhook:ses``
+    is recorded as ``webhook``); ``ValueError`` otherwise (a bug, not bad input).
+    """
+    kind = source.partition(":")[0]
+    if kind not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    status = Status(status)
+    if record.status == status:
+        return False
+    rows.write_status(session, record.id, record.status, status, kind, detail, now or utcnow())
+    return True
+
+
+def import_status(current: str, wanted: Status) -> Status | None:
+    """The status an import gives a subscriber who has ``current`` when the file asks for
+    ``wanted``: ``None`` when it stays as it is (a sticky status, or the same one)."""
+    if current in STICKY or current == wanted:
+        return None
+    return wanted
+
+
+def check_new_status(status: str, what: str) -> Status:
+    """``status`` when it may be given to a new subscriber (active or pending);
+    ``SubscriberError`` naming ``what`` otherwise."""
+    if status not in (Status.ACTIVE, Status.PENDING):
+        raise SubscriberError(f"'{status}' cannot be given to {what}; use active or pending.")
+    return Status(status)
+
+
+def add(
+    store: Store,
+    list_name: str,
+    address: str,
+    *,
+    name: str = "",
+    status: str = Status.ACTIVE,
+    source: str = "cli",
+) -> tuple[Subscriber, bool]:
+    """Add ``address`` to ``list_name`` (created if new); ``(subscriber, created)``.
+
+    An existing subscriber keeps a sticky status: adding them again is no way around
+    their choice.
+    """
+    wanted = check_new_status(status, "a new subscriber")
+    email, key = normalize_email(address)
+    with store.session() as session:
+        record = rows.find(session, list_name, key)
+        if record is None:
+            list_id = rows.list_id(session, list_name, create=True)
+            assert list_id is not None
+            record = rows.create(
+                session, list_id, email, key, name=name, status=wanted, source=source, now=utcnow()
+            )
+            return record.subscriber(), True
+        if name:
+            rows.rename(session, record.id, name)
+        if record.status not in STICKY:
+            change(session, record, wanted, source)
+        return Subscriber(record.id, record.email, name or record.name, list_name), False
+
+
+def request(store: Store, list_name: str, email: str, name: str, detail: str) -> Subscriber | None:
+    """Someone asked on the form to receive ``list_name`` at ``email`` (normalised).
+
+    A new address is added ``pending``; a pending or unsubscribed one becomes pending
+    again, its confirmation link valid for ``CONFIRM_FOR`` from now. Returns whom to
+    send a confirmation to, or ``None`` when nothing is to be sent: the address is
+    suppressed, bounced or complained (never mailed, not even to confirm) or already
+    active.
+    """
+    key = email_key(email)
+    now = utcnow()
+    with store.session() as session:
+        record = rows.find(session, list_name, key)
+        if rows.is_suppressed(session, key) or (
+            record is not None and record.status in (Status.BOUNCED, Status.COMPLAINED)
+        ):
+            return None
+        if record is None:
+            list_id = rows.list_id(session, list_name, create=True)
+            assert list_id is not None
+            record = rows.create(
+                session,
+                list_id,
+                email,
+                key,
+                name=name,
+                status=Status.PENDING,
+                source="form",
+                detail=detail,
+                now=now,
+            )
+            return record.subscriber()
+        if record.status not in (Status.PENDING, Status.UNSUBSCRIBED):
+            return None
+        # Someone who left may come back, but only through a confirmed address.
+        change(session, record, Status.PENDING, "form", detail, now=now)
+        rows.touch(session, record.id, now=now, name=name)
+        return Subscriber(record.id, record.email, name or record.name, list_name)
+
+
+class Confirmation(StrEnum):
+    """What following a confirmation link did."""
+
+    CONFIRMED = "confirmed"
+    ALREADY = "already confirmed"
+    NOT_CURRENT = "not current"  # no longer pending, or suppressed since
+    EXPIRED = "expired"
+
+
+def confirm(store: Store, subscriber_id: int) -> Confirmation:
+    """A pending subscriber followed their confirmation link: they become active,
+    unless the link is older than ``CONFIRM_FOR`` or no longer current."""
+    with store.session() as session:
+        record = rows.get(session, subscriber_id)
+        if record is None:
+            return Confirmation.NOT_CURRENT
+        if record.status == Status.ACTIVE:
+            return Confirmation.ALREADY
+        if record.status != Status.PENDING or rows.is_suppressed(session, record.email_key):
+            return Confirmation.NOT_CURRENT
+        if utcnow() - record.updated_at > CONFIRM_FOR:
+            return Confirmation.EXPIRED
+        change(session, record, Status.ACTIVE, "confirm")
+        return Confirmation.CONFIRMED
+
+
+def leave(session: Session, record: SubscriberRecord, source: str, detail: str = "") -> bool:
+    """Unsubscribe ``record`` if it is active or pending (a bounce or complaint outranks
+    an unsubscription); ``False`` when nothing changed."""
+    if record.status not in (Status.ACTIVE, Status.PENDING):
+        return False
+    return change(session, record, Status.UNSUBSCRIBED, source, detail)
+
+
+def unsubscribe(
+    store: Store, subscriber_id: int, source: str, detail: str = ""
+) -> SubscriberRecord:
+    """Unsubscribe subscriber ``subscriber_id`` (see ``leave``); the subscriber after it.
+    ``SubscriberError`` when there is no such subscriber."""
+    with store.session() as session:
+        record = rows.get(session, subscriber_id)
+        if record is None:
+            raise SubscriberError(f"There is no subscriber {subscriber_id}.")
+        leave(session, record, source, detail)
+        after = rows.get(session, subscriber_id)
+        assert after is not None
+        return after
+
+
+def unsubscribe_everywhere(store: Store, address: str, source: str, detail: str = "") -> int:
+    """Unsubscribe ``address`` from every list it is on; how many lists changed."""
+    with store.session() as session:
+        return sum(
+            leave(session, record, source, detail)
+            for record in rows.with_key(session, email_key(address))
+        )
+
+
+def resubscribe(store: Store, subscriber_id: int, source: str, detail: str = "") -> bool:
+    """Make an unsubscribed subscriber active again, without a new opt-in: only for a
+    request that proves the address (a token mailed to it). Nothing for a suppressed
+    address or another status; ``True`` when it changed."""
+    with store.session() as session:
+        record = rows.get(session, subscriber_id)
+        if (
+            record is None
+            or record.status != Status.UNSUBSCRIBED
+            or rows.is_suppressed(session, record.email_key)
+        ):
+            return False
+        return change(session, record, Status.ACTIVE, source, detail)
+
+
+def suppress(session: Session, address: str, reason: str, source: str, detail: str = "") -> bool:
+    """Put ``address`` on the global suppression list and mark it on every list
+    (``complained`` for a complaint, ``bounced`` for bounces; a ``manual`` suppression
+    changes no status). ``False`` if it was already suppressed."""
+    key = email_key(address)
+    now = utcnow()
+    new = rows.add_suppression(session, key, reason, source, detail, now)
+    status = _SUPPRESSED_AS.get(reason)
+    if status is not None:
+        for record in rows.with_key(session, key):
+            # A complaint outranks a bounce; nothing else changes a complained subscriber.
+            if record.status != Status.COMPLAINED:
+                change(session, record, status, source, detail, now=now)
+    return new
+
+
+def unsuppress(session: Session, address: str) -> bool:
+    """Take ``address`` off the suppression list (its subscribers keep their status)."""
+    return rows.remove_suppression(session, email_key(address))
+
+
+def bounce(
+    session: Session,
+    address: str,
+    kind: str,
+    source: str,
+    detail: str = "",
+    *,
+    soft_limit: int = 3,
+) -> str:
+    """Apply one bounce or complaint: ``kind`` is ``hard``, ``complaint`` or ``soft``.
+
+    Hard bounces and complaints suppress the address at once; soft bounces are
+    counted and suppress it at the ``soft_limit``-th. Returns what was done
+    (``suppressed``, ``already suppressed``, ``counted``).
+    """
+    if kind in ("hard", "complaint"):
+        reason = "complaint" if kind == "complaint" else "hard-bounce"
+        done = suppress(session, address, reason, source, detail)
+        return "suppressed" if done else "already suppressed"
+    if kind != "soft":
+        raise ValueError(f"unknown bounce kind {kind!r}")
+    count = rows.count_soft_bounce(session, email_key(address), utcnow())
+    if count >= soft_limit:
+        done = suppress(session, address, "soft-bounces", source, f"{count} soft bounces; {detail}")
+        return "suppressed" if done else "already suppressed"
+    return "counted"
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A subscriber with their preferences and whether their address is suppressed."""
+
+    record: SubscriberRecord
+    preferences: Preferences
+    suppressed: bool
+
+
+def standing(store: Store, subscriber_id: int, list_name: str | None = None) -> Standing | None:
+    """Subscriber ``subscriber_id`` (only if on ``list_name``, when given) as the
+    preferences page shows them; ``None`` when there is no such subscriber."""
+    with store.session() as session:
+        record = rows.get(session, subscriber_id, list_name)
+        if record is None:
+            return None
+        return Standing(
+            record,
+            rows.get_preferences(session, subscriber_id),
+            rows.is_suppressed(session, record.email_key),
+        )
+
+
+def save_preferences(
+    store: Store, subscriber_id: int, *, sections: Sequence[str] | None, pause_weeks: int
+) -> Preferences:
+    """Save a subscriber's sections (``None``: all) and pause them for ``pause_weeks``
+    from now (0 resumes sending)."""
+    with store.session() as session:
+        return rows.set_preferences(
+            session, subscriber_id, sections=sections, pause_weeks=pause_weeks
+        )
+
+
+def suppress_address(store: Store, address: str, source: str = "cli") -> bool:
+    """Suppress ``address`` by hand (``suppress`` with reason ``manual``)."""
+    with store.session() as session:
+        return suppress(session, address, "manual", source)
+
+
+def unsuppress_address(store: Store, address: str) -> bool:
+    """``unsuppress`` in a transaction of its own."""
+    with store.session() as session:
+        return unsuppress(session, address)
