@@ -46,21 +46,26 @@ from zoneinfo import ZoneInfo
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from .config import Config, NewsletterConfig, load_config
 from .errors import DigestError
 from .pipeline import Pipeline, RunReport
 from .store import Store
-from .store.tables import ScheduleRunRow, utcnow
+from .store.runs import (
+    beat_slot,
+    claim_slot,
+    finish_slot,
+    job_store,
+    reclaim_slot,
+    record_missed,
+    unfinished,
+)
+from .store.status import RunStatus
 
 log = logging.getLogger("digest.schedule")
 
-JOBSTORE_TABLE = "apscheduler_jobs"
 JOB_PREFIX = "newsletter:"
 DEFER_PREFIX = "deferred:"
 # Textual references: what the job store pickles, resolved again after a restart.
@@ -159,95 +164,6 @@ def next_run(newsletter: NewsletterConfig, now: datetime) -> tuple[datetime | No
     return window.next_opening(fire), True
 
 
-# -- the slot guard ---------------------------------------------------------------
-
-
-def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
-    """Insert the ``running`` row of (``name``, ``slot``); False when it already exists,
-    i.e. another process (or an earlier run) has the slot."""
-    now = utcnow()
-    try:
-        with store.session() as session:
-            session.add(
-                ScheduleRunRow(
-                    newsletter=name,
-                    slot=slot,
-                    status="running",
-                    owner=owner,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
-
-
-def reclaim_slot(
-    store: Store, name: str, slot: datetime, owner: str, previous_owner: str = ""
-) -> bool:
-    """Take over an ``interrupted`` slot (or one still ``running`` under the dead
-    ``previous_owner``) for a resume, atomically; False when someone else did."""
-    taken_from = ScheduleRunRow.status == "interrupted"
-    if previous_owner:
-        taken_from = or_(
-            taken_from,
-            and_(ScheduleRunRow.status == "running", ScheduleRunRow.owner == previous_owner),
-        )
-    with store.session() as session:
-        result = session.execute(
-            update(ScheduleRunRow)
-            .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot, taken_from)
-            .values(status="running", owner=owner, finished_at=None, heartbeat_at=utcnow())
-        )
-        return result.rowcount == 1
-
-
-def beat_slot(store: Store, name: str, slot: datetime, owner: str) -> None:
-    """Refresh the heartbeat of the slot ``owner`` is running."""
-    with store.session() as session:
-        session.execute(
-            update(ScheduleRunRow)
-            .where(
-                ScheduleRunRow.newsletter == name,
-                ScheduleRunRow.slot == slot,
-                ScheduleRunRow.owner == owner,
-                ScheduleRunRow.status == "running",
-            )
-            .values(heartbeat_at=utcnow())
-        )
-
-
-def finish_slot(
-    store: Store, name: str, slot: datetime, status: str, message: str, number: int | None
-) -> None:
-    """Record how the slot ended."""
-    with store.session() as session:
-        session.execute(
-            update(ScheduleRunRow)
-            .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot)
-            .values(status=status, message=message, issue_number=number, finished_at=utcnow())
-        )
-
-
-def record_missed(store: Store, name: str, slot: datetime, message: str) -> None:
-    """Record a slot skipped for being too late (nothing if it is already recorded)."""
-    try:
-        with store.session() as session:
-            session.add(
-                ScheduleRunRow(
-                    newsletter=name,
-                    slot=slot,
-                    status="missed",
-                    message=message,
-                    started_at=utcnow(),
-                    finished_at=utcnow(),
-                )
-            )
-    except IntegrityError:
-        pass
-
-
 # -- job functions (module level: the job store pickles references to them) -------
 
 
@@ -302,7 +218,7 @@ class Daemon:
         self._holding: set[tuple[str, datetime]] = set()
         self.scheduler = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOBSTORE_TABLE),
+                "default": job_store(self.store),
                 # Resumes are per process: never persisted, never run by another daemon.
                 "volatile": MemoryJobStore(),
             },
@@ -470,28 +386,21 @@ class Daemon:
     def _queue_resumes(self) -> None:
         """Queue a resume for each slot stopped by SIGTERM, and for each slot left
         ``running`` by a process that is gone (``_owner_is_dead``)."""
-        with self.store.session() as session:
-            rows = session.execute(
-                select(
-                    ScheduleRunRow.newsletter,
-                    ScheduleRunRow.slot,
-                    ScheduleRunRow.status,
-                    ScheduleRunRow.owner,
-                    ScheduleRunRow.heartbeat_at,
-                    ScheduleRunRow.started_at,
-                ).where(ScheduleRunRow.status.in_(("interrupted", "running")))
-            ).all()
+        # Read before taking the snapshot: a slot claimed in between is then in the
+        # snapshot, never mistaken for one whose owner (this process) is gone.
+        runs = unfinished(self.store)
         with self._runs_lock:
             holding = set(self._holding)
-        for name, slot, status, owner, heartbeat, started in rows:
-            if (name, slot) in holding:
+        for run in runs:
+            if (run.newsletter, run.slot) in holding:
                 continue
-            if status == "running" and not self._owner_is_dead(owner, heartbeat or started):
+            running = run.status == RunStatus.RUNNING
+            if running and not self._owner_is_dead(run.owner, run.heartbeat_at):
                 continue  # alive as far as we can tell
             self.scheduler.add_job(
                 RESUME,
-                args=[name, slot.isoformat(), owner if status == "running" else ""],
-                id=f"resume:{name}:{slot.isoformat()}",
+                args=[run.newsletter, run.slot.isoformat(), run.owner if running else ""],
+                id=f"resume:{run.newsletter}:{run.slot.isoformat()}",
                 jobstore="volatile",
                 replace_existing=True,
             )
@@ -608,11 +517,11 @@ class Daemon:
         try:
             report = asyncio.run(Pipeline(config, self.store).run(name, stop=self.stopping.is_set))
         except DigestError as exc:
-            finish_slot(self.store, name, slot, "failed", str(exc), None)
+            finish_slot(self.store, name, slot, RunStatus.FAILED, str(exc), None)
             log.error(kv("failed", newsletter=name, slot=slot, error=str(exc)))
             return
         except Exception as exc:  # record it: the slot must not stay "running" forever
-            finish_slot(self.store, name, slot, "failed", f"internal error: {exc!r}", None)
+            finish_slot(self.store, name, slot, RunStatus.FAILED, f"internal error: {exc!r}", None)
             raise
         finally:
             done.set()
@@ -645,12 +554,12 @@ class Daemon:
         log.error(kv("job-error", job=event.job_id, error=repr(event.exception)))
 
 
-def _status(report: RunReport) -> str:
+def _status(report: RunReport) -> RunStatus:
     if report.send is not None and report.send.interrupted:
-        return "interrupted"
+        return RunStatus.INTERRUPTED
     if report.send is None:
-        return "nothing"
-    return "done" if not report.send.failed else "failed"
+        return RunStatus.NOTHING
+    return RunStatus.FAILED if report.send.failed else RunStatus.DONE
 
 
 def _duration(delta: timedelta | None) -> str:
@@ -661,7 +570,7 @@ def _duration(delta: timedelta | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _log_report(report: RunReport, slot: datetime, status: str, seconds: float) -> None:
+def _log_report(report: RunReport, slot: datetime, status: RunStatus, seconds: float) -> None:
     for source in report.sources:
         log.info(
             kv(

@@ -24,8 +24,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from digest.schedule import JOBSTORE_TABLE, Daemon, job_id
+from digest.schedule import Daemon, job_id
 from digest.store import Store
+from digest.store.runs import JOBSTORE_TABLE
 from digest.store.tables import DeliveryRow, IssueRow, ListRow, ScheduleRunRow, SubscriberRow
 
 ROOT = Path(__file__).resolve().parent.parent

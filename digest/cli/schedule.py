@@ -9,12 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from ..config import Config
 from ..schedule import Daemon, next_run
 from ..store import Store
-from ..store.tables import DeliveryRow, IssueItemRow, IssueRow, ScheduleRunRow
+from ..store.runs import issue_history, last_run
 from .app import ConfigOption, app, open_config, out, say, state
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -47,49 +46,38 @@ def schedule(
 def describe(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
     """Each newsletter's next run (its time zone and UTC), last issue and last result."""
     rows = []
-    with store.session() as session:
-        for name, newsletter in config.newsletters.items():
-            when, deferred = next_run(newsletter, now) if newsletter.enabled else (None, False)
-            issue = session.scalar(
-                select(IssueRow)
-                .where(IssueRow.newsletter == name)
-                .order_by(IssueRow.number.desc())
-                .limit(1)
-            )
-            run = session.scalar(
-                select(ScheduleRunRow)
-                .where(ScheduleRunRow.newsletter == name)
-                .order_by(ScheduleRunRow.slot.desc())
-                .limit(1)
-            )
-            rows.append(
-                {
-                    "name": name,
-                    "enabled": newsletter.enabled,
-                    "cron": newsletter.crontab,
-                    "timezone": newsletter.timezone,
-                    "send_window": newsletter.send_window,
-                    "next_run": _iso(when),
-                    "next_run_utc": _iso(when.astimezone(UTC)) if when else None,
-                    "deferred_by_window": deferred,
-                    "last_issue": None
-                    if issue is None
-                    else {
-                        "number": issue.number,
-                        "status": issue.status,
-                        "created_at": _iso(issue.created_at),
-                        "sent_at": _iso(issue.sent_at),
-                    },
-                    "last_result": None
-                    if run is None
-                    else {
-                        "slot": _iso(run.slot),
-                        "status": run.status,
-                        "message": run.message,
-                        "finished_at": _iso(run.finished_at),
-                    },
-                }
-            )
+    for name, newsletter in config.newsletters.items():
+        when, deferred = next_run(newsletter, now) if newsletter.enabled else (None, False)
+        issue = next(iter(issue_history(store, name, limit=1)), None)
+        run = last_run(store, name)
+        rows.append(
+            {
+                "name": name,
+                "enabled": newsletter.enabled,
+                "cron": newsletter.crontab,
+                "timezone": newsletter.timezone,
+                "send_window": newsletter.send_window,
+                "next_run": _iso(when),
+                "next_run_utc": _iso(when.astimezone(UTC)) if when else None,
+                "deferred_by_window": deferred,
+                "last_issue": None
+                if issue is None
+                else {
+                    "number": issue.number,
+                    "status": issue.status,
+                    "created_at": _iso(issue.created_at),
+                    "sent_at": _iso(issue.sent_at),
+                },
+                "last_result": None
+                if run is None
+                else {
+                    "slot": _iso(run.slot),
+                    "status": run.status,
+                    "message": run.message,
+                    "finished_at": _iso(run.finished_at),
+                },
+            }
+        )
     return rows
 
 
@@ -115,41 +103,25 @@ def schedules(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     out.print(table)
 
 
-def issue_history(store: Store, name: str) -> list[dict[str, Any]]:
+def history_rows(store: Store, name: str) -> list[dict[str, Any]]:
     """The issues of ``name``, newest first, with item and delivery counts."""
-    with store.session() as session:
-        issues = session.scalars(
-            select(IssueRow).where(IssueRow.newsletter == name).order_by(IssueRow.number.desc())
-        ).all()
-        rows = []
-        for issue in issues:
-            items = session.scalar(
-                select(func.count(IssueItemRow.id)).where(IssueItemRow.issue_id == issue.id)
-            )
-            counts = dict(
-                session.execute(
-                    select(DeliveryRow.status, func.count(DeliveryRow.id))
-                    .where(DeliveryRow.issue_id == issue.id)
-                    .group_by(DeliveryRow.status)
-                ).all()
-            )
-            rows.append(
-                {
-                    "number": issue.number,
-                    "date": issue.issue_date,
-                    "status": issue.status,
-                    "subject": issue.subject,
-                    "created_at": _iso(issue.created_at),
-                    "sent_at": _iso(issue.sent_at),
-                    "items": items or 0,
-                    "recipients": sum(counts.values()),
-                    "sent": counts.get("sent", 0),
-                    "failed": counts.get("failed", 0),
-                    "skipped": counts.get("skipped", 0),
-                    "queued": counts.get("queued", 0),
-                }
-            )
-    return rows
+    return [
+        {
+            "number": issue.number,
+            "date": issue.issue_date,
+            "status": issue.status,
+            "subject": issue.subject,
+            "created_at": _iso(issue.created_at),
+            "sent_at": _iso(issue.sent_at),
+            "items": issue.items,
+            "recipients": sum(issue.deliveries.values()),
+            "sent": issue.deliveries.get("sent", 0),
+            "failed": issue.deliveries.get("failed", 0),
+            "skipped": issue.deliveries.get("skipped", 0),
+            "queued": issue.deliveries.get("queued", 0),
+        }
+        for issue in issue_history(store, name)
+    ]
 
 
 @app.command()
@@ -161,7 +133,7 @@ def history(
     """The issues a newsletter has sent: when, items, recipients and failures."""
     cfg, store = open_config(config)
     cfg.newsletter(name)  # an unknown name is an error listing the known ones
-    rows = issue_history(store, name)
+    rows = history_rows(store, name)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
