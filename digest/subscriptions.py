@@ -30,7 +30,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from .errors import SubscriberError
 from .models import Subscriber
-from .store import Session, Store
+from .store import Session, Store, webhook_events
 from .store import subscribers as rows
 from .store.status import SubscriberStatus
 from .store.subscribers import Preferences, SubscriberRecord
@@ -44,6 +44,9 @@ SOURCES = ("import", "form", "confirm", "one-click", "preferences", "webhook", "
 #: How long a confirmation link works after the last request to subscribe: an old link
 #: found in a forwarded or leaked mailbox should not sign anyone up months later.
 CONFIRM_FOR = timedelta(days=7)
+#: How long a provider's webhook event ids are remembered. Signed providers' replays
+#: are stopped by their timestamp window long before this; Postmark signs no timestamp.
+KEEP_EVENT_IDS = timedelta(days=30)
 # The status each suppression reason gives the address on every list; a manual
 # suppression leaves statuses alone (the suppression alone stops sending).
 _SUPPRESSED_AS = {
@@ -356,3 +359,50 @@ def unsuppress_address(store: Store, address: str) -> bool:
     """``unsuppress`` in a transaction of its own."""
     with store.session() as session:
         return unsuppress(session, address)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvents:
+    """What ``apply_provider_events`` did: each event's outcome (see ``bounce``), or
+    nothing and ``replay_of`` set (the id seen before, or ``concurrently``)."""
+
+    outcomes: tuple[str, ...] = ()
+    replay_of: str | None = None
+
+
+def apply_provider_events(
+    store: Store,
+    provider: str,
+    event_ids: Sequence[str],
+    events: Sequence[tuple[str, str, str]],
+    *,
+    soft_limit: int,
+) -> ProviderEvents:
+    """Apply a provider's webhook ``events`` (address, bounce kind, detail) and record
+    its ``event_ids``, in one transaction; when any id was seen before (a replay),
+    nothing changes. Ids are kept ``KEEP_EVENT_IDS`` long."""
+    try:
+        with store.session() as session:
+            seen = webhook_events.first_seen(session, provider, event_ids)
+            if seen is not None:
+                raise _Replay(seen)
+            forget_before = utcnow() - KEEP_EVENT_IDS
+            if not webhook_events.record(session, provider, event_ids, forget_before=forget_before):
+                raise _Replay("concurrently")
+            source = f"webhook:{provider}"
+            return ProviderEvents(
+                tuple(
+                    bounce(session, address, kind, source, detail, soft_limit=soft_limit)
+                    for address, kind, detail in events
+                )
+            )
+    except _Replay as replay:
+        return ProviderEvents(replay_of=replay.seen)
+
+
+class _Replay(Exception):
+    """Ends the transaction of a replayed request (rolled back, nothing applied)."""
+
+    def __init__(self, seen: str) -> None:
+        super().__init__(seen)
+        self.seen = seen

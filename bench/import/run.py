@@ -54,24 +54,24 @@ def _naive(db: Path, csv_path: Path) -> None:
     from sqlalchemy import select
 
     from digest.store import Store
+    from digest.store.subscribers import list_id
     from digest.store.tables import SubscriberRow
-    from digest.subscribers import get_list, normalize_email
+    from digest.subscribers import normalize_email
 
     store = Store(f"sqlite:///{db}")
     with store.session() as session, csv_path.open(encoding="utf-8-sig") as handle:
-        list_row = get_list(session, "bench", create=True)
-        assert list_row is not None
+        bench_id = list_id(session, "bench", create=True)
         for record in list(csv.DictReader(handle)):
             email, key = normalize_email(record.pop("email"))
             found = session.scalar(
                 select(SubscriberRow).where(
-                    SubscriberRow.list_id == list_row.id, SubscriberRow.email_key == key
+                    SubscriberRow.list_id == bench_id, SubscriberRow.email_key == key
                 )
             )
             if found is None:
                 session.add(
                     SubscriberRow(
-                        list_id=list_row.id,
+                        list_id=bench_id,
                         email=email,
                         email_key=key,
                         name=record.pop("name"),

@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..config import Config
 from ..errors import ConfigError
-from ..store import Store, webhook_events
-from ..store.tables import utcnow
-from ..subscriptions import bounce
+from ..store import Store
+from ..subscriptions import apply_provider_events
 
 log = logging.getLogger("digest.web.webhooks")
 
@@ -61,7 +60,6 @@ MAILGUN_KEY_ENV = "DIGEST_MAILGUN_WEBHOOK_SIGNING_KEY"
 TOKEN_HEADER = "x-digest-webhook-token"
 SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
 SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
-KEEP_IDS_DAYS = 30
 
 
 class Rejected(Exception):
@@ -417,29 +415,19 @@ PROVIDERS: dict[str, Callable[[Request, bytes, WebhookKeys, float], Parsed]] = {
 
 
 def apply(store: Store, provider: str, parsed: Parsed, soft_limit: int) -> list[str]:
-    """Record the request's ids and apply its events (``subscriptions.bounce``) in one
-    transaction; ``Rejected`` (409) when any id was seen before, in which case nothing
-    changes. Reads and writes the database: call it from a worker thread."""
-    with store.session() as session:
-        seen = webhook_events.first_seen(session, provider, parsed.once)
-        if seen is not None:
-            raise Rejected(409, f"already processed ({seen}): a replay")
-        # Signed providers' replays are stopped by the timestamp window long before this;
-        # the ids are kept a while longer for Postmark, which signs no timestamp.
-        forget_before = utcnow() - timedelta(days=KEEP_IDS_DAYS)
-        if not webhook_events.record(session, provider, parsed.once, forget_before=forget_before):
-            raise Rejected(409, "already processed (concurrently): a replay")
-        return [
-            bounce(
-                session,
-                event.email,
-                event.kind,
-                f"webhook:{provider}",
-                event.detail,
-                soft_limit=soft_limit,
-            )
-            for event in parsed.events
-        ]
+    """Apply the request's events and record its ids (``subscriptions.apply_provider_events``);
+    ``Rejected`` (409) when any id was seen before, in which case nothing changes.
+    Reads and writes the database: call it from a worker thread."""
+    applied = apply_provider_events(
+        store,
+        provider,
+        parsed.once,
+        [(event.email, event.kind, event.detail) for event in parsed.events],
+        soft_limit=soft_limit,
+    )
+    if applied.replay_of is not None:
+        raise Rejected(409, f"already processed ({applied.replay_of}): a replay")
+    return list(applied.outcomes)
 
 
 async def webhook(request: Request) -> Response:
