@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from subscribers_support import (
     SECRET,
     clear_outbox,
+    demo_project,
     events_of,
     outbox_messages,
     recipients,
@@ -24,8 +27,11 @@ from subscribers_support import (
 )
 
 from digest.config import load_config
+from digest.confirmation import confirmation_message
 from digest.errors import ConfigError
+from digest.models import Subscriber
 from digest.sections import stored_issue
+from digest.store import subscribers as rows
 from digest.store.tables import DeliveryRow, IssueRow, PreferenceRow, SubscriberRow, utcnow
 from digest.subscribers import count_active
 from digest.tokens import is_demo, make_token, require_secret
@@ -186,6 +192,48 @@ def test_subscribe_sends_a_confirmation_and_the_link_activates(tmp_path: Path) -
         ]
         again = httpx.get(link)
         assert again.status_code == 200 and "Already confirmed" in again.text
+
+
+def test_the_form_never_writes_a_subscriber_without_a_status(tmp_path: Path) -> None:
+    inserted: list[str] = []
+
+    def remember(_mapper: object, _connection: object, target: SubscriberRow) -> None:
+        inserted.append(target.status)
+
+    with served_demo(tmp_path) as (server, _, store):
+        event.listen(SubscriberRow, "before_insert", remember)
+        try:
+            httpx.post(f"{server.url}/subscribe", data={"email": "new@example.net", "list": "demo"})
+            wait_for_messages(tmp_path, 1)
+        finally:
+            event.remove(SubscriberRow, "before_insert", remember)
+        with store.session() as session:
+            (first,) = rows.history(session, _id(store, "new@example.net"))
+    assert inserted == ["pending"]
+    assert (first.previous, first.status, first.source, first.detail) == (
+        "",
+        "pending",
+        "form",
+        "from 127.0.0.1",
+    )
+
+
+def test_the_confirmation_message_is_built_with_safe_headers(tmp_path: Path) -> None:
+    config = load_config(demo_project(tmp_path, base_url="http://127.0.0.1:8000"))
+    newsletter = config.newsletters["weekly"]
+    reader = Subscriber(id=7, email="zoe@example.org", name="Zoë\r\nBcc: eve@example.org")
+    built = confirmation_message(newsletter, reader, "http://127.0.0.1:8000/confirm/abc")
+    assert (built.subscriber_id, built.recipient) == (7, "zoe@example.org")
+    assert b"\r\n" in built.data and b"\n" not in built.data.replace(b"\r\n", b"")
+    message = email.message_from_bytes(built.data, policy=email.policy.default)
+    (to,) = message.get_all("To")
+    assert [(a.display_name, a.addr_spec) for a in to.addresses] == [
+        ("Zoë Bcc: eve@example.org", "zoe@example.org")
+    ]
+    assert message["Bcc"] is None
+    assert message["Message-ID"] == built.message_id
+    assert message["Subject"] == f"Confirm your subscription to {newsletter.title}"
+    assert "http://127.0.0.1:8000/confirm/abc" in message.get_content()
 
 
 def test_an_old_confirmation_link_expires_and_asking_again_renews_it(tmp_path: Path) -> None:
