@@ -10,15 +10,14 @@ history row of every status it sets (``create``, ``write_status``, ``insert_even
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
+    Table,
     and_,
     bindparam,
     delete,
@@ -133,8 +132,8 @@ def _record(row: SubscriberRow, list_name: str) -> SubscriberRecord:
     )
 
 
-def _with_list() -> Select[tuple[SubscriberRow, str]]:
-    return select(SubscriberRow, ListRow.name).join(ListRow, ListRow.id == SubscriberRow.list_id)
+# A subscriber row with the name of its list: what ``_record`` is built from.
+_WITH_LIST = select(SubscriberRow, ListRow.name).join(ListRow, ListRow.id == SubscriberRow.list_id)
 
 
 # -- lists and subscribers ---------------------------------------------------------------
@@ -162,35 +161,35 @@ def require_list(session: Session, name: str) -> int:
 def find(session: Session, list_name: str, key: str) -> SubscriberRecord | None:
     """The subscriber of ``list_name`` whose uniqueness key is ``key``."""
     found = session.execute(
-        _with_list().where(ListRow.name == list_name, SubscriberRow.email_key == key)
+        _WITH_LIST.where(ListRow.name == list_name, SubscriberRow.email_key == key)
     ).first()
-    return _record(*found) if found else None
+    return _record(*found.tuple()) if found else None
 
 
 def get(
     session: Session, subscriber_id: int, list_name: str | None = None
 ) -> SubscriberRecord | None:
     """Subscriber ``subscriber_id`` (only if it is on ``list_name``, when given)."""
-    query = _with_list().where(SubscriberRow.id == subscriber_id)
+    query = _WITH_LIST.where(SubscriberRow.id == subscriber_id)
     if list_name is not None:
         query = query.where(ListRow.name == list_name)
     found = session.execute(query).first()
-    return _record(*found) if found else None
+    return _record(*found.tuple()) if found else None
 
 
 def with_key(session: Session, key: str) -> list[SubscriberRecord]:
     """The subscribers with uniqueness key ``key`` on every list, oldest first."""
     rows = session.execute(
-        _with_list().where(SubscriberRow.email_key == key).order_by(SubscriberRow.id)
+        _WITH_LIST.where(SubscriberRow.email_key == key).order_by(SubscriberRow.id)
     )
-    return [_record(*found) for found in rows]
+    return [_record(row, name) for row, name in rows]
 
 
 def members(session: Session, list_name: str) -> Iterator[SubscriberRecord]:
     """Every subscriber of ``list_name`` in the order they were added, streamed."""
-    query = _with_list().where(ListRow.name == list_name).order_by(SubscriberRow.id)
-    for found in session.execute(query.execution_options(yield_per=YIELD_PER)):
-        yield _record(*found)
+    query = _WITH_LIST.where(ListRow.name == list_name).order_by(SubscriberRow.id)
+    for row, name in session.execute(query.execution_options(yield_per=YIELD_PER)):
+        yield _record(row, name)
 
 
 def attribute_names(session: Session, list_name: str) -> set[str]:
@@ -353,7 +352,7 @@ def existing(session: Session, list_id: int, keys: Iterable[str]) -> dict[str, E
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Insert subscribers (dicts of ``subscribers`` columns) in one statement; their ids
     in the order given."""
-    table = SubscriberRow.__table__
+    table = cast(Table, SubscriberRow.__table__)
     return list(
         session.execute(
             insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
@@ -374,7 +373,7 @@ def update_many(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
 def insert_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Insert history rows (dicts of ``subscriber_events`` columns) in one statement."""
     if events:
-        session.execute(insert(SubscriberEventRow.__table__), events)
+        session.execute(insert(cast(Table, SubscriberEventRow.__table__)), events)
 
 
 # -- suppression, soft bounces -------------------------------------------------------------
@@ -460,18 +459,16 @@ def blocked_subscribers(
     if not ids:
         return blocked
     # Core on the session's connection: this runs for every batch a send claims.
-    for sid, suppressed in session.connection().execute(_blocked(), {"ids": ids, "now": now}):
+    for sid, suppressed in session.connection().execute(_BLOCKED, {"ids": ids, "now": now}):
         blocked[sid] = "suppressed" if suppressed else "paused"
     return blocked
 
 
-@functools.cache
-def _blocked() -> Select[tuple[int, bool]]:
-    """The query of ``blocked_subscribers``, built once (parameters ``ids`` and ``now``)."""
-    return select(SubscriberRow.id, _suppressed()).where(
-        SubscriberRow.id.in_(bindparam("ids", expanding=True)),
-        or_(_suppressed(), _paused(bindparam("now", type_=UTCDateTime()))),  # type: ignore[arg-type]
-    )
+# The query of ``blocked_subscribers``, built once (parameters ``ids`` and ``now``).
+_BLOCKED = select(SubscriberRow.id, _suppressed()).where(
+    SubscriberRow.id.in_(bindparam("ids", expanding=True)),
+    or_(_suppressed(), _paused(bindparam("now", type_=UTCDateTime()))),  # type: ignore[arg-type]
+)
 
 
 def count_active(session: Session, list_name: str) -> int:
