@@ -163,7 +163,7 @@ def find(session: Session, list_name: str, key: str) -> SubscriberRecord | None:
     found = session.execute(
         _WITH_LIST.where(ListRow.name == list_name, SubscriberRow.email_key == key)
     ).first()
-    return _record(*found.tuple()) if found else None
+    return _record(found[0], found[1]) if found else None
 
 
 def get(
@@ -174,7 +174,7 @@ def get(
     if list_name is not None:
         query = query.where(ListRow.name == list_name)
     found = session.execute(query).first()
-    return _record(*found.tuple()) if found else None
+    return _record(found[0], found[1]) if found else None
 
 
 def with_key(session: Session, key: str) -> list[SubscriberRecord]:
