@@ -140,10 +140,15 @@ def add(
     with store.session() as session:
         record = rows.find(session, list_name, key)
         if record is None:
-            list_id = rows.list_id(session, list_name, create=True)
-            assert list_id is not None
             record = rows.create(
-                session, list_id, email, key, name=name, status=wanted, source=source, now=utcnow()
+                session,
+                list_name,
+                email,
+                key,
+                name=name,
+                status=wanted,
+                source=source,
+                now=utcnow(),
             )
             return record.subscriber(), True
         if name:
@@ -171,11 +176,9 @@ def request(store: Store, list_name: str, email: str, name: str, detail: str) ->
         ):
             return None
         if record is None:
-            list_id = rows.list_id(session, list_name, create=True)
-            assert list_id is not None
             record = rows.create(
                 session,
-                list_id,
+                list_name,
                 email,
                 key,
                 name=name,

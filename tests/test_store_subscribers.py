@@ -26,10 +26,8 @@ def store(database_url: str) -> Iterator[Store]:
 
 def _create(store: Store, email: str, list_name: str = "demo", status: Status = Status.ACTIVE):
     with store.session() as session:
-        list_id = rows.list_id(session, list_name, create=True)
-        assert list_id is not None
         return rows.create(
-            session, list_id, email, email, name="", status=status, source="cli", now=utcnow()
+            session, list_name, email, email, name="", status=status, source="cli", now=utcnow()
         )
 
 

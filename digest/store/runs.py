@@ -65,25 +65,31 @@ def job_store(store: Store) -> SQLAlchemyJobStore:
     return SQLAlchemyJobStore(engine=store.engine, tablename=JOBSTORE_TABLE)
 
 
+def _insert(store: Store, row: ScheduleRunRow) -> bool:
+    """Insert ``row`` in a transaction of its own; False when its slot already has one."""
+    try:
+        with store.session() as session:
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
 def claim_slot(store: Store, name: str, slot: datetime, owner: str) -> bool:
     """Insert the ``running`` row of (``name``, ``slot``); False when it already exists,
     i.e. another process (or an earlier run) has the slot."""
     now = utcnow()
-    try:
-        with store.session() as session:
-            session.add(
-                ScheduleRunRow(
-                    newsletter=name,
-                    slot=slot,
-                    status=RunStatus.RUNNING,
-                    owner=owner,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return _insert(
+        store,
+        ScheduleRunRow(
+            newsletter=name,
+            slot=slot,
+            status=RunStatus.RUNNING,
+            owner=owner,
+            started_at=now,
+            heartbeat_at=now,
+        ),
+    )
 
 
 def reclaim_slot(
@@ -138,20 +144,17 @@ def finish_slot(
 def record_missed(store: Store, name: str, slot: datetime, message: str) -> None:
     """Record a slot skipped for being too late (nothing if it is already recorded)."""
     now = utcnow()
-    try:
-        with store.session() as session:
-            session.add(
-                ScheduleRunRow(
-                    newsletter=name,
-                    slot=slot,
-                    status=RunStatus.MISSED,
-                    message=message,
-                    started_at=now,
-                    finished_at=now,
-                )
-            )
-    except IntegrityError:
-        pass
+    _insert(
+        store,
+        ScheduleRunRow(
+            newsletter=name,
+            slot=slot,
+            status=RunStatus.MISSED,
+            message=message,
+            started_at=now,
+            finished_at=now,
+        ),
+    )
 
 
 def unfinished(store: Store) -> list[Unfinished]:

@@ -207,7 +207,7 @@ def attribute_names(session: Session, list_name: str) -> set[str]:
 
 def create(
     session: Session,
-    list_id: int,
+    list_name: str,
     email: str,
     key: str,
     *,
@@ -217,9 +217,10 @@ def create(
     detail: str = "",
     now: datetime,
 ) -> SubscriberRecord:
-    """Insert a subscriber with its first status, and that status's history row."""
+    """Insert a subscriber of ``list_name`` (the list is created if new) with its first
+    status, and that status's history row."""
     row = SubscriberRow(
-        list_id=list_id,
+        list_id=list_id(session, list_name, create=True),
         email=email,
         email_key=key,
         name=name,
@@ -231,18 +232,8 @@ def create(
     )
     session.add(row)
     session.flush()
-    session.add(
-        SubscriberEventRow(
-            subscriber_id=row.id,
-            status=status,
-            previous="",
-            source=source,
-            detail=detail,
-            created_at=now,
-        )
-    )
-    list_name = session.scalar(select(ListRow.name).where(ListRow.id == list_id))
-    return _record(row, list_name or "")
+    _add_event(session, row.id, "", status, source, detail, now)
+    return _record(row, list_name)
 
 
 def write_status(
@@ -260,6 +251,18 @@ def write_status(
         .where(SubscriberRow.id == subscriber_id)
         .values(status=status, status_source=source, updated_at=now)
     )
+    _add_event(session, subscriber_id, previous, status, source, detail, now)
+
+
+def _add_event(
+    session: Session,
+    subscriber_id: int,
+    previous: str,
+    status: SubscriberStatus,
+    source: str,
+    detail: str,
+    now: datetime,
+) -> None:
     session.add(
         SubscriberEventRow(
             subscriber_id=subscriber_id,
