@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import email
 import email.policy
 import re
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,6 +69,30 @@ def test_healthz_answers_ok(live) -> None:
     response = httpx.get(f"{server.url}/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_request_waiting_for_the_database_does_not_hold_up_the_others(live) -> None:
+    server, _, store = live
+    url = f"{server.url}/unsubscribe/{_token('unsubscribe', _id(store, AVA))}"
+    # Another process holds SQLite's write lock: the unsubscribe waits for it.
+    locker = sqlite3.connect(str(store.engine.url.database), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    waiting = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        unsubscribed = waiting.submit(
+            httpx.post, url, data={"List-Unsubscribe": "One-Click"}, timeout=30
+        )
+        time.sleep(0.3)
+        assert not unsubscribed.done()
+        for path in ("/subscribe/weekly", "/healthz", "/archive/weekly"):
+            assert httpx.get(f"{server.url}{path}", timeout=2).status_code in (200, 404)
+        assert not unsubscribed.done()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        waiting.shutdown(wait=True)
+    assert unsubscribed.result().status_code == 200
+    assert status_of(store, AVA) == "unsubscribed"
 
 
 def test_get_on_the_unsubscribe_link_changes_nothing_and_offers_a_button(live) -> None:
