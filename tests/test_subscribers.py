@@ -257,6 +257,13 @@ def test_remove_and_forget(store: Store) -> None:
     assert "Unsubscribed" in remove_subscriber(store, "demo", "a@example.org")
     assert "already" in remove_subscriber(store, "demo", "a@example.org")
     assert "Deleted" in remove_subscriber(store, "demo", "a@example.org", forget=True)
+    # A bounce outranks an unsubscription: the status that explains the silence stays.
+    add_subscriber(store, "demo", "b@example.org")
+    with store.session() as session:
+        record_bounce(session, "b@example.org", "hard", "webhook:ses")
+    assert "is bounced" in remove_subscriber(store, "demo", "b@example.org")
+    assert status_of(store, "b@example.org") == "bounced"
+    remove_subscriber(store, "demo", "b@example.org", forget=True)
     assert list_subscribers(store, "demo") == []
     with pytest.raises(SubscriberError, match="not on the list"):
         remove_subscriber(store, "demo", "a@example.org")
