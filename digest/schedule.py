@@ -3,15 +3,17 @@
 ``Daemon(config_path).serve()`` is the ``digest schedule`` command. Contracts:
 
 - **Jobs** come from each newsletter's cron (or ``weekly:``/``daily:``) in its own time
-  zone. They live in the project's database (APScheduler's ``SQLAlchemyJobStore``, table
-  ``apscheduler_jobs``) so a restart remembers when each was due. A job holds only a
+  zone (``digest.triggers``). They live in the project's database (APScheduler's
+  ``SQLAlchemyJobStore``, table ``apscheduler_jobs``, ``store.runs.job_store``) so a
+  restart remembers when each was due. A job holds only a
   textual reference to the module-level ``fire`` and the newsletter's name, so a pickled
   job survives restarts and code changes. ``coalesce`` and ``max_instances=1``.
 - **Missed runs**: a run missed while the daemon was down goes out on start when it is
   at most ``misfire_grace`` late; otherwise it is skipped, logged and recorded ``missed``.
 - **Once per slot**: before running, a slot (newsletter, scheduled time in UTC) is
   claimed by inserting a ``schedule_runs`` row under a unique constraint, in its own
-  transaction. A second daemon on the same database fails the insert and skips.
+  transaction (``digest.store.runs``). A second daemon on the same database fails the
+  insert and skips.
 - **Send window**: a slot that fires outside ``send_window`` waits for the window to
   open (a one-off job at the opening, same slot, so still sent at most once).
 - **Signals**: SIGTERM/SIGINT finish the batch in flight, mark the slot ``interrupted``
@@ -47,9 +49,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 
-from .config import Config, NewsletterConfig, load_config
+from .config import Config, load_config
 from .errors import DigestError
 from .pipeline import Pipeline, RunReport
 from .store import Store
@@ -63,6 +64,7 @@ from .store.runs import (
     unfinished,
 )
 from .store.status import RunStatus
+from .triggers import make_trigger, same_trigger, slot_for
 
 log = logging.getLogger("digest.schedule")
 
@@ -103,65 +105,6 @@ def job_id(name: str) -> str:
 def deferred_id(name: str, slot: datetime) -> str:
     """The id of the one-off job that runs ``slot`` of ``name`` when its window opens."""
     return f"{DEFER_PREFIX}{name}@{slot.isoformat()}"
-
-
-def make_trigger(newsletter: NewsletterConfig) -> CronTrigger:
-    """The cron trigger of ``newsletter`` in its own time zone."""
-    return CronTrigger.from_crontab(newsletter.crontab, timezone=ZoneInfo(newsletter.timezone))
-
-
-def same_trigger(a: Any, b: CronTrigger) -> bool:
-    """Whether two triggers fire at the same times (same fields and time zone)."""
-    return str(a) == str(b) and str(getattr(a, "timezone", "")) == str(b.timezone)
-
-
-def is_repeat(moment: datetime) -> bool:
-    """Whether ``moment`` (aware, local) is the second occurrence of a wall-clock time on a
-    night the clocks go back. APScheduler 3 fires a cron job at both; a newsletter set for
-    01:30 means once, so the repeat stands for the first occurrence's slot."""
-    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
-
-
-def next_fire(trigger: CronTrigger, previous: datetime | None, now: datetime) -> datetime | None:
-    """The trigger's next fire time at or after ``now``, repeats of a wall-clock time skipped."""
-    moment = trigger.get_next_fire_time(previous, now)
-    while moment is not None and is_repeat(moment):
-        # Step in UTC: wall-clock arithmetic on a fold=1 time would go back an hour.
-        moment = trigger.get_next_fire_time(moment, moment.astimezone(UTC) + timedelta(seconds=1))
-    return moment
-
-
-def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:
-    """Every wall-clock fire time of ``trigger`` in ``[start, end]`` (aware), in order."""
-    times = []
-    moment = next_fire(trigger, None, start)
-    while moment is not None and moment <= end:
-        times.append(moment)
-        moment = next_fire(trigger, moment, moment.astimezone(UTC) + timedelta(microseconds=1))
-    return times
-
-
-def slot_for(trigger: CronTrigger, now: datetime, grace: timedelta) -> datetime:
-    """The slot a firing at ``now`` stands for, in UTC: the latest wall-clock fire time
-    at most ``grace`` ago (what APScheduler ran, coalesced); ``now`` to the second if none.
-
-    The repeat of a wall-clock time when the clocks go back maps to the first occurrence,
-    whose slot is already claimed, so a 01:30 job goes out once on that night too.
-    """
-    lookback = max(grace, timedelta(hours=2)) + timedelta(seconds=1)
-    times = fire_times(trigger, now - lookback, now)
-    slot = times[-1] if times else now.replace(microsecond=0)
-    return slot.astimezone(UTC)
-
-
-def next_run(newsletter: NewsletterConfig, now: datetime) -> tuple[datetime | None, bool]:
-    """When ``newsletter`` will next go out after ``now``, in its time zone, and whether
-    that is later than its cron time because the send window is closed then."""
-    fire = next_fire(make_trigger(newsletter), None, now)
-    window = newsletter.window
-    if fire is None or window is None or window.contains(fire):
-        return fire, False
-    return window.next_opening(fire), True
 
 
 # -- job functions (module level: the job store pickles references to them) -------

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from digest.config import load_config
-from digest.schedule import fire_times, is_repeat, make_trigger, next_run, slot_for
+from digest.triggers import fire_times, is_repeat, make_trigger, next_run, slot_for
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 
 from ..config import Config
-from ..schedule import Daemon, next_run
+from ..schedule import Daemon
 from ..store import Store
 from ..store.runs import issue_history, last_run
+from ..triggers import next_run
 from .app import ConfigOption, app, open_config, out, say, state
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
