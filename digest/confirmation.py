@@ -1,4 +1,5 @@
-"""The double opt-in message: a short plain-text email carrying the confirmation link.
+"""The double opt-in message: a short plain-text email carrying the confirmation link,
+and its sending through the newsletter's backend.
 
 Built with the personalisation code's header rules (``personalize.to_header``: the
 address is checked and the display name encoded, so nothing a visitor typed in the
@@ -7,14 +8,19 @@ form can add a header), not by hand.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
-from .config import NewsletterConfig
-from .models import Message, Subscriber
+from .backends import make_backend
+from .config import Config, NewsletterConfig
+from .errors import DigestError
+from .models import DeliveryStatus, Message, Subscriber
 from .personalize import address_domain, to_header
+
+log = logging.getLogger("digest.web")
 
 
 def confirmation_message(
@@ -43,3 +49,26 @@ def confirmation_message(
         message_id=str(message["Message-ID"]),
         data=to + message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
     )
+
+
+async def send_confirmation(
+    config: Config, newsletter_name: str, subscriber: Subscriber, link: str
+) -> None:
+    """Send the double opt-in message through the newsletter's backend; a failure is
+    logged, never raised. The web service runs it after its response is sent, so the
+    response's timing reveals nothing about the address."""
+    newsletter = config.newsletters[newsletter_name]
+    try:
+        message = confirmation_message(newsletter, subscriber, link)
+        backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
+        async with backend:
+            (delivery,) = await backend.send([message])
+    except DigestError as exc:
+        log.error("the confirmation message to subscriber %s was not sent: %s", subscriber.id, exc)
+        return
+    if delivery.status is not DeliveryStatus.SENT:
+        log.error(
+            "the confirmation message to subscriber %s was not sent: %s",
+            subscriber.id,
+            delivery.error,
+        )

@@ -19,11 +19,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import subscriptions
-from ..backends import make_backend
 from ..config import Config
-from ..confirmation import confirmation_message
-from ..errors import DigestError, SubscriberError
-from ..models import DeliveryStatus, Subscriber
+from ..confirmation import send_confirmation
+from ..errors import SubscriberError
 from ..store import Store
 from ..store.status import SubscriberStatus as Status
 from ..store.subscribers import SubscriberRecord
@@ -171,28 +169,6 @@ async def subscribe(request: Request) -> Response:
         send_confirmation, config, newsletters[0], to_confirm, link
     )
     return checking
-
-
-async def send_confirmation(
-    config: Config, newsletter_name: str, subscriber: Subscriber, link: str
-) -> None:
-    """Send the double opt-in message through the newsletter's backend. Runs after the
-    response is sent, so its duration reveals nothing about the address."""
-    newsletter = config.newsletters[newsletter_name]
-    try:
-        message = confirmation_message(newsletter, subscriber, link)
-        backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
-        async with backend:
-            (delivery,) = await backend.send([message])
-    except DigestError as exc:
-        log.error("the confirmation message to subscriber %s was not sent: %s", subscriber.id, exc)
-        return
-    if delivery.status is not DeliveryStatus.SENT:
-        log.error(
-            "the confirmation message to subscriber %s was not sent: %s",
-            subscriber.id,
-            delivery.error,
-        )
 
 
 _CONFIRMED_PAGES: dict[Confirmation, tuple[str, str, int]] = {
