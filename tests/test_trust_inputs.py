@@ -196,3 +196,37 @@ def test_values_that_reach_headers_must_be_one_line(
     with pytest.raises(ConfigError) as caught:
         load_config(_config(tmp_path, VALID.replace(before, after)))
     assert f"{where}: must be on one line" in str(caught.value)
+
+
+# --- links anyone can write: skipped with a sentence, never a crash -------------------------
+
+
+def test_a_sitemap_loc_that_is_not_a_url_is_skipped_and_said() -> None:
+    from digest.collect.sitemaps import parse_sitemap
+
+    body = (
+        b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>https://example.org/[broken</loc></url>"
+        b"<url><loc>http://[::1/a</loc></url>"
+        b"<url><loc>https://example.org:99999/b</loc></url>"
+        b"<url><loc>https://example.org/good</loc></url></urlset>"
+    )
+    doc = parse_sitemap(body, "https://example.org/sitemap.xml", 1_000_000)
+    assert [e.url for e in doc.entries] == [
+        "https://example.org/[broken",
+        "https://example.org/good",
+    ]
+    assert len(doc.warnings) == 2 and all("not a URL" in w for w in doc.warnings)
+
+
+def test_a_feed_link_that_is_not_a_url_is_skipped_like_a_missing_one() -> None:
+    from digest.collect.feeds import parse_feed
+
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>A</title><link>http://[oops/a</link></item>"
+        b"<item><title>B</title><link>https://example.org/b</link></item></channel></rss>"
+    )
+    listing = parse_feed(body, "https://example.org/feed")
+    assert [e.url for e in listing.entries] == ["https://example.org/b"]
+    assert any("1 feed entry without a link was skipped" in w for w in listing.warnings)
