@@ -29,16 +29,46 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .redact import mask_url
 
 DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_DATABASE = "sqlite:///digest.db"
 DEFAULT_FROM = "Digest <digest@localhost>"
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class _Model(BaseModel):
-    """Frozen, and strict about unknown keys so a typo is an error, not a silent default."""
+    """Frozen, and strict about unknown keys so a typo is an error, not a silent default.
+
+    Every setting whose name ends in ``_env`` names an environment variable. A value
+    that cannot be one (it holds a space, a slash, a colon...) is most likely the secret
+    itself pasted in by mistake: it is refused without being echoed.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _env_names(self) -> Any:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            named = name.endswith("_env") and isinstance(value, str)
+            if named and not _ENV_NAME.fullmatch(value):
+                raise ValueError(
+                    f"{name} must be the name of an environment variable (letters, digits "
+                    f"and '_'), not the secret itself; the value is not shown. Put the "
+                    f"secret in the environment and name the variable here"
+                )
+        return self
+
+
+def _one_line(value: str | None) -> str | None:
+    """Refuse a value that ends up in a mail header if it holds a line break or another
+    control character: CR/LF there would start a header of the file's choosing (Bcc:)."""
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must be on one line, without control characters (it is used in headers)")
+    return value
 
 
 class SourceConfig(_Model):
@@ -430,12 +460,10 @@ class NewsletterConfig(_Model):
             ) from None
         return value
 
-    @field_validator("sender", "reply_to")
+    @field_validator("title", "sender", "reply_to", "subject", "list", "language")
     @classmethod
     def _no_header_injection(cls, value: str | None) -> str | None:
-        if value is not None and ("\r" in value or "\n" in value):
-            raise ValueError("must be on one line")
-        return value
+        return _one_line(value)
 
 
 class WebConfig(_Model):
@@ -477,9 +505,26 @@ class Config(_Model):
     def _absolute_base(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(
-                f"'{value}' must be an absolute http(s) URL such as https://news.example.org"
+                mask_url(
+                    f"'{value}' must be an absolute http(s) URL such as https://news.example.org"
+                )
             )
+        _one_line(value)
         return value.rstrip("/")
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto_one_line(cls, value: str | None) -> str | None:
+        return _one_line(value)
+
+    @field_validator("newsletters", "backends", "lists")
+    @classmethod
+    def _names_one_line(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Names reach List-Id and Message-ID headers and log lines.
+        for name in value or {}:
+            if _one_line(name) is not None and not name.strip():
+                raise ValueError("a name cannot be empty")
+        return value
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -561,6 +606,31 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of schedules.yaml names one key twice (YAML 1.2 forbids it; PyYAML would
+    silently keep the last one, so a second ``list:`` or ``weekly:`` block would win)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys, naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:  # an unhashable key: PyYAML's own error says so below
+                continue
+            if first != line:
+                raise _DuplicateKey(
+                    f"the key '{key}' appears twice in one mapping, at lines {first} and "
+                    f"{line}; keep one"
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The config file to use: ``explicit``, else ``$DIGEST_CONFIG``, else ``./schedules.yaml``."""
     return Path(explicit or os.environ.get("DIGEST_CONFIG") or DEFAULT_CONFIG)
@@ -578,7 +648,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot be read ({exc}).") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{file}: {exc}.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +29,10 @@ if TYPE_CHECKING:
 
 SECRET_ENV = "DIGEST_SECRET_KEY"
 _MAC_BYTES = 16
+_B64 = re.compile(r"[A-Za-z0-9_-]+")
+# A subscriber id as make_token writes it: ASCII digits, no sign, no leading zero. int()
+# alone would also take "+1", " 1", "1_0" and full-width digits.
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def _b64(data: bytes) -> str:
@@ -33,7 +40,18 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of unpadded URL-safe base64 ``text`` in its one canonical spelling.
+
+    ``ValueError`` for padding, characters outside the URL-safe alphabet, and spellings
+    that decode to the same bytes as another (a changed last character whose low bits
+    the decoder ignores): one token, one accepted form.
+    """
+    if not _B64.fullmatch(text):
+        raise ValueError("not unpadded URL-safe base64")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data
 
 
 def secret_key(root: Path) -> bytes:
@@ -50,11 +68,19 @@ def secret_key(root: Path) -> bytes:
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(32).encode("ascii")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        pass
+    # Two processes starting at once on a fresh folder both get here. Each writes a whole
+    # key to a file of its own and links it into place: link() never replaces, so exactly
+    # one key wins, nobody reads a half-written file, and the losers read the winner's.
+    fd, temporary = tempfile.mkstemp(dir=root, prefix=".digest-secret.")
+    try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
+            handle.write(secrets.token_urlsafe(32).encode("ascii"))
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return path.read_bytes().strip()
 
 
 def _mac(key: bytes, purpose: str, subscriber_id: int, list_name: str) -> bytes:
@@ -80,10 +106,14 @@ def read_token(key: bytes, purpose: str, token: str) -> TokenClaim | None:
     """The claim of a valid token for ``purpose``; ``None`` for anything else."""
     try:
         sid_text, list_text, mac_text = token.split(".")
+        if not _ID.fullmatch(sid_text):
+            return None
         subscriber_id = int(sid_text)
         list_name = _unb64(list_text).decode("utf-8")
         mac = _unb64(mac_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if len(mac) != _MAC_BYTES:
         return None
     if not hmac.compare_digest(mac, _mac(key, purpose, subscriber_id, list_name)):
         return None

@@ -11,6 +11,22 @@ TRACKING_PARAMS = frozenset(
 )
 
 
+def join_url(base: str, link: str) -> str | None:
+    """``link`` resolved against ``base``, or ``None`` when it cannot be a URL.
+
+    Links come from pages, feeds, sitemaps and headers that anyone can write;
+    ``urljoin`` raises ``ValueError`` on some of them (``http://[``, a port of
+    ``99999``). A caller skips such a link (and says so) instead of crashing.
+    """
+    try:
+        joined = urljoin(base, link)
+        parts = urlsplit(joined)
+        _ = parts.port  # raises for a port outside 0-65535
+    except ValueError:
+        return None
+    return joined
+
+
 def canonical_url(url: str) -> str:
     """The form of ``url`` used to recognise the same article twice.
 
@@ -19,12 +35,15 @@ def canonical_url(url: str) -> str:
     the remaining parameters is kept. Non-HTTP URLs (``file:``) are returned unchanged
     apart from the fragment.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # not a URL any server could answer: it is only itself
+        return url.strip()
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
     host = (parts.hostname or "").lower()
-    port = parts.port
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         host = f"{host}:{port}"
     query = [
@@ -37,7 +56,10 @@ def canonical_url(url: str) -> str:
 
 def is_http(url: str) -> bool:
     """True for an ``http:`` or ``https:`` URL."""
-    return urlsplit(url).scheme.lower() in ("http", "https")
+    try:
+        return urlsplit(url).scheme.lower() in ("http", "https")
+    except ValueError:
+        return False
 
 
 def to_url(location: str, base: str | None = None) -> str:
@@ -57,7 +79,10 @@ def same_site(a: str, b: str) -> bool:
     """True when both URLs are on the same host, ignoring a leading ``www.``."""
 
     def host(u: str) -> str:
-        h = (urlsplit(u).hostname or "").lower()
+        try:
+            h = (urlsplit(u).hostname or "").lower()
+        except ValueError:
+            return ""
         return h[4:] if h.startswith("www.") else h
 
     return host(a) == host(b) and host(a) != ""

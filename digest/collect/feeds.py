@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
 from ..errors import SourceError
 from ..models import EntryHints
+from ..urls import join_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +107,10 @@ def looks_html(body: bytes) -> bool:
 def _not_a_feed(body: bytes, url: str) -> SourceError:
     match = _FEED_LINK.search(body[:200_000])
     href = _HREF.search(match.group(0)) if match else None
+    found = None
     if href:
-        found = urljoin(url, href.group(1).decode("utf-8", "replace"))
+        found = join_url(url, href.group(1).decode("utf-8", "replace"))
+    if found:
         return SourceError(url, f"is an HTML page, not a feed; the page names its feed at {found}")
     return SourceError(url, "is an HTML page, not a feed; point the source at the site's feed")
 
@@ -169,7 +171,8 @@ def parse_json_feed(body: bytes, url: str) -> Listing:
             skipped += 1
             continue
         link = item.get("url") or item.get("external_url") or ""
-        if not isinstance(link, str) or not link:
+        absolute = join_url(url, link) if isinstance(link, str) and link else None
+        if absolute is None:
             skipped += 1
             continue
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
@@ -181,7 +184,7 @@ def parse_json_feed(body: bytes, url: str) -> Listing:
             section=str(tags[0]) if tags else "",
             guid=str(item.get("id") or ""),
         )
-        entries.append(Entry(url=urljoin(url, link), hints=hints))
+        entries.append(Entry(url=absolute, hints=hints))
     if skipped:
         were = "item without a link was" if skipped == 1 else "items without a link were"
         warnings.append(f"{url}: {skipped} JSON Feed {were} skipped")
@@ -232,7 +235,8 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Listing:
         link = entry.get("link") or ""
         if not link and str(entry.get("id", "")).startswith(("http://", "https://")):
             link = entry["id"]
-        if not link:
+        absolute = join_url(url, link) if link else None
+        if absolute is None:
             skipped += 1
             continue
         tags = entry.get("tags") or []
@@ -244,7 +248,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Listing:
             section=(tags[0].get("term") or "") if tags else "",
             guid=entry.get("id", "") or "",
         )
-        entries.append(Entry(url=urljoin(url, link), hints=hints))
+        entries.append(Entry(url=absolute, hints=hints))
     if skipped:
         were = "entry without a link was" if skipped == 1 else "entries without a link were"
         warnings.append(f"{url}: {skipped} feed {were} skipped")

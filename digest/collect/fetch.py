@@ -31,12 +31,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpcore
 import httpx
 
 from ..errors import SourceError, SourceGone
+from ..urls import join_url
 from .cache import HttpCache
 from .guard import PinnedBackend, Resolver, check_host, resolve
 from .robots import Robots, RobotsFile
@@ -392,7 +393,9 @@ class Fetcher:
             location = reply.headers.get("location")
             if reply.status not in REDIRECTS or not location:
                 return reply
-            target = urljoin(current, location.strip())
+            target = join_url(current, location.strip())
+            if target is None:
+                raise SourceError(url, f"redirects to '{location[:200]}', which is not a URL")
             if urlsplit(target).scheme.lower() not in ("http", "https"):
                 raise SourceError(url, f"redirects to '{target}', which is not an http(s) URL")
             if target in seen:

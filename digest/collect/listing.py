@@ -10,7 +10,7 @@ slug, or a numeric id; navigation (tags, authors, pagination, account pages) and
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from selectolax.lexbor import LexborNode as Node
@@ -18,7 +18,7 @@ from selectolax.lexbor import SelectolaxError
 
 from ..errors import SourceError
 from ..models import EntryHints
-from ..urls import canonical_url, same_site
+from ..urls import canonical_url, join_url, same_site
 from .feeds import Entry, Listing, looks_binary
 
 _NAV_SEGMENTS = frozenset(
@@ -39,7 +39,10 @@ _ID = re.compile(r"\d{4,}")
 
 def looks_like_article(link: str, page: str) -> bool:
     """True when ``link`` is on ``page``'s site and its path looks like an article."""
-    parts = urlsplit(link)
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return False
     if parts.scheme not in ("http", "https", "file"):
         return False
     if parts.scheme == "file":
@@ -70,7 +73,8 @@ def parse_listing(body: bytes, url: str, selector: str | None = None) -> Listing
         raise SourceError(url, f"is {binary}, not a listing page")
     tree = HTMLParser(body)
     base_node = tree.css_first("base[href]")
-    base = urljoin(url, base_node.attributes.get("href") or "") if base_node else url
+    base = join_url(url, base_node.attributes.get("href") or "") if base_node else url
+    base = base or url
     if selector:
         try:
             matched = tree.css(selector)
@@ -86,7 +90,9 @@ def parse_listing(body: bytes, url: str, selector: str | None = None) -> Listing
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue
-        link = urljoin(base, href)
+        link = join_url(base, href)
+        if link is None:
+            continue
         if not selector and not looks_like_article(link, url):
             continue
         key = canonical_url(link)

@@ -15,12 +15,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urljoin
 
 from lxml import etree
 
 from ..errors import SourceError
 from ..models import EntryHints
+from ..urls import join_url
 from .feeds import Entry, Listing, looks_binary, looks_html
 from .fetch import Response, gunzip_capped
 
@@ -53,7 +53,9 @@ def parse_date(value: str | None) -> datetime | None:
 
 
 def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    # Split by hand: etree.QName raises on the odd tag names a recovering parse of a
+    # broken document produces ("l2026-11-02T07:00:00").
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _child_text(element: etree._Element, *path: str) -> str | None:
@@ -101,7 +103,10 @@ def parse_sitemap(body: bytes, url: str, max_bytes: int) -> SitemapDoc:
         loc = _child_text(node, "loc")
         if not loc:
             continue
-        link = urljoin(url, loc)
+        link = join_url(url, loc)
+        if link is None:
+            warnings.append(f"{url}: skipped <loc> '{loc[:80]}', which is not a URL")
+            continue
         if name == "sitemap":
             children.append((link, parse_date(_child_text(node, "lastmod"))))
         elif name == "url":

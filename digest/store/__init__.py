@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import StoreError
+from ..redact import mask_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant shared by every digest process: the key of the migration advisory lock.
@@ -56,7 +57,9 @@ def make_engine(url: str) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError) as exc:
-        raise StoreError(f"The database URL '{url}' cannot be used: {exc}.") from None
+        raise StoreError(
+            mask_url(f"The database URL '{url}' cannot be used: {exc}.")
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -90,7 +93,9 @@ class Store:
                 command.upgrade(config, "head")
         except OperationalError as exc:
             raise StoreError(
-                f"Cannot open the database {self.engine.url.render_as_string()}: {exc.orig}."
+                mask_url(
+                    f"Cannot open the database {self.engine.url.render_as_string()}: {exc.orig}."
+                )
             ) from None
 
     @contextmanager
