@@ -1,8 +1,8 @@
 """The provider backends (Postmark, SendGrid, Mailgun, Resend) against a local server
 that checks each request against the provider's documented format.
 
-Issues are queued as the pipeline queues them: with templates for the backends that
-want them (SendGrid, Mailgun), so those tests go through the batch path."""
+Issues are queued as the pipeline queues them; SendGrid and Mailgun fill in a batch
+from the messages' shared content and each reader's values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from digest.backends import BACKENDS, make_backend
+from digest.backends import make_backend
 from digest.backends.base import HttpBackend
 from digest.config import Config
 from digest.dispatch import SendOptions, send_issue
@@ -51,8 +51,8 @@ def emails(n: int) -> list[str]:
 
 
 def issue_for(kind: str, path, addresses: list[str], **options: object):  # type: ignore[no-untyped-def]
-    """An issue queued for ``addresses``, its factory as the pipeline makes it for ``kind``."""
-    return queued_issue(path, addresses, templates=BACKENDS[kind].wants_templates, **options)  # type: ignore[arg-type]
+    """An issue queued for ``addresses``, its factory as the pipeline makes it."""
+    return queued_issue(path, addresses, **options)  # type: ignore[arg-type]
 
 
 async def run(issue, api: HttpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
@@ -114,6 +114,27 @@ async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server,
     row = issue.rows()["inactive@example.test"]
     assert row.status == "failed" and "error 406" in row.error and row.attempts == 1
     assert issue.subscriber_status("inactive@example.test") == "bounced"
+
+
+ATTACKER = "attacker@evil.example"
+INJECTING = {
+    "zoe@example.test": f"Zoë, {ATTACKER}, thanks",
+    "ann@example.test": f"Ann Lee of the Harbour Letter Readers Association, {ATTACKER}, thanks",
+    "bo@example.test": f'Bo" <{ATTACKER}>, "x',
+}
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = issue_for(kind, tmp_path / "d.db", list(INJECTING), names=INJECTING)
+    report = await run(issue, backend(kind, server.url))
+    assert report.sent == 3, report.reasons
+    # The fake APIs parse recipient fields as each provider does (Postmark's To and
+    # Resend's to as address lists, Mailgun's to one address each, SendGrid's email).
+    assert dict(server.state.delivered) == dict.fromkeys(INJECTING, 1)
+    for email, name in INJECTING.items():
+        if kind in BATCHING:
+            assert display_name(server.state.received[email]["to"]) == name
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
@@ -202,26 +223,6 @@ async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type:
     assert seen[0].url == "https://api.resend.com/emails/batch"
     assert not client.is_closed
     await client.aclose()
-
-
-async def test_a_part_a_json_api_cannot_carry_fails_that_message_with_a_sentence(
-    server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    from email.message import EmailMessage
-
-    from digest.models import Message
-
-    mime = EmailMessage()
-    mime["From"], mime["To"], mime["Subject"] = "news@digest.test", "a@example.test", "Hi"
-    mime.set_content("text")
-    mime.add_alternative("<p>html</p>", subtype="html")
-    mime.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a.pdf")
-    message = Message(1, "a@example.test", "news@digest.test", "<m1@digest.test>", mime.as_bytes())
-    async with backend("postmark", server.url) as api:
-        [delivery] = await api.send([message])
-    assert delivery.status == "failed"
-    assert "application/pdf" in delivery.error and "smtp, mailgun or ses" in delivery.error
-    assert not server.state.delivered
 
 
 # -- SendGrid and Mailgun: one request per 1,000 recipients, values filled in by the provider
@@ -356,19 +357,6 @@ async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) 
     report = await run(issue, backend(kind, server.url), SendOptions(max_attempts=1))
     assert report.sent == 10
     assert server.state.batch_sizes == [5, 5] and set(server.state.delivered.values()) == {1}
-
-
-@pytest.mark.parametrize("kind", BATCHING)
-async def test_messages_built_without_a_template_go_one_by_one(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    issue = queued_issue(tmp_path / "d.db", emails(3))  # e.g. confirmations, test sends
-    report = await run(issue, backend(kind, server.url))
-    assert report.sent == 3 and set(server.state.delivered.values()) == {1}
-    if kind == "mailgun":
-        assert len(server.state.mime) == 3  # the exact MIME, through messages.mime
-        parsed = message_from_bytes(server.state.mime[0], policy=policy.default)
-        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    else:
-        assert server.state.batch_sizes == [1, 1, 1]
 
 
 async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from typing import Any
 from ..config import ResendBackendConfig
 from ..errors import PermanentError
 from ..models import Delivery, Message
-from .base import HttpBackend, credential, parts, sent
+from ..personalize import mailbox
+from .base import HttpBackend, credential, sent
 
 
 def idempotency_key(messages: Sequence[Message]) -> str:
@@ -35,17 +36,18 @@ class ResendBackend(HttpBackend):
         await super().open()
 
     def _payload(self, message: Message) -> dict[str, Any]:
-        p = parts(message)
+        content = message.content
         body: dict[str, Any] = {
-            "from": p.sender,
-            "to": [p.to],
-            "subject": p.subject,
-            "html": p.html,
-            "text": p.text,
-            "headers": dict(p.headers),
+            "from": content.sender,
+            "to": [mailbox(message.name, message.recipient)],
+            "subject": content.subject,
+            "text": message.text,
+            "headers": dict(message.all_headers),
         }
-        if p.reply_to:
-            body["reply_to"] = p.reply_to
+        if content.html:
+            body["html"] = message.html
+        if content.reply_to:
+            body["reply_to"] = content.reply_to
         return body
 
     async def deliver_batch(self, messages: Sequence[Message]) -> list[Delivery]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
 
 from sqlalchemy import select
 from starlette.background import BackgroundTask
@@ -24,8 +22,8 @@ from starlette.routing import BaseRoute, Route
 from ..backends import make_backend
 from ..config import Config
 from ..errors import DigestError, SubscriberError
-from ..models import DeliveryStatus, Message
-from ..personalize import address_domain
+from ..models import DeliveryStatus, Subscriber
+from ..personalize import address_domain, standalone
 from ..store import Store
 from ..store.tables import ListRow, SubscriberRow, utcnow
 from ..subscribers import (
@@ -235,28 +233,21 @@ async def send_confirmation(
     """Send the double opt-in message through the newsletter's backend. Runs after the
     response is sent, so its duration reveals nothing about the address."""
     newsletter = config.newsletters[newsletter_name]
-    message = EmailMessage()
-    message["From"] = newsletter.sender
-    message["To"] = formataddr((name, email)) if name else email
-    message["Subject"] = f"Confirm your subscription to {newsletter.title}"
-    message["Date"] = format_datetime(datetime.now(UTC))
-    domain = address_domain(newsletter.sender)
-    message["Message-ID"] = f"<confirm.{uuid.uuid4().hex}@{domain}>"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        f"Hello{' ' + name if name else ''},\n\n"
-        f"Someone, probably you, asked to receive {newsletter.title} at this address.\n"
-        f"To confirm, open this link:\n\n{link}\n\n"
-        "If it was not you, ignore this message: nothing will be sent unless the link is opened.\n"
-    )
-    outgoing = Message(
-        subscriber_id=subscriber_id,
-        recipient=email,
-        sender=parseaddr(newsletter.sender)[1],
-        message_id=str(message["Message-ID"]),
-        data=message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
-    )
     try:
+        outgoing = standalone(
+            Subscriber(id=subscriber_id, email=email, name=name),
+            sender=newsletter.sender,
+            subject=f"Confirm your subscription to {newsletter.title}",
+            text=(
+                f"Hello{' ' + name if name else ''},\n\n"
+                f"Someone, probably you, asked to receive {newsletter.title} at this address.\n"
+                f"To confirm, open this link:\n\n{link}\n\n"
+                "If it was not you, ignore this message: nothing will be sent unless the link is opened.\n"
+            ),
+            date=datetime.now(UTC),
+            message_id=f"<confirm.{uuid.uuid4().hex}@{address_domain(newsletter.sender)}>",
+            headers=(("Auto-Submitted", "auto-generated"),),
+        )
         backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
         async with backend:
             (delivery,) = await backend.send([outgoing])

@@ -77,7 +77,7 @@ class QueuedIssue:
             return session.scalar(select(IssueRow.status).where(IssueRow.id == self.issue_id))
 
 
-def make_factory(templates: bool = False) -> MessageFactory:
+def make_factory() -> MessageFactory:
     return MessageFactory(
         RENDERED,
         sender="Weekly Digest <news@digest.test>",
@@ -88,7 +88,6 @@ def make_factory(templates: bool = False) -> MessageFactory:
         },
         message_key="weekly.1",
         date=datetime(2026, 11, 22, 7, 0, tzinfo=UTC),
-        templates=templates,
     )
 
 
@@ -97,10 +96,8 @@ def queued_issue(
     emails: list[str],
     url: str | None = None,
     names: dict[str, str] | None = None,
-    templates: bool = False,
 ) -> QueuedIssue:
-    """A store at ``path`` (or ``url``) with list ``news`` of ``emails`` and issue 1 queued;
-    ``templates``: messages carry their template side, as for SendGrid and Mailgun."""
+    """A store at ``path`` (or ``url``) with list ``news`` of ``emails`` and issue 1 queued."""
     store = Store(url or f"sqlite:///{path}")
     with store.session() as session:
         lst = ListRow(name="news")
@@ -128,4 +125,4 @@ def queued_issue(
         session.flush()
         queue_deliveries(session, issue, "news")
         issue_id = issue.id
-    return QueuedIssue(store, issue_id, make_factory(templates))
+    return QueuedIssue(store, issue_id, make_factory())
