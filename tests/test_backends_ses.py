@@ -6,8 +6,7 @@ from email.utils import getaddresses
 
 import pytest
 
-from digest.backends.ses import SesBackend
-from digest.config import SesBackendConfig
+from digest.backends.ses import SesBackend, SesBackendConfig
 from digest.dispatch import SendOptions, send_issue
 from tests.mailserver.issue import queued_issue
 from tests.mailserver.servers import free_port

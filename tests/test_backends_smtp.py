@@ -6,8 +6,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from digest.backends.smtp import SmtpBackend, dot_stuffed, reply_error
-from digest.config import SmtpBackendConfig
+from digest.backends.smtp import SmtpBackend, SmtpBackendConfig, dot_stuffed, reply_error
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import (
     HardBounce,

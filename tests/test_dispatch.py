@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from digest.backends.base import Backend, SendPacer
-from digest.backends.outbox import OutboxBackend
-from digest.config import OutboxBackendConfig
+from digest.backends.outbox import OutboxBackend, OutboxBackendConfig
 from digest.dispatch import SendOptions, claim, in_flight_window, send_issue
 from digest.errors import PermanentError, SendAborted, ThrottledError, TransientError
 from digest.models import Message

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.backends.smtp import SmtpBackend
-from digest.config import SmtpBackendConfig
+from digest.backends.smtp import SmtpBackend, SmtpBackendConfig
 from digest.dispatch import SendOptions, send_issue
 from digest.models import Content, DeliveryStatus, Message
 from tests.mailserver.issue import queued_issue

@@ -181,8 +181,7 @@ def message_size() -> int:
 
 def child_send(db: str, port: int, connections: int) -> None:
     """Send issue 1 of ``db`` to 127.0.0.1:``port``; print a JSON line of figures."""
-    from digest.backends.smtp import SmtpBackend
-    from digest.config import SmtpBackendConfig
+    from digest.backends.smtp import SmtpBackend, SmtpBackendConfig
     from digest.dispatch import send_issue
     from digest.store import Store
 

@@ -28,9 +28,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, get_args
 
 import httpx
+from pydantic import Field
 
 from ..errors import (
     BackendError,
@@ -42,6 +43,7 @@ from ..errors import (
     TransientError,
 )
 from ..models import Delivery, DeliveryStatus, Message
+from ..schema import StrictModel
 
 #: The slowest pace throttling may push a backend down to, in messages per second.
 MIN_RATE = 0.2
@@ -150,15 +152,59 @@ class SendPacer:
             self.rate, self._recovered_at = None, None
 
 
+class BackendConfig(StrictModel):
+    """The settings of one ``backends.<name>`` entry. Each backend module defines its
+    own, with ``type: Literal["<type>"]`` (the discriminator of the config union)."""
+
+    type: str
+
+    def resolved(self, resolve: Callable[[str], str]) -> Self:
+        """These settings with relative paths resolved by ``resolve`` (against the
+        folder of schedules.yaml); a backend that names files overrides it."""
+        return self
+
+
+class RateConfig(StrictModel):
+    """How fast a backend may send: messages per second and per hour (unset: no limit).
+
+    The sender starts at these rates, halves its pace when the server pushes back
+    (SMTP 421/451/452/454, HTTP 429) and climbs back to them when it stops.
+    """
+
+    per_second: float | None = Field(None, gt=0)
+    per_hour: int | None = Field(None, gt=0)
+
+
+class SendingConfig(BackendConfig):
+    """Settings every network backend shares. Credentials are named by environment variable."""
+
+    rate: RateConfig = Field(default_factory=RateConfig)
+    connections: int = Field(4, ge=1, le=200)
+    timeout: float = Field(30.0, gt=0)
+
+
 class Backend:
-    """A way to send messages. Subclasses set ``type`` (the ``type:`` in schedules.yaml)."""
+    """A way to send messages.
+
+    A backend module defines its settings model (a ``BackendConfig``) and a
+    ``Backend`` subclass naming it in ``config_model``; ``type`` (the ``type:`` in
+    schedules.yaml) is read from the model, and ``digest.backends`` finds the
+    module by itself: nothing else lists the backends.
+    """
 
     type: ClassVar[str] = ""
+    #: The settings model of this backend; set by each concrete backend.
+    config_model: ClassVar[type[BackendConfig]]
     #: The most messages ``deliver_batch`` takes at once.
     max_batch: ClassVar[int] = 100
     #: How many messages dispatch claims per worker: this times ``connections`` is the
     #: most a crash can send twice.
     dispatch_batch: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_model" in vars(cls):
+            (cls.type,) = get_args(cls.config_model.model_fields["type"].annotation)
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name

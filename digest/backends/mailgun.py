@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import MailgunBackendConfig
 from ..errors import PermanentError, RequestRefused
 from ..models import Content, Message
 from ..personalize import mailbox
-from .base import credential
+from .base import SendingConfig, credential
 from .merge import MergeBackend
 
 MARK = "%recipient."
@@ -48,10 +47,19 @@ def variables(message: Message) -> dict[str, str]:
     return {**dict(message.values), **{f"h:{name}": value for name, value in message.headers}}
 
 
+class MailgunBackendConfig(SendingConfig):
+    """Mailgun's messages API for ``domain`` (``base_url`` https://api.eu.mailgun.net in the EU)."""
+
+    type: Literal["mailgun"]
+    domain: str
+    api_key_env: str = "MAILGUN_API_KEY"
+    base_url: str = "https://api.mailgun.net"
+
+
 class MailgunBackend(MergeBackend):
-    type = "mailgun"
     max_batch = 1000
     dispatch_batch = 1000
+    config_model = MailgunBackendConfig
     config: MailgunBackendConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

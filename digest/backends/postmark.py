@@ -9,13 +9,12 @@ validation codes fail the message, 429/5xx retry the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import PostmarkBackendConfig
 from ..errors import PermanentError, SendAborted
 from ..models import Delivery, DeliveryStatus, Message
 from ..personalize import mailbox
-from .base import HttpBackend, credential, failed, sent
+from .base import HttpBackend, SendingConfig, credential, failed, sent
 
 #: Postmark error codes that mean the recipient cannot receive mail.
 INACTIVE = frozenset({406})
@@ -23,10 +22,19 @@ INACTIVE = frozenset({406})
 FATAL = frozenset({10, 400, 401, 405, 412, 413})
 
 
+class PostmarkBackendConfig(SendingConfig):
+    """Postmark's batch API; ``api_key_env`` names the variable holding the server token."""
+
+    type: Literal["postmark"]
+    api_key_env: str = "POSTMARK_SERVER_TOKEN"
+    message_stream: str = "broadcast"
+    base_url: str = "https://api.postmarkapp.com"
+
+
 class PostmarkBackend(HttpBackend):
-    type = "postmark"
     max_batch = 500
     dispatch_batch = 500
+    config_model = PostmarkBackendConfig
     config: PostmarkBackendConfig
 
     async def open(self) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import ResendBackendConfig
 from ..errors import PermanentError
 from ..models import Delivery, Message
 from ..personalize import mailbox
-from .base import HttpBackend, credential, sent
+from .base import HttpBackend, SendingConfig, credential, sent
 
 
 def idempotency_key(messages: Sequence[Message]) -> str:
@@ -25,10 +24,18 @@ def idempotency_key(messages: Sequence[Message]) -> str:
     return f"digest-{digest[:48]}"
 
 
+class ResendBackendConfig(SendingConfig):
+    """Resend's batch API."""
+
+    type: Literal["resend"]
+    api_key_env: str = "RESEND_API_KEY"
+    base_url: str = "https://api.resend.com"
+
+
 class ResendBackend(HttpBackend):
-    type = "resend"
     max_batch = 100
     dispatch_batch = 100
+    config_model = ResendBackendConfig
     config: ResendBackendConfig
 
     async def open(self) -> None:

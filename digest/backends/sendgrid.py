@@ -28,12 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from email.utils import parseaddr, quote
-from typing import Any
+from typing import Any, Literal
 
-from ..config import SendgridBackendConfig
 from ..errors import PermanentError, RequestRefused
 from ..models import Content, Message
-from .base import credential
+from .base import SendingConfig, credential
 from .merge import MergeBackend
 
 #: Bytes of substitutions (tags and values) SendGrid takes per personalization.
@@ -94,10 +93,18 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     return dict(pairs)
 
 
+class SendgridBackendConfig(SendingConfig):
+    """SendGrid's v3 mail send API."""
+
+    type: Literal["sendgrid"]
+    api_key_env: str = "SENDGRID_API_KEY"
+    base_url: str = "https://api.sendgrid.com"
+
+
 class SendgridBackend(MergeBackend):
-    type = "sendgrid"
     max_batch = 1000
     dispatch_batch = 1000
+    config_model = SendgridBackendConfig
     config: SendgridBackendConfig
 
     async def open(self) -> None:
