@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +161,18 @@ class Subscriber:
     list: str = ""
 
 
-class Slot(StrEnum):
-    """The per-recipient values an issue leaves open (``Rendered.slots`` names them):
-    the one list of them, which rendering, personalisation and backends share."""
+class Slot:
+    """The names of the per-recipient values an issue leaves open (``Rendered.slots``):
+    the one list of them, which rendering, personalisation and backends share.
 
-    GREETING = "greeting"
-    UNSUBSCRIBE_URL = "unsubscribe_url"
-    PREFERENCES_URL = "preferences_url"
+    Plain strings rather than an enum: they key the dictionaries filled for every
+    recipient, where an enum's Python-level hash halves the speed of ``build``.
+    """
+
+    GREETING: Final = "greeting"
+    UNSUBSCRIBE_URL: Final = "unsubscribe_url"
+    PREFERENCES_URL: Final = "preferences_url"
+    ALL: Final = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL)
 
 
 @dataclass(frozen=True, slots=True)

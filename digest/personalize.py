@@ -36,8 +36,6 @@ from .errors import SubscriberError
 from .models import Content, Message, Rendered, Slot, Subscriber
 
 _SMTP = policy.SMTP
-_GREETING = Slot.GREETING.value
-_UNSUBSCRIBE_URL = Slot.UNSUBSCRIBE_URL.value
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
 
 
@@ -231,14 +229,14 @@ class MessageFactory:
         to = to_header(subscriber)
         links = self.links(subscriber)
         name = " ".join(subscriber.name.split())
-        values = ((_GREETING, self.greet(name)), *links.items())
+        values = ((Slot.GREETING, self.greet(name)), *links.items())
         text_values: dict[str, bytes] = {}
         html_values: dict[str, bytes] = {}
         for key, value in values:
             text_values[key] = _qp(value) + b"=\r\n"
             html_values[key] = _qp(html.escape(value)) + b"=\r\n"
         message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
-        unsubscribe = f"<{links[_UNSUBSCRIBE_URL]}>"
+        unsubscribe = f"<{links[Slot.UNSUBSCRIBE_URL]}>"
         data = b"".join(
             (
                 self._headers,

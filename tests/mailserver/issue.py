@@ -9,15 +9,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from digest.dispatch import queue_deliveries
-from digest.models import Rendered
+from digest.models import Rendered, Slot
 from digest.personalize import MessageFactory
 from digest.store import Store
 from digest.store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow
 
 SLOTS = (
-    ("greeting", "@@greeting@@"),
-    ("unsubscribe_url", "@@unsubscribe@@"),
-    ("preferences_url", "@@preferences@@"),
+    (Slot.GREETING, "@@greeting@@"),
+    (Slot.UNSUBSCRIBE_URL, "@@unsubscribe@@"),
+    (Slot.PREFERENCES_URL, "@@preferences@@"),
 )
 RENDERED = Rendered(
     subject="Weekly digest #1: Harbour reopens",
@@ -83,8 +83,8 @@ def make_factory() -> MessageFactory:
         sender="Weekly Digest <news@digest.test>",
         list_id='"Weekly" <weekly.news.digest.test>',
         links=lambda s: {
-            "unsubscribe_url": f"https://news.digest.test/unsubscribe/{s.id}",
-            "preferences_url": f"https://news.digest.test/preferences/{s.id}",
+            Slot.UNSUBSCRIBE_URL: f"https://news.digest.test/unsubscribe/{s.id}",
+            Slot.PREFERENCES_URL: f"https://news.digest.test/preferences/{s.id}",
         },
         message_key="weekly.1",
         date=datetime(2026, 11, 22, 7, 0, tzinfo=UTC),
