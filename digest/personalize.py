@@ -98,19 +98,18 @@ def mailbox(name: str, address: str) -> str:
     return f"{Header(name, 'utf-8').encode(maxlinelen=0)} <{address}>"
 
 
-def to_header(subscriber: Subscriber) -> bytes:
-    """The ``To:`` header line for one subscriber (display name as in ``mailbox``,
-    folded between encoded words when long; an internationalised address travels as
-    UTF-8, RFC 6532)."""
-    check_recipient(subscriber.email)
-    name = " ".join(subscriber.name.split())
+def to_header(email: str, name: str) -> bytes:
+    """The ``To:`` header line for ``email`` and a display ``name`` with its
+    whitespace already folded (written as in ``mailbox``, folded between encoded words
+    when long; an internationalised address travels as UTF-8, RFC 6532)."""
+    check_recipient(email)
     if not name:
-        return f"To: {subscriber.email}\r\n".encode()
-    line = f'To: "{name}" <{subscriber.email}>\r\n'
+        return f"To: {email}\r\n".encode()
+    line = f'To: "{name}" <{email}>\r\n'
     if _plain_name(name) and len(line) <= 80:
         return line.encode()
     encoded = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
-    return f"To: {encoded}\r\n <{subscriber.email}>\r\n".encode()
+    return f"To: {encoded}\r\n <{email}>\r\n".encode()
 
 
 class _Part:
@@ -226,9 +225,9 @@ class MessageFactory:
 
     def build(self, subscriber: Subscriber) -> Message:
         """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
-        to = to_header(subscriber)
-        links = self.links(subscriber)
         name = " ".join(subscriber.name.split())
+        to = to_header(subscriber.email, name)
+        links = self.links(subscriber)
         values = ((Slot.GREETING, self.greet(name)), *links.items())
         text_values: dict[str, bytes] = {}
         html_values: dict[str, bytes] = {}
@@ -281,7 +280,8 @@ def standalone(
     built like an issue's message: MIME and fields from the same values, the To
     header written by ``to_header``. ``headers`` go to this message only
     (Auto-Submitted, ...)."""
-    to = to_header(subscriber)
+    name = " ".join(subscriber.name.split())
+    to = to_header(subscriber.email, name)
     head = b"".join(
         (
             _fold("From", sender),
@@ -317,7 +317,7 @@ def standalone(
             html="",
             headers=tuple(headers),
         ),
-        name=" ".join(subscriber.name.split()),
+        name=name,
         headers=(("Message-ID", message_id),),
         smtp_ready=b"\n." not in head and not head.startswith(b"."),
     )
