@@ -21,7 +21,7 @@ import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .backends import BACKEND_TYPES, BackendConfig
+from .backends import BACKEND_TYPES, AnyBackendConfig
 from .errors import ConfigError
 from .schema import StrictModel
 
@@ -345,7 +345,7 @@ class Config(StrictModel):
     user_agent: str = "digest/0.1"
     #: Where a site owner can read who is crawling and how to reach them; sent in the User-Agent.
     contact_url: str = "https://github.com/digest-newsletter/digest"
-    backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    backends: dict[str, AnyBackendConfig] = Field(default_factory=dict)
     lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)

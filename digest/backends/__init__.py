@@ -2,20 +2,20 @@
 
 This package is the registry of backends: each module that defines a ``Backend``
 subclass with a ``config_model`` is one backend type (see ``digest.registry``).
-``BACKENDS``, ``BACKEND_TYPES`` and the schedules.yaml union ``BackendConfig``
+``BACKENDS``, ``BACKEND_TYPES`` and the schedules.yaml union ``AnyBackendConfig``
 (discriminated on ``type``) are derived from them.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
 from ..errors import ConfigError
 from ..registry import members
-from .base import Backend
+from .base import Backend, BackendConfig
 
 
 def _backends(module: ModuleType) -> list[type[Backend]]:
@@ -35,11 +35,14 @@ BACKENDS: dict[str, type[Backend]] = {
     for cls in _backends(module)
 }
 BACKEND_TYPES: tuple[str, ...] = tuple(BACKENDS)
-#: One ``backends.<name>`` entry of schedules.yaml: the model its ``type`` names.
-BackendConfig = Annotated[
-    Union[tuple(cls.config_model for cls in BACKENDS.values())],  # noqa: UP007
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:  # the union is built at import time, which a type checker cannot follow
+    AnyBackendConfig = BackendConfig
+else:
+    #: One ``backends.<name>`` entry of schedules.yaml: the model its ``type`` names.
+    AnyBackendConfig = Annotated[
+        Union[tuple(cls.config_model for cls in BACKENDS.values())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 def make_backend(name: str, config: Any) -> Backend:
@@ -51,4 +54,4 @@ def make_backend(name: str, config: Any) -> Backend:
     return cls(name, config)
 
 
-__all__ = ["BACKENDS", "BACKEND_TYPES", "Backend", "BackendConfig", "make_backend"]
+__all__ = ["BACKENDS", "BACKEND_TYPES", "AnyBackendConfig", "Backend", "make_backend"]

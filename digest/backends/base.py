@@ -23,6 +23,7 @@ was expected is transient and reported as such).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import time
 from collections import deque
@@ -194,7 +195,7 @@ class Backend:
 
     type: ClassVar[str] = ""
     #: The settings model of this backend; set by each concrete backend.
-    config_model: ClassVar[type[BackendConfig]]
+    config_model: ClassVar[builtins.type[BackendConfig]]
     #: The most messages ``deliver_batch`` takes at once.
     max_batch: ClassVar[int] = 100
     #: How many messages dispatch claims per worker: this times ``connections`` is the
