@@ -140,6 +140,36 @@ async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tm
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
+async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from digest.models import Subscriber
+    from digest.personalize import standalone
+
+    message = standalone(
+        Subscriber(7, "zoe@example.test", f"Zoë, {ATTACKER}"),
+        sender="Weekly Digest <news@digest.test>",
+        subject="Confirm your subscription to Weekly",
+        text="Hello Zoë,\n\nTo confirm, open https://news.digest.test/confirm/x\n",
+        date=datetime(2026, 11, 22, 7, tzinfo=UTC),
+        message_id="<confirm.1@digest.test>",
+        headers=(("Auto-Submitted", "auto-generated"),),
+    )
+    async with backend(kind, server.url) as api:
+        [delivery] = await api.send([message])
+    assert delivery.status == "sent", delivery.error
+    assert dict(server.state.delivered) == {"zoe@example.test": 1}
+    assert server.state.problems == []
+    if kind in BATCHING:
+        got = server.state.received["zoe@example.test"]
+        assert got["text"] == message.text and not got["html"]
+        assert got["headers"]["Auto-Submitted"] == "auto-generated"
+    else:
+        _, item = server.state.requests[0]
+        assert message.text in item.values() and "confirm/x" in message.text
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
 async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     server.state.script.append(
         JSONResponse({"message": "Too many requests"}, 429, headers={"Retry-After": "1"})
