@@ -14,53 +14,21 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from .backends import BACKEND_TYPES, AnyBackendConfig
 from .errors import ConfigError
 from .redact import mask_url
+from .schema import StrictModel
 
 DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_DATABASE = "sqlite:///digest.db"
 DEFAULT_FROM = "Digest <digest@localhost>"
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class _Model(BaseModel):
-    """Frozen, and strict about unknown keys so a typo is an error, not a silent default.
-
-    Every setting whose name ends in ``_env`` names an environment variable. A value
-    that cannot be one (it holds a space, a slash, a colon...) is most likely the secret
-    itself pasted in by mistake: it is refused without being echoed.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _env_names(self) -> Any:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            named = name.endswith("_env") and isinstance(value, str)
-            if named and not _ENV_NAME.fullmatch(value):
-                raise ValueError(
-                    f"{name} must be the name of an environment variable (letters, digits "
-                    f"and '_'), not the secret itself; the value is not shown. Put the "
-                    f"secret in the environment and name the variable here"
-                )
-        return self
 
 
 def _one_line(value: str | None) -> str | None:
@@ -71,7 +39,7 @@ def _one_line(value: str | None) -> str | None:
     return value
 
 
-class SourceConfig(_Model):
+class SourceConfig(StrictModel):
     """One place articles come from: exactly one of ``feed``, ``sitemap`` or ``listing``.
 
     Each is a URL or a local path. ``selector`` picks article links on a listing page
@@ -110,117 +78,7 @@ class SourceConfig(_Model):
         return self.feed or self.sitemap or self.listing or ""
 
 
-class OutboxBackendConfig(_Model):
-    """Writes each message as a ``.eml`` file into a Maildir (the embedded default)."""
-
-    type: Literal["outbox"]
-    path: str = "outbox"
-
-
-class RateConfig(_Model):
-    """How fast a backend may send: messages per second and per hour (unset: no limit).
-
-    The sender starts at these rates, halves its pace when the server pushes back
-    (SMTP 421/451/452/454, HTTP 429) and climbs back to them when it stops.
-    """
-
-    per_second: float | None = Field(None, gt=0)
-    per_hour: int | None = Field(None, gt=0)
-
-
-class _SendingConfig(_Model):
-    """Settings every network backend shares. Credentials are named by environment variable."""
-
-    rate: RateConfig = Field(default_factory=RateConfig)
-    connections: int = Field(4, ge=1, le=200)
-    timeout: float = Field(30.0, gt=0)
-
-
-class SmtpBackendConfig(_SendingConfig):
-    """An SMTP server: a pool of ``connections`` persistent connections.
-
-    ``security``: ``tls`` (implicit TLS, usually port 465), ``starttls`` (upgrade, 587)
-    or ``none`` (a relay on a trusted network). ``username_env``/``password_env`` name
-    the environment variables that hold the login; both or neither.
-    """
-
-    type: Literal["smtp"]
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "starttls"
-    username_env: str | None = None
-    password_env: str | None = None
-    max_messages_per_connection: int = Field(100, ge=1)
-    validate_certs: bool = True
-    ca_file: str | None = None
-
-    @model_validator(mode="after")
-    def _login_pair(self) -> SmtpBackendConfig:
-        if (self.username_env is None) != (self.password_env is None):
-            raise ValueError("set both 'username_env' and 'password_env', or neither")
-        return self
-
-
-class PostmarkBackendConfig(_SendingConfig):
-    """Postmark's batch API; ``api_key_env`` names the variable holding the server token."""
-
-    type: Literal["postmark"]
-    api_key_env: str = "POSTMARK_SERVER_TOKEN"
-    message_stream: str = "broadcast"
-    base_url: str = "https://api.postmarkapp.com"
-
-
-class SendgridBackendConfig(_SendingConfig):
-    """SendGrid's v3 mail send API."""
-
-    type: Literal["sendgrid"]
-    api_key_env: str = "SENDGRID_API_KEY"
-    base_url: str = "https://api.sendgrid.com"
-
-
-class MailgunBackendConfig(_SendingConfig):
-    """Mailgun's messages API for ``domain`` (``base_url`` https://api.eu.mailgun.net in the EU)."""
-
-    type: Literal["mailgun"]
-    domain: str
-    api_key_env: str = "MAILGUN_API_KEY"
-    base_url: str = "https://api.mailgun.net"
-
-
-class SesBackendConfig(_SendingConfig):
-    """Amazon SES v2 ``SendEmail`` with raw content, signed with SigV4 by botocore."""
-
-    type: Literal["ses"]
-    region: str
-    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
-    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
-    session_token_env: str | None = "AWS_SESSION_TOKEN"
-    configuration_set: str | None = None
-    endpoint_url: str | None = None
-
-
-class ResendBackendConfig(_SendingConfig):
-    """Resend's batch API."""
-
-    type: Literal["resend"]
-    api_key_env: str = "RESEND_API_KEY"
-    base_url: str = "https://api.resend.com"
-
-
-BackendConfig = Annotated[
-    OutboxBackendConfig
-    | SmtpBackendConfig
-    | PostmarkBackendConfig
-    | SendgridBackendConfig
-    | MailgunBackendConfig
-    | SesBackendConfig
-    | ResendBackendConfig,
-    Field(discriminator="type"),
-]
-BACKEND_TYPES = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "ses", "resend")
-
-
-class ListConfig(_Model):
+class ListConfig(StrictModel):
     """A subscriber list named once under ``lists:`` and referenced by newsletters."""
 
     title: str = ""
@@ -342,7 +200,7 @@ class SendWindow:
         raise AssertionError("a send window opens at least once a week")
 
 
-class NewsletterConfig(_Model):
+class NewsletterConfig(StrictModel):
     """One newsletter: what it collects, how it looks, to whom and how it is sent."""
 
     title: str
@@ -466,7 +324,7 @@ class NewsletterConfig(_Model):
         return _one_line(value)
 
 
-class WebConfig(_Model):
+class WebConfig(StrictModel):
     """Settings of ``digest serve``: request limits, rate limits and webhook checks.
 
     Webhook secrets (Postmark credentials, the Mailgun signing key) come from the
@@ -485,7 +343,7 @@ class WebConfig(_Model):
     sns_topic_arns: list[str] = Field(default_factory=list)
 
 
-class Config(_Model):
+class Config(StrictModel):
     """The whole of schedules.yaml, paths already resolved."""
 
     database: str = DEFAULT_DATABASE
@@ -494,7 +352,7 @@ class Config(_Model):
     user_agent: str = "digest/0.1"
     #: Where a site owner can read who is crawling and how to reach them; sent in the User-Agent.
     contact_url: str = "https://github.com/digest-newsletter/digest"
-    backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    backends: dict[str, AnyBackendConfig] = Field(default_factory=dict)
     lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
@@ -688,12 +546,7 @@ def _check_templates(file: Path, config: Config) -> None:
 
 
 def _resolve_paths(config: Config) -> Config:
-    backends = {
-        name: backend.model_copy(update={"path": config.resolve(backend.path)})
-        if isinstance(backend, OutboxBackendConfig)
-        else backend
-        for name, backend in config.backends.items()
-    }
+    backends = {name: backend.resolved(config.resolve) for name, backend in config.backends.items()}
     newsletters = {}
     for name, newsletter in config.newsletters.items():
         sources = [

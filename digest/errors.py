@@ -14,6 +14,8 @@ it and exits 1; anything else is a bug and keeps its traceback.
      ├── RenderError            a template or the MJML compiler failed
      ├── SubscriberError        a subscriber file or address is unusable
      ├── StoreError             the database cannot be opened or migrated
+ ├── WebhookRejected        a provider webhook request is refused (unsigned, forged,
+ │                          stale, replayed, malformed): a 4xx, logged, nothing changed
      └── BackendError           a backend could not send
           ├── TransientError    try again later (timeout, 4xx SMTP)
           │    └── ThrottledError   the server asks us to slow down (421/451/452/454, 429)
@@ -71,6 +73,18 @@ class NothingWanted(SubscriberError):
 
 class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
+
+
+class WebhookRejected(DigestError):
+    """A webhook request that is refused: ``status`` (4xx) and the logged ``reason``.
+
+    Raised before anything is changed; ``digest.web.webhooks`` answers with it.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class BackendError(DigestError):

@@ -7,11 +7,12 @@ in ``digest.config``; database rows live in ``digest.store``.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +161,32 @@ class Subscriber:
     list: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Template:
-    """What an issue's message is for every recipient, for provider batch APIs that
-    fill in each recipient's values themselves (SendGrid substitutions, Mailgun
-    recipient variables).
+class Slot:
+    """The names of the per-recipient values an issue leaves open (``Rendered.slots``):
+    the one list of them, which rendering, personalisation and backends share.
 
-    ``text`` and ``html`` carry the token of each slot (``slots``: name -> token)
-    where a recipient's value goes; ``text_with``/``html_with`` swap the tokens for a
-    provider's placeholders, named after the keys of ``Personal.values``: the slot's
-    name in the text, ``<name>_html`` (the value HTML-escaped) in the HTML.
-    ``headers`` are the ones every recipient gets besides From, Subject, Reply-To and
-    Date (List-Id, List-Unsubscribe-Post, ...). Built once per issue by
-    ``MessageFactory`` and shared by every ``Personal`` of the issue.
+    Plain strings rather than an enum: they key the dictionaries filled for every
+    recipient, where an enum's Python-level hash halves the speed of ``build``.
+    """
+
+    GREETING: Final = "greeting"
+    UNSUBSCRIBE_URL: Final = "unsubscribe_url"
+    PREFERENCES_URL: Final = "preferences_url"
+    ALL: Final = (GREETING, UNSUBSCRIBE_URL, PREFERENCES_URL)
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What a message is for every recipient of it, built once per issue by
+    ``MessageFactory`` and shared by all its ``Message`` values.
+
+    ``text`` and ``html`` (``""`` for a text-only message) carry the token of each
+    slot (``slots``: name -> token) where a recipient's value goes;
+    ``text_with``/``html_with`` swap the tokens for a provider's placeholders, named
+    after the keys of ``Message.values``: the slot's name in the text, ``<name>_html``
+    (the value HTML-escaped) in the HTML. ``sender`` is the From header; ``headers``
+    are the ones every recipient gets besides From, To, Subject, Reply-To, Date and
+    the MIME headers (List-Id, List-Unsubscribe-Post, ...).
     """
 
     sender: str
@@ -180,8 +194,8 @@ class Template:
     reply_to: str | None
     text: str
     html: str
-    slots: tuple[tuple[str, str], ...]
-    headers: tuple[tuple[str, str], ...]
+    slots: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -206,25 +220,19 @@ def _swap(
 
 
 @dataclass(frozen=True, slots=True)
-class Personal:
-    """One recipient's side of a ``Template``: their display name, a value for each of
-    ``template.keys``, and the headers that differ per recipient (Message-ID,
-    List-Unsubscribe). Filling ``template`` with ``values`` gives the bodies of the
-    MIME message built for the same recipient."""
-
-    template: Template
-    name: str
-    values: tuple[tuple[str, str], ...]
-    headers: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Message:
-    """A complete MIME message for one recipient, ready for a backend.
+    """One recipient's message, in the two forms backends take, built together once.
 
-    ``personal`` is set when the factory was asked for templates (backends whose
-    ``wants_templates`` is true): the same message as a shared template and this
-    recipient's values, so a provider can fill in a whole batch itself.
+    ``data`` is the complete MIME message (SMTP, outbox, raw-MIME APIs). The same
+    message as fields, for JSON APIs: the shared ``content``, the recipient's display
+    ``name``, their value of each slot (``slot_values``, as shown in the text; see
+    ``values``) and the ``headers`` that differ per recipient (Message-ID,
+    List-Unsubscribe); ``text``, ``html`` and ``all_headers`` put them together. No
+    backend parses ``data``.
+
+    ``recipient`` is the address recorded for the subscriber and the only one any
+    backend sends to (SMTP envelope, API recipient field); ``sender`` is the envelope
+    sender (a bare address).
     """
 
     subscriber_id: int
@@ -232,10 +240,38 @@ class Message:
     sender: str
     message_id: str
     data: bytes
-    personal: Personal | None = None
+    content: Content
+    name: str = ""
+    slot_values: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
     #: ``data`` ends every line in CRLF and starts none with ".": SMTP's DATA sends it
     #: as it is (``MessageFactory`` builds messages so); otherwise it is checked first.
     smtp_ready: bool = False
+
+    @property
+    def values(self) -> tuple[tuple[str, str], ...]:
+        """A value for each of ``content.keys``: each slot's value, and HTML-escaped
+        under ``<slot>_html``."""
+        return tuple(
+            pair
+            for key, value in self.slot_values
+            for pair in ((key, value), (f"{key}_html", html.escape(value)))
+        )
+
+    @property
+    def text(self) -> str:
+        """The text body as this recipient gets it."""
+        return self.content.text_with(dict(self.values).__getitem__)
+
+    @property
+    def html(self) -> str:
+        """The HTML body as this recipient gets it (``""`` for a text-only message)."""
+        return self.content.html_with(dict(self.values).__getitem__)
+
+    @property
+    def all_headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header besides From, To, Subject, Reply-To, Date and the MIME ones."""
+        return self.content.headers + self.headers
 
 
 class DeliveryStatus(StrEnum):

@@ -5,10 +5,15 @@ same for everyone, and both body parts already quoted-printable encoded and cut 
 the slot tokens. ``build(subscriber)`` then only encodes the few per-recipient
 values and joins bytes, which is what lets a large list go out quickly.
 
-With ``templates=True`` (for backends whose ``wants_templates`` is set) each message
-also carries the issue's shared ``Template`` and the recipient's values
-(``Message.personal``), so a provider batch API can fill in up to a thousand
+Each message also carries the same content as fields: the issue's shared
+``Content`` and the recipient's values and headers, so a JSON API takes the fields
+without parsing the MIME, and a provider batch API fills in up to a thousand
 recipients from one request instead of taking one MIME message each.
+
+A subscriber's display name never becomes an address: it is written as typed when
+it is plain words, and RFC 2047-encoded otherwise (``mailbox``), so that a name such
+as ``Zoë, attacker@evil.example, thanks`` reads as one name to every parser, folded
+or not. Backends send to ``Message.recipient`` alone, never to a parsed ``To``.
 
 Every message is ``multipart/alternative`` (text/plain, then text/html, UTF-8) with
 From, To, Subject, Date, Message-ID, List-Id, List-Unsubscribe (URL, plus mailto
@@ -24,10 +29,11 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email import policy
-from email.utils import format_datetime, formataddr, parseaddr
+from email.header import Header
+from email.utils import format_datetime, parseaddr
 
 from .errors import SubscriberError
-from .models import Message, Personal, Rendered, Subscriber, Template
+from .models import Content, Message, Rendered, Slot, Subscriber
 
 _SMTP = policy.SMTP
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9 .'-]*")
@@ -76,21 +82,34 @@ def check_recipient(email: str) -> None:
         raise SubscriberError(f"'{email!r}' is not a usable email address.")
 
 
-def to_header(subscriber: Subscriber) -> bytes:
-    """The ``To:`` header line for one subscriber."""
-    check_recipient(subscriber.email)
-    name = " ".join(subscriber.name.split())
-    if not subscriber.email.isascii():
-        # An internationalised address travels as UTF-8 (RFC 6532, SMTPUTF8); only the
-        # display name is encoded, since an address cannot be.
-        encoded = formataddr((name, "x@x"), charset="utf-8").rpartition("<")[0] if name else ""
-        return f"To: {encoded}<{subscriber.email}>\r\n".encode()
+def _plain_name(name: str) -> bool:
+    return _SIMPLE_NAME.fullmatch(name) is not None
+
+
+def mailbox(name: str, address: str) -> str:
+    """``name <address>`` on one line, for an API's recipient field: the display name
+    as typed when it is plain words, RFC 2047-encoded otherwise, so that no parser
+    reads a second address out of a name holding commas, quotes or "@"."""
+    name = " ".join(name.split())
     if not name:
-        return f"To: {subscriber.email}\r\n".encode()
-    line = f'To: "{name}" <{subscriber.email}>\r\n'
-    if _SIMPLE_NAME.fullmatch(name) and len(line) <= 80:
-        return line.encode("ascii")
-    return _fold("To", formataddr((name, subscriber.email), charset="utf-8"))
+        return address
+    if _plain_name(name):
+        return f'"{name}" <{address}>'
+    return f"{Header(name, 'utf-8').encode(maxlinelen=0)} <{address}>"
+
+
+def to_header(email: str, name: str) -> bytes:
+    """The ``To:`` header line for ``email`` and a display ``name`` with its
+    whitespace already folded (written as in ``mailbox``, folded between encoded words
+    when long; an internationalised address travels as UTF-8, RFC 6532)."""
+    check_recipient(email)
+    if not name:
+        return f"To: {email}\r\n".encode()
+    line = f'To: "{name}" <{email}>\r\n'
+    if _plain_name(name) and len(line) <= 80:
+        return line.encode()
+    encoded = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    return f"To: {encoded}\r\n <{email}>\r\n".encode()
 
 
 class _Part:
@@ -125,10 +144,10 @@ class _Part:
 class MessageFactory:
     """Builds the message of one issue for each recipient.
 
-    ``links(subscriber)`` returns the recipient's ``unsubscribe_url`` and
-    ``preferences_url``; ``message_key`` makes Message-IDs unique per issue;
-    ``greet(name)`` writes the greeting line (the newsletter's language).
-    ``templates``: also give each message its ``personal`` side (see ``Template``).
+    ``links(subscriber)`` returns the recipient's value of each link slot
+    (``Slot.UNSUBSCRIBE_URL``, ``Slot.PREFERENCES_URL``); ``message_key`` makes
+    Message-IDs unique per issue; ``greet(name)`` writes the greeting line (the
+    newsletter's language).
     """
 
     def __init__(
@@ -145,7 +164,6 @@ class MessageFactory:
         subject: str | None = None,
         extra_headers: Sequence[tuple[str, str]] = (),
         greet: Callable[[str], str] = lambda name: f"Hi {name}," if name else "Hello,",
-        templates: bool = False,
     ) -> None:
         self.greet = greet
         self.sender = sender
@@ -153,15 +171,15 @@ class MessageFactory:
         self.links = links
         self.domain = address_domain(sender)
         self.message_key = re.sub(r"[^A-Za-z0-9.-]", "-", message_key)
-        self.unsubscribe_mailto = unsubscribe_mailto
         tokens = dict(rendered.slots)
         self._text = _Part(rendered.text, tokens)
         self._html = _Part(rendered.html, tokens)
         seed = hashlib.sha256((rendered.html + rendered.text).encode()).hexdigest()[:24]
         self.boundary = f"=={seed}=="
+        subject = subject if subject is not None else rendered.subject
         headers = [
             _fold("From", sender),
-            _fold("Subject", subject if subject is not None else rendered.subject),
+            _fold("Subject", subject),
             _fold("Date", format_datetime(date)),
             _fold("List-Id", list_id),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
@@ -186,73 +204,44 @@ class MessageFactory:
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         ).encode("ascii")
         self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
-        self.template: Template | None = None
-        if templates:
-            common = [
+        # List-Unsubscribe: the URL, then the mailto when one is configured (on a folded
+        # line of its own in MIME, on the same line for provider APIs).
+        mailto = f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>" if unsubscribe_mailto else ""
+        self._mailto_flat = f", {mailto}" if mailto else ""
+        self._mailto_folded = f",\r\n {mailto}\r\n".encode("ascii") if mailto else b"\r\n"
+        self.content = Content(
+            sender=sender,
+            subject=subject,
+            reply_to=reply_to,
+            text=rendered.text,
+            html=rendered.html,
+            slots=rendered.slots,
+            headers=(
                 ("List-Id", list_id),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
                 *extra_headers,
-            ]
-            self.template = Template(
-                sender=sender,
-                subject=subject if subject is not None else rendered.subject,
-                reply_to=reply_to,
-                text=rendered.text,
-                html=rendered.html,
-                slots=rendered.slots,
-                headers=tuple(common),
-            )
-
-    def _unsubscribe_value(self, url: str, *, folded: bool) -> str:
-        """The List-Unsubscribe value: the URL, then the mailto when one is configured
-        (on a folded line of its own in MIME, on the same line for provider APIs)."""
-        value = f"<{url}>"
-        if self.unsubscribe_mailto:
-            value += ",\r\n " if folded else ", "
-            value += f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
-        return value
-
-    def _list_unsubscribe(self, url: str) -> bytes:
-        return f"List-Unsubscribe: {self._unsubscribe_value(url, folded=True)}\r\n".encode("ascii")
-
-    def _personal(
-        self, template: Template, name: str, values: dict[str, str], message_id: str
-    ) -> Personal:
-        unsubscribe = self._unsubscribe_value(values["unsubscribe_url"], folded=False)
-        return Personal(
-            template=template,
-            name=name,
-            values=tuple(
-                pair
-                for key, value in values.items()
-                for pair in ((key, value), (f"{key}_html", html.escape(value)))
             ),
-            headers=(("Message-ID", message_id), ("List-Unsubscribe", unsubscribe)),
         )
 
     def build(self, subscriber: Subscriber) -> Message:
         """The complete message for ``subscriber``; ``SubscriberError`` for an unusable address."""
-        to = to_header(subscriber)
-        links = self.links(subscriber)
         name = " ".join(subscriber.name.split())
-        greeting = self.greet(name)
+        to = to_header(subscriber.email, name)
+        links = self.links(subscriber)
+        values = ((Slot.GREETING, self.greet(name)), *links.items())
+        text_values: dict[str, bytes] = {}
+        html_values: dict[str, bytes] = {}
+        for key, value in values:
+            text_values[key] = _qp(value) + b"=\r\n"
+            html_values[key] = _qp(html.escape(value)) + b"=\r\n"
         message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
-        text_values = {
-            "greeting": _qp(greeting) + b"=\r\n",
-            "unsubscribe_url": _qp(links["unsubscribe_url"]) + b"=\r\n",
-            "preferences_url": _qp(links["preferences_url"]) + b"=\r\n",
-        }
-        html_values = {
-            "greeting": _qp(html.escape(greeting)) + b"=\r\n",
-            "unsubscribe_url": _qp(html.escape(links["unsubscribe_url"])) + b"=\r\n",
-            "preferences_url": _qp(html.escape(links["preferences_url"])) + b"=\r\n",
-        }
+        unsubscribe = f"<{links[Slot.UNSUBSCRIBE_URL]}>"
         data = b"".join(
             (
                 self._headers,
                 to,
-                f"Message-ID: {message_id}\r\n".encode("ascii"),
-                self._list_unsubscribe(links["unsubscribe_url"]),
+                f"Message-ID: {message_id}\r\nList-Unsubscribe: {unsubscribe}".encode("ascii"),
+                self._mailto_folded,
                 self._body_head,
                 self._text.join(text_values),
                 self._between,
@@ -260,20 +249,78 @@ class MessageFactory:
                 self._tail,
             )
         )
-        personal = None
-        if self.template is not None:
-            personal = self._personal(
-                self.template, name, {"greeting": greeting, **links}, message_id
-            )
         return Message(
             subscriber_id=subscriber.id,
             recipient=subscriber.email,
             sender=self.envelope_sender,
             message_id=message_id,
             data=data,
-            personal=personal,
+            content=self.content,
+            name=name,
+            slot_values=values,
+            headers=(
+                ("Message-ID", message_id),
+                ("List-Unsubscribe", unsubscribe + self._mailto_flat),
+            ),
             smtp_ready=self._smtp_ready,
         )
+
+
+def standalone(
+    subscriber: Subscriber,
+    *,
+    sender: str,
+    subject: str,
+    text: str,
+    date: datetime,
+    message_id: str,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Message:
+    """A one-off text-only message to ``subscriber`` (a subscription confirmation),
+    built like an issue's message: MIME and fields from the same values, the To
+    header written by ``to_header``. ``headers`` go to this message only
+    (Auto-Submitted, ...)."""
+    name = " ".join(subscriber.name.split())
+    to = to_header(subscriber.email, name)
+    head = b"".join(
+        (
+            _fold("From", sender),
+            _fold("Subject", subject),
+            _fold("Date", format_datetime(date)),
+            _fold("Message-ID", message_id),
+            *(_fold(name, value) for name, value in headers),
+            b"MIME-Version: 1.0\r\n",
+        )
+    )
+    body = _qp(text)
+    data = b"".join(
+        (
+            head,
+            to,
+            b'Content-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            body,
+            b"" if body.endswith(b"\r\n") else b"\r\n",
+        )
+    )
+    return Message(
+        subscriber_id=subscriber.id,
+        recipient=subscriber.email,
+        sender=parseaddr(sender)[1],
+        message_id=message_id,
+        data=data,
+        content=Content(
+            sender=sender,
+            subject=subject,
+            reply_to=None,
+            text=text,
+            html="",
+            headers=tuple(headers),
+        ),
+        name=name,
+        headers=(("Message-ID", message_id),),
+        smtp_ready=b"\n." not in head and not head.startswith(b"."),
+    )
 
 
 def fill_slots(text: str, rendered: Rendered, values: dict[str, str]) -> str:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import delete, func, or_, select
 
-from .backends import BACKENDS, make_backend
+from .backends import make_backend
 from .collect import SourceReport, collect
 from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
@@ -355,10 +355,8 @@ class Pipeline:
         date: datetime,
         subject: str | None = None,
     ) -> MessageFactory:
-        """The message factory of one issue of ``name``; with templates when the
-        newsletter's backend fills in batches itself (SendGrid, Mailgun)."""
+        """The message factory of one issue of ``name``."""
         newsletter = self.config.newsletter(name)
-        backend = BACKENDS[self.config.backends[newsletter.backend].type]
         return MessageFactory(
             rendered,
             sender=newsletter.sender,
@@ -370,7 +368,6 @@ class Pipeline:
             unsubscribe_mailto=self.config.unsubscribe_mailto,
             subject=subject,
             greet=ui_text(newsletter.language).greet,
-            templates=backend.wants_templates,
         )
 
     # -- preview -------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import digest.backends
 from digest.backends import BACKENDS, make_backend
 from digest.config import load_config
 from digest.errors import ConfigError
@@ -28,11 +29,21 @@ def write(tmp_path: Path, backend: str) -> Path:
     return path
 
 
-def test_every_backend_type_has_a_class_with_the_same_name_pattern() -> None:
-    assert set(BACKENDS) == {"outbox", "smtp", "postmark", "sendgrid", "mailgun", "ses", "resend"}
+def test_every_backend_module_registers_one_type_named_like_it() -> None:
+    folder = Path(digest.backends.__file__).parent
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__", "base", "merge"}
+    assert set(BACKENDS) == modules and "smtp" in modules and "outbox" in modules
     for kind, cls in BACKENDS.items():
-        assert cls.type == kind
+        assert cls.type == kind and cls.__module__ == f"digest.backends.{kind}"
         assert cls.__name__.lower() == f"{kind}backend"
+        assert cls.config_model.__name__.lower() == f"{kind}backendconfig"
+
+
+def test_an_unknown_type_names_the_known_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "type: carrier-pigeon"))
+    assert "backends.mail" in str(error.value)
+    assert all(f"'{kind}'" in str(error.value) for kind in BACKENDS)
 
 
 def test_smtp_settings_with_rate_and_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,8 @@
 """The provider backends (Postmark, SendGrid, Mailgun, Resend) against a local server
 that checks each request against the provider's documented format.
 
-Issues are queued as the pipeline queues them: with templates for the backends that
-want them (SendGrid, Mailgun), so those tests go through the batch path."""
+Issues are queued as the pipeline queues them; SendGrid and Mailgun fill in a batch
+from the messages' shared content and each reader's values."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from digest.backends import BACKENDS, make_backend
 from digest.backends.base import HttpBackend
+from digest.backends.merge import MergeBackend
 from digest.config import Config
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import ConfigError, SendAborted
@@ -21,9 +22,10 @@ from tests.mailserver.issue import queued_issue
 from tests.mailserver.providers import KEY, ProviderServer
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.02)
-PROVIDERS = ["postmark", "sendgrid", "mailgun", "resend"]
-LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100}
-BATCHING = ["sendgrid", "mailgun"]
+# Every HTTP backend but SES (tested against moto in test_backends_ses.py): a new one
+# is tested here as soon as its module exists, and fails until the fake API serves it.
+PROVIDERS = [k for k, cls in BACKENDS.items() if issubclass(cls, HttpBackend) and k != "ses"]
+BATCHING = [k for k, cls in BACKENDS.items() if issubclass(cls, MergeBackend)]
 
 
 def backend(kind: str, url: str, **settings: object) -> HttpBackend:
@@ -51,8 +53,8 @@ def emails(n: int) -> list[str]:
 
 
 def issue_for(kind: str, path, addresses: list[str], **options: object):  # type: ignore[no-untyped-def]
-    """An issue queued for ``addresses``, its factory as the pipeline makes it for ``kind``."""
-    return queued_issue(path, addresses, templates=BACKENDS[kind].wants_templates, **options)  # type: ignore[arg-type]
+    """An issue queued for ``addresses``, its factory as the pipeline makes it."""
+    return queued_issue(path, addresses, **options)  # type: ignore[arg-type]
 
 
 async def run(issue, api: HttpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
@@ -78,7 +80,7 @@ async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_pat
     assert report.sent == 7, report.reasons
     assert server.state.problems == []
     assert set(server.state.delivered.values()) == {1} and len(server.state.delivered) == 7
-    assert max(server.state.batch_sizes) <= LIMITS[kind]
+    assert max(server.state.batch_sizes) <= BACKENDS[kind].max_batch
     rows = issue.rows()
     assert all(row.status == "sent" and row.provider_id for row in rows.values())
     if kind in BATCHING:
@@ -114,6 +116,57 @@ async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server,
     row = issue.rows()["inactive@example.test"]
     assert row.status == "failed" and "error 406" in row.error and row.attempts == 1
     assert issue.subscriber_status("inactive@example.test") == "bounced"
+
+
+ATTACKER = "attacker@evil.example"
+INJECTING = {
+    "zoe@example.test": f"Zoë, {ATTACKER}, thanks",
+    "ann@example.test": f"Ann Lee of the Harbour Letter Readers Association, {ATTACKER}, thanks",
+    "bo@example.test": f'Bo" <{ATTACKER}>, "x',
+}
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = issue_for(kind, tmp_path / "d.db", list(INJECTING), names=INJECTING)
+    report = await run(issue, backend(kind, server.url))
+    assert report.sent == 3, report.reasons
+    # The fake APIs parse recipient fields as each provider does (Postmark's To and
+    # Resend's to as address lists, Mailgun's to one address each, SendGrid's email).
+    assert dict(server.state.delivered) == dict.fromkeys(INJECTING, 1)
+    for email, name in INJECTING.items():
+        if kind in BATCHING:
+            assert display_name(server.state.received[email]["to"]) == name
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from digest.models import Subscriber
+    from digest.personalize import standalone
+
+    message = standalone(
+        Subscriber(7, "zoe@example.test", f"Zoë, {ATTACKER}"),
+        sender="Weekly Digest <news@digest.test>",
+        subject="Confirm your subscription to Weekly",
+        text="Hello Zoë,\n\nTo confirm, open https://news.digest.test/confirm/x\n",
+        date=datetime(2026, 11, 22, 7, tzinfo=UTC),
+        message_id="<confirm.1@digest.test>",
+        headers=(("Auto-Submitted", "auto-generated"),),
+    )
+    async with backend(kind, server.url) as api:
+        [delivery] = await api.send([message])
+    assert delivery.status == "sent", delivery.error
+    assert dict(server.state.delivered) == {"zoe@example.test": 1}
+    assert server.state.problems == []
+    if kind in BATCHING:
+        got = server.state.received["zoe@example.test"]
+        assert got["text"] == message.text and not got["html"]
+        assert got["headers"]["Auto-Submitted"] == "auto-generated"
+    else:
+        _, item = server.state.requests[0]
+        assert message.text in item.values() and "confirm/x" in message.text
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
@@ -202,26 +255,6 @@ async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type:
     assert seen[0].url == "https://api.resend.com/emails/batch"
     assert not client.is_closed
     await client.aclose()
-
-
-async def test_a_part_a_json_api_cannot_carry_fails_that_message_with_a_sentence(
-    server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    from email.message import EmailMessage
-
-    from digest.models import Message
-
-    mime = EmailMessage()
-    mime["From"], mime["To"], mime["Subject"] = "news@digest.test", "a@example.test", "Hi"
-    mime.set_content("text")
-    mime.add_alternative("<p>html</p>", subtype="html")
-    mime.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a.pdf")
-    message = Message(1, "a@example.test", "news@digest.test", "<m1@digest.test>", mime.as_bytes())
-    async with backend("postmark", server.url) as api:
-        [delivery] = await api.send([message])
-    assert delivery.status == "failed"
-    assert "application/pdf" in delivery.error and "smtp, mailgun or ses" in delivery.error
-    assert not server.state.delivered
 
 
 # -- SendGrid and Mailgun: one request per 1,000 recipients, values filled in by the provider
@@ -356,19 +389,6 @@ async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) 
     report = await run(issue, backend(kind, server.url), SendOptions(max_attempts=1))
     assert report.sent == 10
     assert server.state.batch_sizes == [5, 5] and set(server.state.delivered.values()) == {1}
-
-
-@pytest.mark.parametrize("kind", BATCHING)
-async def test_messages_built_without_a_template_go_one_by_one(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    issue = queued_issue(tmp_path / "d.db", emails(3))  # e.g. confirmations, test sends
-    report = await run(issue, backend(kind, server.url))
-    assert report.sent == 3 and set(server.state.delivered.values()) == {1}
-    if kind == "mailgun":
-        assert len(server.state.mime) == 3  # the exact MIME, through messages.mime
-        parsed = message_from_bytes(server.state.mime[0], policy=policy.default)
-        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    else:
-        assert server.state.batch_sizes == [1, 1, 1]
 
 
 async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from email.utils import getaddresses
+
 import pytest
 
-from digest.backends.ses import SesBackend
-from digest.config import SesBackendConfig
+from digest.backends.ses import SesBackend, SesBackendConfig
 from digest.dispatch import SendOptions, send_issue
 from tests.mailserver.issue import queued_issue
 from tests.mailserver.servers import free_port
@@ -77,6 +78,32 @@ async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, t
         ("d@example.test",),
     ]
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw[0].raw_data
+
+
+async def test_a_name_holding_an_address_never_adds_a_recipient(moto, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    attacker = "attacker@evil.example"
+    names = {
+        "zoe@example.test": f"Zoë, {attacker}, thanks",
+        "ann@example.test": f"Ann Lee of the Harbour Letter Readers Association, {attacker}, thanks",
+    }
+    boto3.client(
+        "ses",
+        region_name=REGION,
+        endpoint_url=moto,
+        aws_access_key_id="AKIDTESTING",
+        aws_secret_access_key="secret-testing",
+    ).verify_email_identity(EmailAddress="news@digest.test")
+    issue = queued_issue(tmp_path / "d.db", list(names), names=names)
+    async with ses(moto) as backend:
+        report = await send_issue(issue.store, issue.issue_id, issue.factory, backend)
+    assert report.sent == 2
+    # moto lists the raw To header beside the envelope: every address in either is ours.
+    ours = [
+        {address for _, address in getaddresses(m.destinations)}
+        for m in sent_by_moto()
+        if getattr(m, "raw_data", None) and set(names) & set(m.destinations)
+    ]
+    assert sorted(map(sorted, ours)) == [["ann@example.test"], ["zoe@example.test"]]
 
 
 async def test_requests_are_signed_with_sigv4_for_ses_in_the_region() -> None:

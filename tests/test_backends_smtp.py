@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+
 import pytest
 
-from digest.backends.smtp import SmtpBackend, dot_stuffed, reply_error
-from digest.config import SmtpBackendConfig
+from digest.backends.smtp import SmtpBackend, SmtpBackendConfig, dot_stuffed, reply_error
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import (
     HardBounce,
@@ -14,7 +15,7 @@ from digest.errors import (
     ThrottledError,
     TransientError,
 )
-from digest.models import DeliveryStatus, Message
+from digest.models import Content, DeliveryStatus, Message
 from tests.mailserver.faults import Faults, FaultServer, ScriptedServer, SilentServer
 from tests.mailserver.issue import queued_issue
 from tests.mailserver.tls import make_certificates
@@ -253,6 +254,7 @@ def message(n: int, data: bytes | None = None) -> Message:
         sender="news@digest.test",
         message_id=f"<m{n}@digest.test>",
         data=data or f"Subject: {n}\r\n\r\nHello {n}\r\n".encode(),
+        content=Content("news@digest.test", str(n), None, f"Hello {n}", ""),
     )
 
 
@@ -279,6 +281,22 @@ async def test_mail_rcpt_and_data_go_together_when_pipelining_is_offered() -> No
     ]
     assert server.bodies[1] == b"Subject: 2\r\n\r\nHello 2\r\n.\r\n"
     assert server.connections == 1 and backend.pipelined == 2
+
+
+async def test_a_name_holding_an_address_never_adds_a_recipient(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    names = {
+        "zoe@example.test": "Zoë, attacker@evil.example, thanks",
+        "ann@example.test": "Ann Lee of the Harbour Letter Readers Association, attacker@evil.example",
+    }
+    issue = queued_issue(tmp_path / "d.db", list(names), names=names)
+    async with ScriptedServer(accept) as server:
+        report = await send(issue, smtp(server.port, connections=1, timeout=2))
+    assert report.sent == 2
+    recipients = [c for t in server.transactions for c in t if c.startswith("RCPT")]
+    assert sorted(recipients) == ["RCPT TO:<ann@example.test>", "RCPT TO:<zoe@example.test>"]
+    for body in server.bodies:
+        to = message_from_bytes(body, policy=policy.default)["To"]
+        assert [a.addr_spec for a in to.addresses] in (["zoe@example.test"], ["ann@example.test"])
 
 
 async def test_without_pipelining_each_command_waits_for_its_reply() -> None:
@@ -385,6 +403,7 @@ async def test_an_internationalised_address_needs_smtputf8_from_the_server() -> 
         sender="news@digest.test",
         message_id="<m3@digest.test>",
         data=b"Subject: 3\r\n\r\nHello\r\n",
+        content=Content("news@digest.test", "3", None, "Hello", ""),
     )
     async with ScriptedServer(accept) as server:  # offers PIPELINING, not SMTPUTF8
         backend = smtp(server.port, connections=1, timeout=2)

@@ -11,9 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from digest.backends.base import Backend, RateLimiter
-from digest.backends.outbox import OutboxBackend
-from digest.config import OutboxBackendConfig
+from digest.backends.base import Backend, SendPacer
+from digest.backends.outbox import OutboxBackend, OutboxBackendConfig
 from digest.dispatch import SendOptions, claim, in_flight_window, send_issue
 from digest.errors import PermanentError, SendAborted, ThrottledError, TransientError
 from digest.models import Message
@@ -254,7 +253,7 @@ class FakeClock:
 
 async def test_limiter_spaces_messages_at_the_configured_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(10, None, clock=clock, sleep=clock.sleep)
+    limiter = SendPacer(10, None, clock=clock, sleep=clock.sleep)
     for _ in range(21):
         await limiter.acquire()
     assert clock.now == pytest.approx(1002.0)
@@ -262,7 +261,7 @@ async def test_limiter_spaces_messages_at_the_configured_rate() -> None:
 
 async def test_limiter_caps_the_hour() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(None, 5, clock=clock, sleep=clock.sleep)
+    limiter = SendPacer(None, 5, clock=clock, sleep=clock.sleep)
     for _ in range(5):
         await limiter.acquire()
     assert clock.now == 1000.0
@@ -272,7 +271,7 @@ async def test_limiter_caps_the_hour() -> None:
 
 async def test_throttling_halves_the_pace_honours_retry_after_and_recovers() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(100, None, clock=clock, sleep=clock.sleep)
+    limiter = SendPacer(100, None, clock=clock, sleep=clock.sleep)
     await limiter.acquire()
     limiter.throttled(retry_after=30)
     limiter.throttled()  # the same burst: counted once
@@ -287,7 +286,7 @@ async def test_throttling_halves_the_pace_honours_retry_after_and_recovers() -> 
 
 async def test_unlimited_backend_slows_to_half_its_observed_pace_then_unlimited_again() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(None, None, clock=clock, sleep=clock.sleep)
+    limiter = SendPacer(None, None, clock=clock, sleep=clock.sleep)
     for _ in range(400):  # 400 messages within 2 seconds: 200 msg/s observed
         await limiter.acquire()
         clock.now += 0.005

@@ -7,6 +7,7 @@ import dataclasses
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.utils import getaddresses
 from html import escape
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from email_samples import config, sample_issue
 
 from digest.errors import SubscriberError
 from digest.models import Rendered, Subscriber
-from digest.personalize import MessageFactory, _qp, fill_slots
+from digest.personalize import MessageFactory, _qp, fill_slots, mailbox, standalone
 from digest.render import Renderer
 
 
@@ -57,28 +58,71 @@ def test_message_bodies_are_the_render_filled_in(rendered: Rendered) -> None:
     assert message["To"].addresses[0].display_name == "Zoë <Ω> Brontë"
 
 
-def test_template_filled_with_a_readers_values_is_their_message(rendered: Rendered) -> None:
+def test_the_fields_of_a_message_are_its_mime_filled_in(rendered: Rendered) -> None:
     subscriber = Subscriber(5, "zoe@example.org", "Zoë <Ω> O'Brien")
-    built = factory(rendered, templates=True, unsubscribe_mailto="u@harbour.example").build(
-        subscriber
-    )
-    assert built.personal is not None
-    template, values = built.personal.template, dict(built.personal.values)
-    assert set(values) == set(template.keys)
+    built = factory(rendered, unsubscribe_mailto="u@harbour.example").build(subscriber)
+    content, values = built.content, dict(built.values)
+    assert set(values) == set(content.keys)
     message = message_from_bytes(built.data, policy=policy.default)
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert template.text_with(values.__getitem__) == text.replace("\r\n", "\n")
-    assert template.html_with(values.__getitem__) == html.replace("\r\n", "\n")
-    headers = {**dict(template.headers), **dict(built.personal.headers)}
+    assert built.text == content.text_with(values.__getitem__) == text.replace("\r\n", "\n")
+    assert built.html == content.html_with(values.__getitem__) == html.replace("\r\n", "\n")
+    headers = dict(built.all_headers)
     for name in ("List-Id", "List-Unsubscribe-Post", "List-Unsubscribe", "Message-ID"):
         assert headers[name] == " ".join(str(message[name]).split())
-    assert (template.subject, template.sender) == (message["Subject"], message["From"])
-    assert built.personal.name == message["To"].addresses[0].display_name
+    assert (content.subject, content.sender) == (message["Subject"], message["From"])
+    assert built.name == message["To"].addresses[0].display_name
+    assert built.recipient == message["To"].addresses[0].addr_spec
 
 
-def test_no_template_unless_asked(rendered: Rendered) -> None:
-    assert factory(rendered).build(Subscriber(1, "a@example.org")).personal is None
+ATTACKER = "attacker@evil.example"
+INJECTING_NAMES = [
+    f"Zoë, {ATTACKER}, thanks",
+    f"Ann, {ATTACKER}, thanks",
+    f'Ann" <{ATTACKER}>, "x',
+    f"Bartholomew Fitzgerald-Montgomery the Third of Harbourside, {ATTACKER}, thanks",
+    f"Zoë Brontë-Ångström {'de la Harbour ' * 6}, {ATTACKER}; Bcc: {ATTACKER}",
+]
+
+
+@pytest.mark.parametrize("name", INJECTING_NAMES)
+def test_a_name_holding_an_address_never_adds_a_recipient(rendered: Rendered, name: str) -> None:
+    built = factory(rendered).build(Subscriber(5, "zoe@example.org", name))
+    message = message_from_bytes(built.data, policy=policy.default)
+    [to] = message.get_all("To")
+    assert [a.addr_spec for a in to.addresses] == ["zoe@example.org"]
+    # Python's parser keeps the space between two encoded words (RFC 2047 drops it).
+    assert "".join(to.addresses[0].display_name.split()) == "".join(name.split())
+    assert "Bcc" not in message
+    # The one-line form the JSON APIs get reads as one address too, to any parser.
+    assert [addr for _, addr in getaddresses([mailbox(built.name, built.recipient)])] == [
+        "zoe@example.org"
+    ]
+    assert ATTACKER not in mailbox(built.name, built.recipient)
+    assert all(
+        ATTACKER not in line for line in built.data.split(b"\r\n\r\n")[0].decode().splitlines()
+    )
+
+
+def test_a_standalone_message_is_built_in_both_forms() -> None:
+    sent_at = datetime(2026, 11, 23, 7, tzinfo=UTC)
+    built = standalone(
+        Subscriber(9, "zoe@example.org", f"Zoë, {ATTACKER}"),
+        sender="The Harbour Letter <letters@harbour.example>",
+        subject="Confirm your subscription",
+        text="Hello,\n.hidden line\nOpen https://letters.harbour.example/confirm/x\n",
+        date=sent_at,
+        message_id="<confirm.1@harbour.example>",
+        headers=(("Auto-Submitted", "auto-generated"),),
+    )
+    message = message_from_bytes(built.data, policy=policy.default)
+    assert [a.addr_spec for a in message["To"].addresses] == ["zoe@example.org"]
+    assert message.get_content().replace("\r\n", "\n") == built.text
+    assert built.html == "" and message.get_content_type() == "text/plain"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert dict(built.all_headers)["Message-ID"] == message["Message-ID"] == built.message_id
+    assert built.smtp_ready and b"\r\n." not in built.data
 
 
 def test_every_line_is_within_smtp_limits(rendered: Rendered) -> None:

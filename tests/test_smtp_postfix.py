@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.backends.smtp import SmtpBackend
-from digest.config import SmtpBackendConfig
+from digest.backends.smtp import SmtpBackend, SmtpBackendConfig
 from digest.dispatch import SendOptions, send_issue
-from digest.models import DeliveryStatus, Message
+from digest.models import Content, DeliveryStatus, Message
 from tests.mailserver.issue import queued_issue
 from tests.mailserver.servers import MISSING, Dovecot, Postfix
 
@@ -148,6 +147,7 @@ async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -
         sender="news@digest.test",
         message_id="<dots@digest.test>",
         data=data,
+        content=Content("news@digest.test", "dots", None, body, ""),
     )
     config = SmtpBackendConfig(type="smtp", host="127.0.0.1", port=postfix.port, security="none")
     async with SmtpBackend("postfix", config) as backend:

@@ -59,7 +59,7 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 def rendered():  # type: ignore[no-untyped-def]
     """A digest of realistic size (about 20 kB of HTML): twelve items in three sections."""
-    from digest.models import Rendered
+    from digest.models import Rendered, Slot
 
     items_html, items_text = [], []
     for n in range(12):
@@ -95,14 +95,15 @@ def rendered():  # type: ignore[no-untyped-def]
         html=html,
         text=text,
         slots=(
-            ("greeting", "@@greeting@@"),
-            ("unsubscribe_url", "@@unsubscribe@@"),
-            ("preferences_url", "@@preferences@@"),
+            (Slot.GREETING, "@@greeting@@"),
+            (Slot.UNSUBSCRIBE_URL, "@@unsubscribe@@"),
+            (Slot.PREFERENCES_URL, "@@preferences@@"),
         ),
     )
 
 
 def factory():  # type: ignore[no-untyped-def]
+    from digest.models import Slot
     from digest.personalize import MessageFactory
 
     return MessageFactory(
@@ -110,8 +111,8 @@ def factory():  # type: ignore[no-untyped-def]
         sender=f"Weekly Digest <{SENDER}>",
         list_id='"Weekly" <weekly.news.digest.test>',
         links=lambda s: {
-            "unsubscribe_url": f"https://news.digest.test/unsubscribe/{s.id}-token",
-            "preferences_url": f"https://news.digest.test/preferences/{s.id}-token",
+            Slot.UNSUBSCRIBE_URL: f"https://news.digest.test/unsubscribe/{s.id}-token",
+            Slot.PREFERENCES_URL: f"https://news.digest.test/preferences/{s.id}-token",
         },
         message_key="weekly.1",
         date=datetime(2026, 11, 22, 7, 0, tzinfo=UTC),
@@ -181,8 +182,7 @@ def message_size() -> int:
 
 def child_send(db: str, port: int, connections: int) -> None:
     """Send issue 1 of ``db`` to 127.0.0.1:``port``; print a JSON line of figures."""
-    from digest.backends.smtp import SmtpBackend
-    from digest.config import SmtpBackendConfig
+    from digest.backends.smtp import SmtpBackend, SmtpBackendConfig
     from digest.dispatch import send_issue
     from digest.store import Store
 

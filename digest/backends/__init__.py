@@ -1,31 +1,48 @@
-"""Backends: how messages leave. One file per kind, each filling in ``Backend``'s hooks."""
+"""Backends: how messages leave. One file per kind, each filling in ``Backend``'s hooks.
+
+This package is the registry of backends: each module that defines a ``Backend``
+subclass with a ``config_model`` is one backend type (see ``digest.registry``).
+``BACKENDS``, ``BACKEND_TYPES`` and the schedules.yaml union ``AnyBackendConfig``
+(discriminated on ``type``) are derived from them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import Field
 
 from ..errors import ConfigError
-from .base import Backend
-from .mailgun import MailgunBackend
-from .outbox import OutboxBackend
-from .postmark import PostmarkBackend
-from .resend import ResendBackend
-from .sendgrid import SendgridBackend
-from .ses import SesBackend
-from .smtp import SmtpBackend
+from ..registry import members
+from .base import Backend, BackendConfig
+
+
+def _backends(module: ModuleType) -> list[type[Backend]]:
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Backend)
+        and value.__module__ == module.__name__
+        and "config_model" in vars(value)
+    ]
+
 
 BACKENDS: dict[str, type[Backend]] = {
     cls.type: cls
-    for cls in (
-        OutboxBackend,
-        SmtpBackend,
-        PostmarkBackend,
-        SendgridBackend,
-        MailgunBackend,
-        SesBackend,
-        ResendBackend,
-    )
+    for module in members(__name__, __path__, lambda module: bool(_backends(module)))
+    for cls in _backends(module)
 }
+BACKEND_TYPES: tuple[str, ...] = tuple(BACKENDS)
+if TYPE_CHECKING:  # the union is built at import time, which a type checker cannot follow
+    AnyBackendConfig = BackendConfig
+else:
+    #: One ``backends.<name>`` entry of schedules.yaml: the model its ``type`` names.
+    AnyBackendConfig = Annotated[
+        Union[tuple(cls.config_model for cls in BACKENDS.values())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 def make_backend(name: str, config: Any) -> Backend:
@@ -37,4 +54,4 @@ def make_backend(name: str, config: Any) -> Backend:
     return cls(name, config)
 
 
-__all__ = ["BACKENDS", "Backend", "make_backend"]
+__all__ = ["BACKENDS", "BACKEND_TYPES", "AnyBackendConfig", "Backend", "make_backend"]

@@ -10,7 +10,7 @@ and ``open``/``close`` when it holds connections.
 What a hook raises decides what happens (see ``digest.errors``):
 
 - ``TransientError``: the message is retried later; ``ThrottledError`` also halves
-  the pace of the ``RateLimiter`` and pauses it for the server's ``Retry-After``;
+  the pace of the ``SendPacer`` and pauses it for the server's ``Retry-After``;
 - ``PermanentError``: never retried; ``HardBounce`` also suppresses the address;
 - ``SendAborted``: the backend cannot send at all; it propagates out of ``send``.
 
@@ -23,18 +23,16 @@ was expected is transient and reported as such).
 from __future__ import annotations
 
 import asyncio
-import email
+import builtins
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, get_args
 
 import httpx
+from pydantic import Field
 
 from ..errors import (
     BackendError,
@@ -46,13 +44,17 @@ from ..errors import (
     TransientError,
 )
 from ..models import Delivery, DeliveryStatus, Message
+from ..schema import StrictModel
 
 #: The slowest pace throttling may push a backend down to, in messages per second.
 MIN_RATE = 0.2
 
 
-class RateLimiter:
-    """An adaptive limit on messages per second and per hour, shared by all senders.
+class SendPacer:
+    """An adaptive pace for sending: messages per second and per hour, shared by all
+    senders of a backend. It waits (never refuses) and slows down or speeds up with
+    the server's pushback; ``digest.web.limits.RateLimiter`` is the other kind of
+    limit, a per-key admission check that refuses without waiting.
 
     ``acquire(n)`` waits until ``n`` messages may go. ``throttled(retry_after)`` halves
     the pace (from the configured rate, or from the rate actually observed when none
@@ -151,26 +153,65 @@ class RateLimiter:
             self.rate, self._recovered_at = None, None
 
 
+class BackendConfig(StrictModel):
+    """The settings of one ``backends.<name>`` entry. Each backend module defines its
+    own, with ``type: Literal["<type>"]`` (the discriminator of the config union)."""
+
+    type: str
+
+    def resolved(self, resolve: Callable[[str], str]) -> Self:
+        """These settings with relative paths resolved by ``resolve`` (against the
+        folder of schedules.yaml); a backend that names files overrides it."""
+        return self
+
+
+class RateConfig(StrictModel):
+    """How fast a backend may send: messages per second and per hour (unset: no limit).
+
+    The sender starts at these rates, halves its pace when the server pushes back
+    (SMTP 421/451/452/454, HTTP 429) and climbs back to them when it stops.
+    """
+
+    per_second: float | None = Field(None, gt=0)
+    per_hour: int | None = Field(None, gt=0)
+
+
+class SendingConfig(BackendConfig):
+    """Settings every network backend shares. Credentials are named by environment variable."""
+
+    rate: RateConfig = Field(default_factory=RateConfig)
+    connections: int = Field(4, ge=1, le=200)
+    timeout: float = Field(30.0, gt=0)
+
+
 class Backend:
-    """A way to send messages. Subclasses set ``type`` (the ``type:`` in schedules.yaml)."""
+    """A way to send messages.
+
+    A backend module defines its settings model (a ``BackendConfig``) and a
+    ``Backend`` subclass naming it in ``config_model``; ``type`` (the ``type:`` in
+    schedules.yaml) is read from the model, and ``digest.backends`` finds the
+    module by itself: nothing else lists the backends.
+    """
 
     type: ClassVar[str] = ""
+    #: The settings model of this backend; set by each concrete backend.
+    config_model: ClassVar[builtins.type[BackendConfig]]
     #: The most messages ``deliver_batch`` takes at once.
     max_batch: ClassVar[int] = 100
     #: How many messages dispatch claims per worker: this times ``connections`` is the
     #: most a crash can send twice.
     dispatch_batch: ClassVar[int] = 100
-    #: Messages should also carry their shared template and per-recipient values
-    #: (``Message.personal``), for provider APIs that fill in a batch themselves.
-    wants_templates: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_model" in vars(cls):
+            (cls.type,) = get_args(cls.config_model.model_fields["type"].annotation)
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name
         self.config = config
         rate = getattr(config, "rate", None)
-        self.limiter = RateLimiter(
-            rate.per_second if rate else None, rate.per_hour if rate else None
-        )
+        self.limiter = SendPacer(rate.per_second if rate else None, rate.per_hour if rate else None)
 
     @property
     def connections(self) -> int:
@@ -413,63 +454,3 @@ class HttpBackend(Backend):
 def _excerpt(response: httpx.Response) -> str:
     text = " ".join(response.text.split())
     return (text[:200] + "…") if len(text) > 200 else text or "(empty body)"
-
-
-#: Headers a provider API sets from its own fields; every other header is passed on.
-OWN_FIELDS = frozenset(
-    {
-        "from",
-        "to",
-        "subject",
-        "reply-to",
-        "date",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """A message taken apart for a JSON API: the fields it has, and every other header."""
-
-    sender: str
-    to: str
-    subject: str
-    text: str
-    html: str
-    reply_to: str | None
-    headers: tuple[tuple[str, str], ...]
-
-
-def parts(message: Message) -> Parts:
-    """``message`` as the fields JSON APIs take; headers such as List-Unsubscribe,
-    List-Id and Message-ID travel in ``headers`` unchanged."""
-    parsed = email.message_from_bytes(message.data, policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    extra = [
-        part.get_content_type()
-        for part in parsed.walk()
-        if not part.is_multipart() and part.get_content_type() not in ("text/plain", "text/html")
-    ]
-    if extra:
-        raise PermanentError(
-            "This backend takes a text and an HTML body only; the message also has "
-            f"{', '.join(extra)}. Use the smtp, mailgun or ses backend, which send the MIME as built."
-        )
-    text = parsed.get_body(("plain",))
-    html = parsed.get_body(("html",))
-    return Parts(
-        sender=str(parsed["From"] or message.sender),
-        to=str(parsed["To"] or message.recipient),
-        subject=str(parsed["Subject"] or ""),
-        text=text.get_content() if text is not None else "",
-        html=html.get_content() if html is not None else "",
-        reply_to=str(parsed["Reply-To"]) if parsed["Reply-To"] else None,
-        headers=tuple(
-            (name, " ".join(str(value).split()))
-            for name, value in parsed.items()
-            if name.lower() not in OWN_FIELDS
-        ),
-    )

@@ -18,22 +18,20 @@ not say which: the batch is halved until the refused address stands alone; any
 other 400 fails the batch; 413 halves it; 429/5xx retry it; 401 stops the send.
 Content that already holds ``%recipient.`` (an article quoting Mailgun syntax, or
 such a subscriber name) would be substituted by Mailgun: those messages go one by
-one as the exact MIME we built (``messages.mime``), like messages built without a
-template. There is no idempotency key: a crash after Mailgun accepted a batch and
-before the ledger commit sends the whole batch again (see ``digest.backends.merge``).
+one as the exact MIME we built (``messages.mime``). There is no idempotency key: a
+crash after Mailgun accepted a batch and before the ledger commit sends the whole batch again (see ``digest.backends.merge``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from email.utils import formataddr
-from typing import Any
+from typing import Any, Literal
 
-from ..config import MailgunBackendConfig
 from ..errors import PermanentError, RequestRefused
-from ..models import Message, Personal, Template
-from .base import credential
+from ..models import Content, Message
+from ..personalize import mailbox
+from .base import SendingConfig, credential
 from .merge import MergeBackend
 
 MARK = "%recipient."
@@ -44,68 +42,79 @@ def placeholder(key: str) -> str:
     return f"{MARK}{key}%"
 
 
-def variables(personal: Personal) -> dict[str, str]:
+def variables(message: Message) -> dict[str, str]:
     """One recipient's ``recipient-variables``: each value, and each header as ``h:Name``."""
-    return {**dict(personal.values), **{f"h:{name}": value for name, value in personal.headers}}
+    return {**dict(message.values), **{f"h:{name}": value for name, value in message.headers}}
+
+
+class MailgunBackendConfig(SendingConfig):
+    """Mailgun's messages API for ``domain`` (``base_url`` https://api.eu.mailgun.net in the EU)."""
+
+    type: Literal["mailgun"]
+    domain: str
+    api_key_env: str = "MAILGUN_API_KEY"
+    base_url: str = "https://api.mailgun.net"
 
 
 class MailgunBackend(MergeBackend):
-    type = "mailgun"
     max_batch = 1000
     dispatch_batch = 1000
+    config_model = MailgunBackendConfig
     config: MailgunBackendConfig
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # id(template) -> (template, why it cannot be batched): the template is kept so
+        # id(content) -> (content, why it cannot be batched): the content is kept so
         # that its id is not reused while cached.
-        self._checked: dict[int, tuple[Template, str | None]] = {}
+        self._checked: dict[int, tuple[Content, str | None]] = {}
 
     async def open(self) -> None:
         self.key = credential(self.name, self.config.api_key_env, "Mailgun API key")
         await super().open()
 
-    def _template_problem(self, template: Template) -> str | None:
-        cached = self._checked.get(id(template))
-        if cached is None or cached[0] is not template:
-            texts = [template.subject, template.text, template.html, template.sender]
-            texts += [value for _, value in template.headers]
+    def _content_problem(self, content: Content) -> str | None:
+        cached = self._checked.get(id(content))
+        if cached is None or cached[0] is not content:
+            texts = [content.subject, content.text, content.html, content.sender]
+            texts += [value for _, value in content.headers]
             problem = (
                 "the issue's content holds '%recipient.'"
                 if any(MARK in text for text in texts)
                 else None
             )
-            cached = self._checked[id(template)] = (template, problem)
+            cached = self._checked[id(content)] = (content, problem)
         return cached[1]
 
-    def unbatchable(self, personal: Personal) -> str | None:
-        problem = self._template_problem(personal.template)
+    def unbatchable(self, message: Message) -> str | None:
+        problem = self._content_problem(message.content)
         if problem:
             return problem
-        if any(MARK in value for value in variables(personal).values()) or MARK in personal.name:
+        if any(MARK in value for value in variables(message).values()) or MARK in message.name:
             return "a value holds '%recipient.'"
         return None
 
-    def form(self, template: Template, messages: Sequence[Message]) -> dict[str, Any]:
-        """The form fields of one batch request for messages that share ``template``
+    def form(self, content: Content, messages: Sequence[Message]) -> dict[str, Any]:
+        """The form fields of one batch request for messages that share ``content``
         (``to`` repeated: a list)."""
         fields: dict[str, Any] = {
-            "from": template.sender,
-            "subject": template.subject,
-            "text": template.text_with(placeholder),
-            "html": template.html_with(placeholder),
+            "from": content.sender,
+            "subject": content.subject,
+            "text": content.text_with(placeholder),
         }
-        if template.reply_to:
-            fields["h:Reply-To"] = template.reply_to
-        fields.update((f"h:{name}", value) for name, value in template.headers)
+        if content.html:
+            fields["html"] = content.html_with(placeholder)
+        if content.reply_to:
+            fields["h:Reply-To"] = content.reply_to
+        fields.update((f"h:{name}", value) for name, value in content.headers)
         to: list[str] = []
         recipients: dict[str, dict[str, str]] = {}
         for message in messages:
-            personal = message.personal
-            assert personal is not None and personal.template is template
-            fields.update((f"h:{name}", placeholder(f"h:{name}")) for name, _ in personal.headers)
-            to.append(formataddr((personal.name, message.recipient)))
-            recipients[message.recipient] = variables(personal)
+            assert message.content is content
+            fields.update((f"h:{name}", placeholder(f"h:{name}")) for name, _ in message.headers)
+            # Mailgun parses each ``to``: the name is written so that it cannot add an
+            # address (``mailbox``).
+            to.append(mailbox(message.name, message.recipient))
+            recipients[message.recipient] = variables(message)
         fields["to"] = to
         fields["recipient-variables"] = json.dumps(recipients, ensure_ascii=False)
         return fields
@@ -133,8 +142,8 @@ class MailgunBackend(MergeBackend):
             raise PermanentError(f"mailgun: unexpected answer {str(answer)[:200]}")
         return str(answer["id"])
 
-    async def send_template(self, template: Template, messages: Sequence[Message]) -> str:
-        return await self._post("messages", len(messages), data=self.form(template, messages))
+    async def send_template(self, content: Content, messages: Sequence[Message]) -> str:
+        return await self._post("messages", len(messages), data=self.form(content, messages))
 
     async def deliver(self, message: Message) -> str:
         return await self._post(

@@ -4,15 +4,15 @@ SendGrid (``substitutions``) and Mailgun (``recipient-variables``) take one cont
 with placeholders and up to a thousand recipients, each with their values, per
 request. ``MergeBackend`` owns the algorithm; a provider fills in three hooks:
 
-- ``send_template(template, messages)``: one request for messages that share a
-  ``Template``; returns the provider's id (one for the whole request);
-- ``unbatchable(personal)``: why this recipient cannot go in a batch (a value
+- ``send_template(content, messages)``: one request for messages that share a
+  ``Content``; returns the provider's id (one for the whole request);
+- ``unbatchable(message)``: why this recipient cannot go in a batch (a value
   beyond the provider's limits), or ``None``;
-- ``deliver(message)``: one message on its own, for what cannot be batched and for
-  messages built without a template (confirmations, test sends): nothing is dropped.
+- ``deliver(message)``: one message on its own, for what cannot be batched:
+  nothing is dropped.
 
 ``deliver_batch`` first fails, alone, each address a provider would refuse
-(``check_address``), then sends one request per template. A request is all or
+(``check_address``), then sends one request per shared content. A request is all or
 nothing at these providers, so a rejection is narrowed down before anything is
 recorded: ``RequestRefused`` names the refused recipients (the others are sent
 again without them) or says only that some address was refused (the request is
@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import ClassVar
 
 from ..errors import PermanentError, RequestRefused, SendAborted, TransientError
-from ..models import Delivery, DeliveryStatus, Message, Personal, Template
+from ..models import Content, Delivery, DeliveryStatus, Message
 from .base import HttpBackend, failed, sent
 
 log = logging.getLogger(__name__)
@@ -67,18 +66,15 @@ def check_address(address: str) -> str | None:
 
 
 class MergeBackend(HttpBackend):
-    """An HTTP provider that sends a batch from one ``Template`` and per-recipient values."""
+    """An HTTP provider that sends a batch from one ``Content`` and per-recipient values."""
 
-    #: Messages should carry their ``personal`` side (``MessageFactory(templates=True)``).
-    wants_templates: ClassVar[bool] = True
-
-    async def send_template(self, template: Template, messages: Sequence[Message]) -> str:
-        """Hook: one request for ``messages`` (all with ``personal.template`` ==
-        ``template``, distinct addresses); the provider's id. Raise
+    async def send_template(self, content: Content, messages: Sequence[Message]) -> str:
+        """Hook: one request for ``messages`` (all with ``message.content`` ==
+        ``content``, distinct addresses); the provider's id. Raise
         ``RequestRefused`` when the provider refused some recipients."""
         raise NotImplementedError
 
-    def unbatchable(self, personal: Personal) -> str | None:
+    def unbatchable(self, message: Message) -> str | None:
         """Hook: why this recipient must go on their own (a provider limit), or None."""
         return None
 
@@ -93,14 +89,12 @@ class MergeBackend(HttpBackend):
                     message, DeliveryStatus.FAILED, f"{self.type}: {problem}; not sent."
                 )
                 continue
-            personal = message.personal
-            reason = "no template" if personal is None else self.unbatchable(personal)
-            if personal is None or reason:
-                if personal is not None:
-                    log.info("%s: %s goes on its own: %s", self.type, message.recipient, reason)
+            reason = self.unbatchable(message)
+            if reason:
+                log.info("%s: %s goes on its own: %s", self.type, message.recipient, reason)
                 alone.append(position)
                 continue
-            groups.setdefault(id(personal.template), []).append(position)
+            groups.setdefault(id(message.content), []).append(position)
         try:
             for positions in groups.values():
                 for request in _distinct(positions, messages):
@@ -116,9 +110,8 @@ class MergeBackend(HttpBackend):
         self, messages: Sequence[Message], positions: list[int], results: list[Delivery | None]
     ) -> None:
         batch = [messages[p] for p in positions]
-        template = batch[0].personal.template  # type: ignore[union-attr]
         try:
-            provider_id = await self.send_template(template, batch)
+            provider_id = await self.send_template(batch[0].content, batch)
         except RequestRefused as exc:
             await self._narrow(messages, positions, results, exc)
             return

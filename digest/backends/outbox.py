@@ -11,19 +11,30 @@ import mailbox
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
-from ..config import OutboxBackendConfig
 from ..errors import PermanentError
 from ..models import Message
-from .base import Backend
+from .base import Backend, BackendConfig
+
+
+class OutboxBackendConfig(BackendConfig):
+    """Writes each message as a ``.eml`` file into a Maildir (the embedded default)."""
+
+    type: Literal["outbox"]
+    path: str = "outbox"
+
+    def resolved(self, resolve: Callable[[str], str]) -> OutboxBackendConfig:
+        return self.model_copy(update={"path": resolve(self.path)})
 
 
 class OutboxBackend(Backend):
     """Writes messages into the Maildir at ``config.path`` (created when missing)."""
 
-    type = "outbox"
     dispatch_batch = 20
+    config_model = OutboxBackendConfig
     config: OutboxBackendConfig
 
     async def open(self) -> None:

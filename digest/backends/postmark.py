@@ -9,12 +9,12 @@ validation codes fail the message, 429/5xx retry the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import PostmarkBackendConfig
 from ..errors import PermanentError, SendAborted
 from ..models import Delivery, DeliveryStatus, Message
-from .base import HttpBackend, credential, failed, parts, sent
+from ..personalize import mailbox
+from .base import HttpBackend, SendingConfig, credential, failed, sent
 
 #: Postmark error codes that mean the recipient cannot receive mail.
 INACTIVE = frozenset({406})
@@ -22,10 +22,19 @@ INACTIVE = frozenset({406})
 FATAL = frozenset({10, 400, 401, 405, 412, 413})
 
 
+class PostmarkBackendConfig(SendingConfig):
+    """Postmark's batch API; ``api_key_env`` names the variable holding the server token."""
+
+    type: Literal["postmark"]
+    api_key_env: str = "POSTMARK_SERVER_TOKEN"
+    message_stream: str = "broadcast"
+    base_url: str = "https://api.postmarkapp.com"
+
+
 class PostmarkBackend(HttpBackend):
-    type = "postmark"
     max_batch = 500
     dispatch_batch = 500
+    config_model = PostmarkBackendConfig
     config: PostmarkBackendConfig
 
     async def open(self) -> None:
@@ -33,18 +42,21 @@ class PostmarkBackend(HttpBackend):
         await super().open()
 
     def _payload(self, message: Message) -> dict[str, Any]:
-        p = parts(message)
+        content = message.content
         body: dict[str, Any] = {
-            "From": p.sender,
-            "To": p.to,
-            "Subject": p.subject,
-            "HtmlBody": p.html,
-            "TextBody": p.text,
-            "Headers": [{"Name": name, "Value": value} for name, value in p.headers],
+            "From": content.sender,
+            # Postmark reads a comma-separated list here: the name is written so that
+            # it cannot add an address (``mailbox``).
+            "To": mailbox(message.name, message.recipient),
+            "Subject": content.subject,
+            "TextBody": message.text,
+            "Headers": [{"Name": name, "Value": value} for name, value in message.all_headers],
             "MessageStream": self.config.message_stream,
         }
-        if p.reply_to:
-            body["ReplyTo"] = p.reply_to
+        if content.html:
+            body["HtmlBody"] = message.html
+        if content.reply_to:
+            body["ReplyTo"] = content.reply_to
         return body
 
     async def deliver_batch(self, messages: Sequence[Message]) -> list[Delivery]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from ..config import ResendBackendConfig
 from ..errors import PermanentError
 from ..models import Delivery, Message
-from .base import HttpBackend, credential, parts, sent
+from ..personalize import mailbox
+from .base import HttpBackend, SendingConfig, credential, sent
 
 
 def idempotency_key(messages: Sequence[Message]) -> str:
@@ -24,10 +24,18 @@ def idempotency_key(messages: Sequence[Message]) -> str:
     return f"digest-{digest[:48]}"
 
 
+class ResendBackendConfig(SendingConfig):
+    """Resend's batch API."""
+
+    type: Literal["resend"]
+    api_key_env: str = "RESEND_API_KEY"
+    base_url: str = "https://api.resend.com"
+
+
 class ResendBackend(HttpBackend):
-    type = "resend"
     max_batch = 100
     dispatch_batch = 100
+    config_model = ResendBackendConfig
     config: ResendBackendConfig
 
     async def open(self) -> None:
@@ -35,17 +43,18 @@ class ResendBackend(HttpBackend):
         await super().open()
 
     def _payload(self, message: Message) -> dict[str, Any]:
-        p = parts(message)
+        content = message.content
         body: dict[str, Any] = {
-            "from": p.sender,
-            "to": [p.to],
-            "subject": p.subject,
-            "html": p.html,
-            "text": p.text,
-            "headers": dict(p.headers),
+            "from": content.sender,
+            "to": [mailbox(message.name, message.recipient)],
+            "subject": content.subject,
+            "text": message.text,
+            "headers": dict(message.all_headers),
         }
-        if p.reply_to:
-            body["reply_to"] = p.reply_to
+        if content.html:
+            body["html"] = message.html
+        if content.reply_to:
+            body["reply_to"] = content.reply_to
         return body
 
     async def deliver_batch(self, messages: Sequence[Message]) -> list[Delivery]:

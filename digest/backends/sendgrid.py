@@ -28,12 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from email.utils import parseaddr, quote
-from typing import Any
+from typing import Any, Literal
 
-from ..config import SendgridBackendConfig
 from ..errors import PermanentError, RequestRefused
-from ..models import Message, Personal, Template
-from .base import credential, parts
+from ..models import Content, Message
+from .base import SendingConfig, credential
 from .merge import MergeBackend
 
 #: Bytes of substitutions (tags and values) SendGrid takes per personalization.
@@ -58,27 +57,28 @@ RESERVED = frozenset(
 _PERSONALIZATION = re.compile(r"personalizations\.(\d+)\b")
 
 
-def _address(value: str, *, recipient: bool = False) -> dict[str, str]:
+def _address(value: str) -> dict[str, str]:
     name, address = parseaddr(value)
-    return _named(address, name, recipient=recipient)
+    return _named(address, name)
 
 
-def _named(address: str, name: str, *, recipient: bool = False) -> dict[str, str]:
+def _named(address: str, name: str) -> dict[str, str]:
+    """A mail/send address object: SendGrid sends to ``email`` only; ``name`` is shown."""
     if not name:
         return {"email": address}
-    if recipient and any(c in name for c in ",;"):
+    if any(c in name for c in ",;"):
         # mail/send documents that to.name cannot hold "," or ";" (it splits the
         # header there); a quoted string keeps the name whole.
         name = f'"{quote(name)}"'
     return {"email": address, "name": name}
 
 
-def tags(template: Template) -> dict[str, str]:
+def tags(content: Content) -> dict[str, str]:
     """The substitution tag of each key: the slot's token (unguessable, fixed per issue)
     with ``t`` (text) or ``h`` (HTML) after it, so no tag is part of another."""
     return {
         key: f"{token}{suffix}"
-        for name, token in template.slots
+        for name, token in content.slots
         for key, suffix in ((name, "t"), (f"{name}_html", "h"))
     }
 
@@ -93,23 +93,31 @@ def _headers(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     return dict(pairs)
 
 
+class SendgridBackendConfig(SendingConfig):
+    """SendGrid's v3 mail send API."""
+
+    type: Literal["sendgrid"]
+    api_key_env: str = "SENDGRID_API_KEY"
+    base_url: str = "https://api.sendgrid.com"
+
+
 class SendgridBackend(MergeBackend):
-    type = "sendgrid"
     max_batch = 1000
     dispatch_batch = 1000
+    config_model = SendgridBackendConfig
     config: SendgridBackendConfig
 
     async def open(self) -> None:
         self.key = credential(self.name, self.config.api_key_env, "SendGrid API key")
         await super().open()
 
-    def substitutions(self, personal: Personal) -> dict[str, str]:
+    def substitutions(self, message: Message) -> dict[str, str]:
         """The personalization's ``substitutions``: each tag and this recipient's value."""
-        tag = tags(personal.template)
-        return {tag[key]: value for key, value in personal.values if key in tag}
+        tag = tags(message.content)
+        return {tag[key]: value for key, value in message.values if key in tag}
 
-    def unbatchable(self, personal: Personal) -> str | None:
-        substitutions = self.substitutions(personal)
+    def unbatchable(self, message: Message) -> str | None:
+        substitutions = self.substitutions(message)
         size = sum(len(k.encode()) + len(v.encode()) for k, v in substitutions.items())
         if size > MAX_SUBSTITUTION_BYTES:
             return (
@@ -147,42 +155,44 @@ class SendgridBackend(MergeBackend):
             body["reply_to"] = _address(reply_to)
         return body
 
-    def payload(self, template: Template, messages: Sequence[Message]) -> dict[str, Any]:
-        """The mail/send body for messages that share ``template``."""
-        tag = tags(template)
+    def payload(self, content: Content, messages: Sequence[Message]) -> dict[str, Any]:
+        """The mail/send body for messages that share ``content``."""
+        tag = tags(content)
         personalizations = []
         for message in messages:
-            personal = message.personal
-            assert personal is not None and personal.template is template
+            assert message.content is content
             personalizations.append(
                 {
-                    "to": [_named(message.recipient, personal.name, recipient=True)],
-                    "substitutions": self.substitutions(personal),
-                    "headers": _headers(personal.headers),
+                    "to": [_named(message.recipient, message.name)],
+                    "substitutions": self.substitutions(message),
+                    "headers": _headers(message.headers),
                 }
             )
         return self._body(
-            sender=template.sender,
-            subject=template.subject,
-            reply_to=template.reply_to,
-            text=template.text_with(tag.__getitem__),
-            html=template.html_with(tag.__getitem__),
-            headers=template.headers,
+            sender=content.sender,
+            subject=content.subject,
+            reply_to=content.reply_to,
+            text=content.text_with(tag.__getitem__),
+            html=content.html_with(tag.__getitem__),
+            headers=content.headers,
             personalizations=personalizations,
         )
 
     def single_payload(self, message: Message) -> dict[str, Any]:
-        """The mail/send body of one message as built, with nothing to substitute."""
-        p = parts(message)
+        """The mail/send body of one message with its values filled in."""
+        content = message.content
         return self._body(
-            sender=p.sender,
-            subject=p.subject,
-            reply_to=p.reply_to,
-            text=p.text,
-            html=p.html,
-            headers=(),
+            sender=content.sender,
+            subject=content.subject,
+            reply_to=content.reply_to,
+            text=message.text,
+            html=message.html,
+            headers=content.headers,
             personalizations=[
-                {"to": [_address(p.to, recipient=True)], "headers": _headers(p.headers)}
+                {
+                    "to": [_named(message.recipient, message.name)],
+                    "headers": _headers(message.headers),
+                }
             ],
         )
 
@@ -219,8 +229,8 @@ class SendgridBackend(MergeBackend):
             rejected.setdefault(int(match.group(1)), reason)
         return RequestRefused("; ".join(dict.fromkeys(rejected.values())), rejected)
 
-    async def send_template(self, template: Template, messages: Sequence[Message]) -> str:
-        return await self._post(self.payload(template, messages), len(messages))
+    async def send_template(self, content: Content, messages: Sequence[Message]) -> str:
+        return await self._post(self.payload(content, messages), len(messages))
 
     async def deliver(self, message: Message) -> str:
         return await self._post(self.single_payload(message), 1)

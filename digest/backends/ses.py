@@ -12,24 +12,36 @@ from __future__ import annotations
 import base64
 import json
 import os
+from typing import Literal
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ..config import SesBackendConfig
 from ..errors import PermanentError, SendAborted, ThrottledError
 from ..models import Message
-from .base import HttpBackend, credential
+from .base import HttpBackend, SendingConfig, credential
 
 FATAL = frozenset({"AccountSuspendedException", "SendingPausedException"})
 THROTTLE = frozenset({"TooManyRequestsException", "LimitExceededException"})
 
 
+class SesBackendConfig(SendingConfig):
+    """Amazon SES v2 ``SendEmail`` with raw content, signed with SigV4 by botocore."""
+
+    type: Literal["ses"]
+    region: str
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str | None = "AWS_SESSION_TOKEN"
+    configuration_set: str | None = None
+    endpoint_url: str | None = None
+
+
 class SesBackend(HttpBackend):
-    type = "ses"
     max_batch = 1
     dispatch_batch = 20
+    config_model = SesBackendConfig
     config: SesBackendConfig
 
     async def open(self) -> None:

@@ -26,10 +26,11 @@ import re
 import ssl
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import aiosmtplib
+from pydantic import Field, model_validator
 
-from ..config import SmtpBackendConfig
 from ..errors import (
     HardBounce,
     PermanentError,
@@ -38,7 +39,7 @@ from ..errors import (
     TransientError,
 )
 from ..models import Message
-from .base import Backend, credential
+from .base import Backend, SendingConfig, credential
 
 THROTTLE_CODES = frozenset({421, 451, 452, 454})
 BOUNCE_CODES = frozenset({550, 551, 553})
@@ -297,13 +298,38 @@ class _Connection:
             self.client.close()
 
 
+class SmtpBackendConfig(SendingConfig):
+    """An SMTP server: a pool of ``connections`` persistent connections.
+
+    ``security``: ``tls`` (implicit TLS, usually port 465), ``starttls`` (upgrade, 587)
+    or ``none`` (a relay on a trusted network). ``username_env``/``password_env`` name
+    the environment variables that hold the login; both or neither.
+    """
+
+    type: Literal["smtp"]
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    max_messages_per_connection: int = Field(100, ge=1)
+    validate_certs: bool = True
+    ca_file: str | None = None
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpBackendConfig:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("set both 'username_env' and 'password_env', or neither")
+        return self
+
+
 class SmtpBackend(Backend):
     """Sends through the SMTP server of ``config`` over a pool of connections."""
 
-    type = "smtp"
     # Each claim costs a ledger transaction; 50 keeps that well under the time the
     # messages take, and a crash can send at most connections x 50 twice.
     dispatch_batch = 50
+    config_model = SmtpBackendConfig
     config: SmtpBackendConfig
 
     def __init__(self, name: str, config: SmtpBackendConfig) -> None:

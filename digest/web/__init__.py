@@ -26,6 +26,7 @@ from ..config import Config
 from ..store import Store
 from ..store.health import ping
 from ..tokens import secret_key
+from ..webhooks import load_keys as load_webhook_keys
 from . import archive, pages, preview, webhooks
 from .limits import BodyLimitMiddleware, RateLimiter
 
@@ -60,7 +61,7 @@ def create_app(config: Config, store: Store) -> Starlette:
     app.state.config = config
     app.state.store = store
     app.state.secret = secret_key(config.root)
-    app.state.webhook_keys = webhooks.load_keys(config)
+    app.state.webhook_keys = load_webhook_keys(config)
     app.state.ip_limiter = RateLimiter(web.subscribe_per_ip, web.rate_window_seconds)
     app.state.address_limiter = RateLimiter(web.subscribe_per_address, web.rate_window_seconds)
     return app

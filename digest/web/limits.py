@@ -82,7 +82,12 @@ async def _plain(send: Send, status: int, text: bytes) -> None:
 
 
 class RateLimiter:
-    """At most ``limit`` hits per key within ``window`` seconds (a sliding window)."""
+    """At most ``limit`` hits per key within ``window`` seconds (a sliding window).
+
+    An admission check: ``allow`` answers at once and refuses what is over the limit,
+    per key (an IP, an address). Sending is paced by the other kind of limit,
+    ``digest.backends.base.SendPacer``, which waits instead and adapts to the server.
+    """
 
     def __init__(
         self, limit: int, window: float, clock: Callable[[], float] = time.monotonic

@@ -9,15 +9,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from digest.dispatch import queue_deliveries
-from digest.models import Rendered
+from digest.models import Rendered, Slot
 from digest.personalize import MessageFactory
 from digest.store import Store
 from digest.store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow
 
 SLOTS = (
-    ("greeting", "@@greeting@@"),
-    ("unsubscribe_url", "@@unsubscribe@@"),
-    ("preferences_url", "@@preferences@@"),
+    (Slot.GREETING, "@@greeting@@"),
+    (Slot.UNSUBSCRIBE_URL, "@@unsubscribe@@"),
+    (Slot.PREFERENCES_URL, "@@preferences@@"),
 )
 RENDERED = Rendered(
     subject="Weekly digest #1: Harbour reopens",
@@ -77,18 +77,17 @@ class QueuedIssue:
             return session.scalar(select(IssueRow.status).where(IssueRow.id == self.issue_id))
 
 
-def make_factory(templates: bool = False) -> MessageFactory:
+def make_factory() -> MessageFactory:
     return MessageFactory(
         RENDERED,
         sender="Weekly Digest <news@digest.test>",
         list_id='"Weekly" <weekly.news.digest.test>',
         links=lambda s: {
-            "unsubscribe_url": f"https://news.digest.test/unsubscribe/{s.id}",
-            "preferences_url": f"https://news.digest.test/preferences/{s.id}",
+            Slot.UNSUBSCRIBE_URL: f"https://news.digest.test/unsubscribe/{s.id}",
+            Slot.PREFERENCES_URL: f"https://news.digest.test/preferences/{s.id}",
         },
         message_key="weekly.1",
         date=datetime(2026, 11, 22, 7, 0, tzinfo=UTC),
-        templates=templates,
     )
 
 
@@ -97,10 +96,8 @@ def queued_issue(
     emails: list[str],
     url: str | None = None,
     names: dict[str, str] | None = None,
-    templates: bool = False,
 ) -> QueuedIssue:
-    """A store at ``path`` (or ``url``) with list ``news`` of ``emails`` and issue 1 queued;
-    ``templates``: messages carry their template side, as for SendGrid and Mailgun."""
+    """A store at ``path`` (or ``url``) with list ``news`` of ``emails`` and issue 1 queued."""
     store = Store(url or f"sqlite:///{path}")
     with store.session() as session:
         lst = ListRow(name="news")
@@ -128,4 +125,4 @@ def queued_issue(
         session.flush()
         queue_deliveries(session, issue, "news")
         issue_id = issue.id
-    return QueuedIssue(store, issue_id, make_factory(templates))
+    return QueuedIssue(store, issue_id, make_factory())

@@ -115,7 +115,9 @@ def make_app(state: ProviderState) -> Starlette:
                     }
                 )
                 continue
-            state.delivered[item["To"]] += 1
+            # Postmark reads To as a comma-separated list of addresses.
+            for _, address in getaddresses([item["To"]]):
+                state.delivered[address] += 1
             results.append(
                 {
                     "ErrorCode": 0,
@@ -406,7 +408,8 @@ def make_app(state: ProviderState) -> Starlette:
         for item in body:
             state.requests.append(("resend", item))
             for to in item["to"]:
-                state.delivered[to] += 1
+                for _, address in getaddresses([to]):
+                    state.delivered[address] += 1
         answer = {"data": [{"id": str(uuid.uuid4())} for _ in body]}
         if key:
             state.idempotent[key] = answer
