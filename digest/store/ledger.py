@@ -85,9 +85,10 @@ class Queued:
     not_before: datetime | None
 
 
-def queue(session: Session, issue_id: int, list_name: str) -> int:
+def queue(session: Session, issue_id: int, list_name: str) -> None:
     """Create a ``queued`` row for every subscriber of ``list_name`` who may be sent to
-    and has none for the issue yet, in the database alone; returns how many."""
+    and has none for the issue yet, in the database alone. (No count: psycopg reports
+    none for this INSERT ... SELECT.)"""
     already = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue_id)
     chosen = (
         select(
@@ -107,8 +108,7 @@ def queue(session: Session, issue_id: int, list_name: str) -> int:
     )
     columns = ["issue_id", "subscriber_id", "email", "status", "provider_id", "error"]
     columns += ["attempts", "updated_at", "claimed_by"]
-    result = session.execute(insert(DeliveryRow).from_select(columns, chosen))
-    return int(result.rowcount or 0)
+    session.execute(insert(DeliveryRow).from_select(columns, chosen))
 
 
 def first_recipient(store: Store, list_name: str) -> Subscriber | None:
