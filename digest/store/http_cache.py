@@ -1,5 +1,5 @@
 """The ``http_cache`` table: validators and body of each source document's last fetch
-(``digest.collect.cache`` decides what to do with them)."""
+(``digest.collect.cache`` says what they are for)."""
 
 from __future__ import annotations
 
@@ -39,64 +39,70 @@ class Cached:
         return headers
 
 
-def get(store: Store, url: str) -> Cached | None:
-    """The entry for ``url``, or ``None``."""
-    with store.session() as session:
-        row = session.scalar(select(HttpCacheRow).where(HttpCacheRow.url == url))
-        if row is None:
-            return None
-        return Cached(
-            url=row.url,
-            final_url=row.final_url or row.url,
-            status=row.status,
-            etag=row.etag,
-            last_modified=row.last_modified,
-            content_type=row.content_type,
-            body=row.body,
-            fetched_at=row.fetched_at,
-            listing=row.listing,
-        )
+class HttpCache:
+    """Cache entries in the store, one row per URL (as first requested, before redirects)."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-def put(
-    store: Store,
-    url: str,
-    *,
-    final_url: str,
-    status: int,
-    etag: str,
-    last_modified: str,
-    content_type: str,
-    body: bytes,
-) -> None:
-    """Record a fresh response for ``url``, replacing the previous one (and its listing)
-    in one statement, so two processes fetching the same URL never collide."""
-    values: dict[str, Any] = {
-        "final_url": final_url,
-        "status": status,
-        "etag": etag,
-        "last_modified": last_modified,
-        "content_type": content_type,
-        "body": body,
-        "listing": None,
-        "fetched_at": utcnow(),
-    }
-    with store.session() as session:
-        dialect = session.connection().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(HttpCacheRow).values(url=url, **values)
-        session.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
+    def get(self, url: str) -> Cached | None:
+        """The entry for ``url``, or ``None``."""
+        with self.store.session() as session:
+            row = session.scalar(select(HttpCacheRow).where(HttpCacheRow.url == url))
+            if row is None:
+                return None
+            return Cached(
+                url=row.url,
+                final_url=row.final_url or row.url,
+                status=row.status,
+                etag=row.etag,
+                last_modified=row.last_modified,
+                content_type=row.content_type,
+                body=row.body,
+                fetched_at=row.fetched_at,
+                listing=row.listing,
+            )
 
+    def put(
+        self,
+        url: str,
+        *,
+        final_url: str,
+        status: int,
+        etag: str,
+        last_modified: str,
+        content_type: str,
+        body: bytes,
+    ) -> None:
+        """Record a fresh response for ``url``, replacing the previous one (and its listing)
+        in one statement, so two processes fetching the same URL never collide."""
+        values: dict[str, Any] = {
+            "final_url": final_url,
+            "status": status,
+            "etag": etag,
+            "last_modified": last_modified,
+            "content_type": content_type,
+            "body": body,
+            "listing": None,
+            "fetched_at": utcnow(),
+        }
+        with self.store.session() as session:
+            dialect = session.connection().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(HttpCacheRow).values(url=url, **values)
+            session.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
 
-def save_listing(store: Store, url: str, listing: dict[str, Any]) -> None:
-    """Keep what collection parsed from the body of ``url`` (a JSON-ready dict)."""
-    with store.session() as session:
-        session.execute(update(HttpCacheRow).where(HttpCacheRow.url == url).values(listing=listing))
+    def save_listing(self, url: str, listing: dict[str, Any]) -> None:
+        """Keep what collection parsed from the body of ``url`` (a JSON-ready dict)."""
+        with self.store.session() as session:
+            session.execute(
+                update(HttpCacheRow).where(HttpCacheRow.url == url).values(listing=listing)
+            )
 
-
-def touch(store: Store, url: str) -> None:
-    """Restart the freshness clock of the entry for ``url``."""
-    with store.session() as session:
-        session.execute(
-            update(HttpCacheRow).where(HttpCacheRow.url == url).values(fetched_at=utcnow())
-        )
+    def touch(self, url: str) -> None:
+        """Note that ``url`` was confirmed unchanged (a 304) just now; used for entries
+        with a freshness lifetime (robots.txt), whose clock restarts."""
+        with self.store.session() as session:
+            session.execute(
+                update(HttpCacheRow).where(HttpCacheRow.url == url).values(fetched_at=utcnow())
+            )
