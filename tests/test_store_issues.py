@@ -140,3 +140,14 @@ def test_an_issue_without_a_top_story_round_trips_too(store: Store) -> None:
     stored = issues.record(store, "weekly", replace(composed(store), issue=plain), "readers", WHEN)
     assert stored.issue == plain
     assert issues.unfinished(store, "weekly") == stored
+
+
+def test_an_article_reached_twice_is_stored_once_as_first_seen(store: Store) -> None:
+    url = "https://news.example.org/harbour"
+    first = articles.Found(Article(url=url, headline="Harbour reopens"), "guid-1", url)
+    again = articles.Found(Article(url=url, headline="Changed"), "guid-2", f"{url}?ref=home")
+    articles.add(store, [first, again])
+    articles.add(store, [again])
+    assert articles.known(store, [url, "guid-1", "guid-2", f"{url}?ref=home"]) == {url, "guid-1"}
+    (_, stored), *rest = articles.unsent(store, "weekly", ["guid-1"])
+    assert rest == [] and stored.headline == "Harbour reopens"

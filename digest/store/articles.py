@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 
 from ..models import Article
 from . import Store
+from .dialect import insert
 from .tables import ArticleRow, IssueItemRow, IssueRow, utcnow
 
 _CHUNK = 500  # keys per query: far below any database's bind-parameter cap
@@ -50,30 +51,32 @@ def known(store: Store, keys: Collection[str]) -> set[str]:
 
 def add(store: Store, found: Iterable[Found]) -> None:
     """Store the articles of ``found`` whose URL is not stored yet (the same article
-    reached through another link is kept once), in one transaction."""
+    reached through another link, or by another process at the same time, is kept
+    once), in one transaction."""
+    now = utcnow()
+    rows = [
+        {
+            "url": entry.article.url,
+            "guid": entry.guid,
+            "source_url": entry.source_url,
+            "headline": entry.article.headline,
+            "standfirst": entry.article.standfirst,
+            "lead": entry.article.lead,
+            "image": entry.article.image,
+            "image_alt": entry.article.image_alt,
+            "section": entry.article.section,
+            "byline": entry.article.byline,
+            "language": entry.article.language,
+            "published": entry.article.published,
+            "collected_at": now,
+        }
+        for entry in found
+    ]
+    if not rows:
+        return
     with store.session() as session:
-        for entry in found:
-            article = entry.article
-            if session.scalar(select(ArticleRow.id).where(ArticleRow.url == article.url)):
-                continue
-            session.add(
-                ArticleRow(
-                    url=article.url,
-                    guid=entry.guid,
-                    source_url=entry.source_url,
-                    headline=article.headline,
-                    standfirst=article.standfirst,
-                    lead=article.lead,
-                    image=article.image,
-                    image_alt=article.image_alt,
-                    section=article.section,
-                    byline=article.byline,
-                    language=article.language,
-                    published=article.published,
-                    collected_at=utcnow(),
-                )
-            )
-            session.flush()
+        statement = insert(session, ArticleRow).on_conflict_do_nothing(index_elements=["url"])
+        session.execute(statement, rows)  # executemany: batched within bind-parameter caps
 
 
 def unsent(store: Store, newsletter: str, listed: Collection[str]) -> list[tuple[int, Article]]:

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import Store
+from .dialect import insert
 from .tables import HttpCacheRow, utcnow
 
 
@@ -87,9 +86,7 @@ class HttpCache:
             "fetched_at": utcnow(),
         }
         with self.store.session() as session:
-            dialect = session.connection().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(HttpCacheRow).values(url=url, **values)
+            statement = insert(session, HttpCacheRow).values(url=url, **values)
             session.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
 
     def save_listing(self, url: str, listing: dict[str, Any]) -> None:
