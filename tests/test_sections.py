@@ -42,7 +42,8 @@ class Recorder:
         return self.issue
 
 
-def variant(wanted: set[str]) -> Issue:
+def variant(wanted: set[str]) -> Any:
+    """The issue the factory hands a reader who wants ``wanted`` (what ``Recorder`` builds)."""
     default = Recorder(ISSUE)
     factory = SectionedFactory(
         default,
@@ -105,7 +106,9 @@ def test_each_distinct_variant_is_made_once_and_readers_without_a_choice_share_t
 
     wanted = {1: frozenset({"Asia"}), 2: frozenset({"asia"}), 3: frozenset({"Climate"})}
     factory = SectionedFactory(Recorder(ISSUE), ISSUE, ["Europe", "Climate", "Asia"], wanted, make)
-    got = [factory.build(Subscriber(id=n, email=f"r{n}@example.org")) for n in (1, 2, 3, 4)]
+    got: list[Any] = [
+        factory.build(Subscriber(id=n, email=f"r{n}@example.org")) for n in (1, 2, 3, 4)
+    ]
     assert len(made) == 2  # Asia (chosen twice, in two spellings) and Climate
     assert got[0] is got[1] is made[0]
     assert shape(got[2]) == (

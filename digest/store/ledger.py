@@ -20,11 +20,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Integer,
     Select,
+    Table,
     Update,
     bindparam,
     func,
@@ -244,7 +245,7 @@ def release(store: Store, issue_id: int, worker: str) -> int:
 
 
 def _release(session: Session, issue_id: int, holders: Sequence[str]) -> int:
-    result = session.execute(
+    result = session.connection().execute(
         update(DeliveryRow)
         .where(
             DeliveryRow.issue_id == issue_id,
@@ -287,7 +288,7 @@ def finish(store: Store, issue_id: int) -> bool:
         return True
 
 
-_DELIVERIES = DeliveryRow.__table__
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
 _NOW = bindparam("now", type_=UTCDateTime())
 _FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
 
