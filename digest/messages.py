@@ -6,7 +6,7 @@ from __future__ import annotations
 import html as html_lib
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 
 from .backends import BACKENDS
 from .config import Config
@@ -113,11 +113,12 @@ class Messages:
         )
         with self.store.session() as session:
             wanted = section_preferences(session, newsletter.list)
-        renderer = Renderer(self.config, newsletter)
+        # Loaded when a first variant is needed: most issues go out as rendered.
+        renderer = cache(lambda: Renderer(self.config, newsletter))
         return per_reader(
             make(stored.rendered),
             stored.issue,
             newsletter.sections,
             wanted,
-            lambda issue: make(renderer.render(issue)),
+            lambda issue: make(renderer().render(issue)),
         )
