@@ -130,7 +130,8 @@ class _Run:
         self.options = options
         self.progress = progress
         self.size = batch_size(backend, options)
-        self.outcomes: Counter[str] = Counter()
+        # Rows settled by this run, by status; TRANSIENT: waiting for a retry.
+        self.outcomes: Counter[DeliveryStatus] = Counter()
         self.reasons: Counter[str] = Counter()
         self.claiming = asyncio.Lock()
         self.stop = stop
@@ -140,10 +141,10 @@ class _Run:
         if self.progress:
             self.progress(
                 SendProgress(
-                    sent=self.outcomes["sent"],
-                    failed=self.outcomes["failed"],
-                    skipped=self.outcomes["skipped"],
-                    retrying=self.outcomes["retrying"],
+                    sent=self.outcomes[DeliveryStatus.SENT],
+                    failed=self.outcomes[DeliveryStatus.FAILED],
+                    skipped=self.outcomes[DeliveryStatus.SKIPPED],
+                    retrying=self.outcomes[DeliveryStatus.TRANSIENT],
                 )
             )
 
@@ -247,12 +248,12 @@ class _Run:
         """How the row of ``item`` ends this attempt, counted."""
         attempts = item.attempts + 1
         if delivery.status is DeliveryStatus.SENT:
-            self.outcomes["sent"] += 1
+            self.outcomes[DeliveryStatus.SENT] += 1
             return Settlement(
                 item.delivery_id, DeliveryStatus.SENT, attempts, provider_id=delivery.provider_id
             )
         if delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts:
-            self.outcomes["retrying"] += 1
+            self.outcomes[DeliveryStatus.TRANSIENT] += 1
             wait = timedelta(seconds=self._backoff(attempts))
             return Settlement(
                 item.delivery_id,
@@ -261,7 +262,7 @@ class _Run:
                 delivery.error,
                 not_before=utcnow() + wait,
             )
-        self.outcomes["failed"] += 1
+        self.outcomes[DeliveryStatus.FAILED] += 1
         self.reasons[_reason(delivery)] += 1
         return Settlement(
             item.delivery_id, DeliveryStatus.FAILED, attempts, delivery.error or "failed"
@@ -315,9 +316,9 @@ async def send_issue(
     if not run.interrupted:
         ledger.finish(store, issue_id)
     return SendReport(
-        sent=run.outcomes["sent"],
-        failed=run.outcomes["failed"],
-        skipped=run.outcomes["skipped"],
+        sent=run.outcomes[DeliveryStatus.SENT],
+        failed=run.outcomes[DeliveryStatus.FAILED],
+        skipped=run.outcomes[DeliveryStatus.SKIPPED],
         reasons=tuple(run.reasons.most_common()),
         in_flight_window=in_flight_window(backend, options),
         interrupted=run.interrupted,
