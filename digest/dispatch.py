@@ -178,11 +178,17 @@ class _Run:
     def _settle_and_claim(
         self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]]
     ) -> list[Claimed]:
-        with self.store.session() as session:
-            ledger.settle(session, rows, bounced, self.backend.type)
-            return ledger.claim(
-                session, self.issue_id, self.options.worker, self.size, self.options.lease
-            )
+        options = self.options
+        return ledger.settle_and_claim(
+            self.store,
+            self.issue_id,
+            options.worker,
+            self.size,
+            options.lease,
+            rows,
+            bounced,
+            self.backend.type,
+        )
 
     def _next_wait(self) -> float | None:
         """None when no queued row is left for this worker; else how long until one may
@@ -269,8 +275,7 @@ class _Run:
         )
 
     def _settle(self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]] = ()) -> None:
-        with self.store.session() as session:
-            ledger.settle(session, rows, bounced, self.backend.type)
+        ledger.settle(self.store, rows, bounced, self.backend.type)
 
 
 async def send_issue(

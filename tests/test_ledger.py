@@ -57,18 +57,17 @@ def test_settling_records_each_outcome_and_frees_the_claim(database_url: str) ->
         claimed = ledger.claim(session, issue.issue_id, "w:1", 4, 60)
     later = utcnow() + timedelta(minutes=5)
     sent, retry, failed, skipped = (c.delivery_id for c in claimed)
-    with issue.store.session() as session:
-        ledger.settle(
-            session,
-            [
-                Settlement(sent, DeliveryStatus.SENT, 1, provider_id="<id-1@provider>"),
-                Settlement(retry, DeliveryStatus.TRANSIENT, 1, "421 try later", not_before=later),
-                Settlement(failed, DeliveryStatus.FAILED, 1, "550 no such user"),
-                Settlement(skipped, DeliveryStatus.SKIPPED, 0, "unsubscribed"),
-            ],
-            bounced=[("r2@example.test", "550 no such user")],
-            source="smtp",
-        )
+    ledger.settle(
+        issue.store,
+        [
+            Settlement(sent, DeliveryStatus.SENT, 1, provider_id="<id-1@provider>"),
+            Settlement(retry, DeliveryStatus.TRANSIENT, 1, "421 try later", not_before=later),
+            Settlement(failed, DeliveryStatus.FAILED, 1, "550 no such user"),
+            Settlement(skipped, DeliveryStatus.SKIPPED, 0, "unsubscribed"),
+        ],
+        bounced=[("r2@example.test", "550 no such user")],
+        source="smtp",
+    )
     rows = issue.rows()
     assert {email: row.status for email, row in rows.items()} == {
         "r0@example.test": "sent",
@@ -118,9 +117,8 @@ def test_an_issue_is_finished_only_when_nothing_is_queued(database_url: str) -> 
     assert ledger.count_queued(issue.store, issue.issue_id) == 2
     assert not ledger.finish(issue.store, issue.issue_id)
     assert issue.issue_status() == IssueStatus.SENDING
-    with issue.store.session() as session:
-        claimed = ledger.claim(session, issue.issue_id, "w:1", 2, 60)
-        ledger.settle(session, [Settlement(c.delivery_id, DeliveryStatus.SENT, 1) for c in claimed])
+    claimed = ledger.settle_and_claim(issue.store, issue.issue_id, "w:1", 2, 60)
+    ledger.settle(issue.store, [Settlement(c.delivery_id, DeliveryStatus.SENT, 1) for c in claimed])
     assert ledger.count_queued(issue.store, issue.issue_id) == 0
     assert ledger.finish(issue.store, issue.issue_id)
     with issue.store.session() as session:

@@ -167,7 +167,7 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
 
 
 def settle(
-    session: Session,
+    store: Store,
     settled: Sequence[Settlement],
     bounced: Sequence[tuple[str, str]] = (),
     source: str = "",
@@ -175,6 +175,33 @@ def settle(
     """Record how the rows ``settled`` ended their turn, releasing their claims; each
     ``(address, reason)`` of ``bounced`` (a hard bounce at send time through the
     backend ``source``) is suppressed for good."""
+    with store.session() as session:
+        _record(session, settled, bounced, source)
+
+
+def settle_and_claim(
+    store: Store,
+    issue_id: int,
+    worker: str,
+    size: int,
+    lease: float,
+    settled: Sequence[Settlement] = (),
+    bounced: Sequence[tuple[str, str]] = (),
+    source: str = "",
+) -> list[Claimed]:
+    """A worker's turn in one transaction: ``settle`` its last batch, then ``claim`` the
+    next."""
+    with store.session() as session:
+        _record(session, settled, bounced, source)
+        return claim(session, issue_id, worker, size, lease)
+
+
+def _record(
+    session: Session,
+    settled: Sequence[Settlement],
+    bounced: Sequence[tuple[str, str]],
+    source: str,
+) -> None:
     now = utcnow()
     # Grouped by key set, one Core executemany per group (the ORM's bulk update by
     # primary key costs several times more per row).
