@@ -1,10 +1,8 @@
 """Dispatch: sending an issue to a list with a ledger, so nothing is lost or sent twice.
 
-The ledger is the ``deliveries`` table, one row per (issue, subscriber), created
-``queued`` with the issue by one INSERT ... SELECT (no subscriber is held in memory).
-The unit of work is a batch: a worker *claims* up to ``batch_size`` queued rows
-(``claimed_by`` = ``host:pid``, a ``lease_until``; ``SELECT ... FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, so workers on several machines sharing one database never
+The ledger (``digest.store.ledger``) holds one row per (issue, subscriber), created
+``queued`` with the issue. The unit of work is a batch: a worker *claims* up to
+``batch_size`` queued rows (workers on several machines sharing one database never
 take the same rows), builds the messages, sends them through the backend and
 settles every row of the batch in one transaction:
 
@@ -27,48 +25,33 @@ process's claims: those rows stay queued and nothing is marked that did not happ
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
 import random
-import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import (
-    Integer,
-    Select,
-    Update,
-    and_,
-    bindparam,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Session
+from typing import Protocol
 
 from .backends import Backend
 from .errors import DigestError, NothingWanted, SendAborted, SubscriberError
+from .hosts import worker_id
 from .models import Delivery, DeliveryStatus, Message, Subscriber
-from .personalize import MessageFactory
-from .store import Store
-from .store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, UTCDateTime, utcnow
-from .subscribers import blocked_subscribers, record_bounce, sendable_clause
+from .store import Store, ledger
+from .store.ledger import Claimed, Settlement
+from .store.tables import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 
 
-def worker_id() -> str:
-    """This process as a ledger claimant: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+class MessageSource(Protocol):
+    """What dispatch asks for each recipient's message (``personalize.MessageFactory``,
+    ``sections.SectionedFactory``). ``build`` raises ``NothingWanted`` when the reader
+    wants nothing of the issue and ``SubscriberError`` when the address is unusable."""
+
+    def build(self, subscriber: Subscriber) -> Message: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,224 +102,7 @@ def in_flight_window(backend: Backend, options: SendOptions) -> int:
     return backend.connections * batch_size(backend, options)
 
 
-def queue_deliveries(session: Session, issue: IssueRow, list_name: str) -> int:
-    """Create a ``queued`` ledger row for every active subscriber of ``list_name`` who
-    has none for ``issue`` yet, in the database alone; returns how many were created."""
-    already = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue.id)
-    now = utcnow()
-    chosen = (
-        select(
-            literal(issue.id),
-            SubscriberRow.id,
-            SubscriberRow.email,
-            literal("queued"),
-            literal(""),
-            literal(""),
-            literal(0),
-            literal(now, DeliveryRow.updated_at.type),
-            literal(""),
-        )
-        .join(ListRow, ListRow.id == SubscriberRow.list_id)
-        .where(
-            ListRow.name == list_name,
-            sendable_clause(),
-            SubscriberRow.id.not_in(already),
-        )
-        .order_by(SubscriberRow.id)
-    )
-    result = session.execute(
-        insert(DeliveryRow).from_select(
-            [
-                "issue_id",
-                "subscriber_id",
-                "email",
-                "status",
-                "provider_id",
-                "error",
-                "attempts",
-                "updated_at",
-                "claimed_by",
-            ],
-            chosen,
-        )
-    )
-    return int(result.rowcount or 0)
-
-
-def suppress(session: Session, address: str, reason: str, backend: str) -> None:
-    """A hard bounce at send time: the address goes on the global suppression list and
-    its subscribers become ``bounced``, so it never gets mail again."""
-    record_bounce(session, address, "hard", f"send:{backend}", reason)
-    log.info("%s suppressed: %s", address, reason)
-
-
-def release_dead_claims(session: Session, issue_id: int, worker: str) -> int:
-    """Free the claims of processes on this host that no longer run; returns how many rows."""
-    host = worker.rpartition(":")[0]
-    holders = session.scalars(
-        select(DeliveryRow.claimed_by)
-        .where(
-            DeliveryRow.issue_id == issue_id,
-            DeliveryRow.status == "queued",
-            DeliveryRow.claimed_by.like(f"{host}:%"),
-        )
-        .distinct()
-    ).all()
-    dead = [holder for holder in holders if holder != worker and not _alive(holder)]
-    if not dead:
-        return 0
-    result = session.execute(
-        update(DeliveryRow)
-        .where(
-            DeliveryRow.issue_id == issue_id,
-            DeliveryRow.status == "queued",
-            DeliveryRow.claimed_by.in_(dead),
-        )
-        .values(claimed_by="", lease_until=None)
-    )
-    return int(result.rowcount or 0)
-
-
-def _alive(holder: str) -> bool:
-    try:
-        os.kill(int(holder.rpartition(":")[2]), 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError):
-        return True
-    return True
-
-
-_Outcomes = tuple[list[dict[str, Any]], list[tuple[str, str]]]
-
-
-@dataclass(slots=True)
-class _Claimed:
-    delivery_id: int
-    attempts: int
-    subscriber: Subscriber
-    status: str  # the subscriber's, or why they must not be sent to now
-
-    @property
-    def id(self) -> int:
-        return self.subscriber.id
-
-
-def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[_Claimed]:
-    """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
-    is over; on PostgreSQL rows locked by another worker's claim are skipped."""
-    now = utcnow()
-    params = {
-        "issue": issue_id,
-        "now": now,
-        "size": size,
-        "worker": worker,
-        "lease_end": now + timedelta(seconds=lease),
-    }
-    # Core statements built once, on the session's connection: this runs per batch.
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        # SQLite has no row locks: the claim must be one write statement, so that the
-        # transaction takes the database's write lock before it reads (several sender
-        # processes may share the file).
-        ids = connection.execute(_claim_sqlite(), params).scalars().all()
-    else:
-        ids = (
-            connection.execute(_claimable().with_for_update(skip_locked=True), params)
-            .scalars()
-            .all()
-        )
-        if not ids:
-            return []
-        # The same conditions again: a claimant that got in between keeps its rows.
-        connection.execute(_take(), {**params, "ids": ids})
-    if not ids:
-        return []
-    rows = connection.execute(_claimed(), {"ids": ids, "worker": worker}).all()
-    claimed = [
-        _Claimed(did, attempts, Subscriber(id=sid, email=email, name=name), status)
-        for did, attempts, sid, email, name, status in rows
-    ]
-    # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
-    # paused since then means skipped.
-    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
-    for item in claimed:
-        item.status = blocked.get(item.id, "active")
-    return claimed
-
-
-_DELIVERIES = DeliveryRow.__table__
-_NOW = bindparam("now", type_=UTCDateTime())
-_FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
-
-
-@functools.cache
-def _claimable() -> Select[tuple[int]]:
-    """The ids of up to ``size`` claimable rows of the issue ``issue`` at ``now``."""
-    d = _DELIVERIES.c
-    return (
-        select(d.id)
-        .where(
-            d.issue_id == bindparam("issue"),
-            d.status == "queued",
-            _FREE,
-            or_(d.not_before.is_(None), d.not_before <= _NOW),
-        )
-        .order_by(d.id)
-        .limit(bindparam("size", type_=Integer()))
-    )
-
-
-@functools.cache
-def _claim_sqlite() -> Update:
-    return (
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.id.in_(_claimable().scalar_subquery()))
-        .values(
-            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
-        )
-        .returning(_DELIVERIES.c.id)
-    )
-
-
-@functools.cache
-def _take() -> Update:
-    d = _DELIVERIES.c
-    return (
-        update(_DELIVERIES)
-        .where(d.id.in_(bindparam("ids", expanding=True)), d.status == "queued", _FREE)
-        .values(
-            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
-        )
-    )
-
-
-@functools.cache
-def _claimed() -> Select[tuple[int, int, int, str, str, str]]:
-    d = _DELIVERIES.c
-    return (
-        select(
-            d.id,
-            d.attempts,
-            SubscriberRow.id,
-            SubscriberRow.email,
-            SubscriberRow.name,
-            SubscriberRow.status,
-        )
-        .join(SubscriberRow, SubscriberRow.id == d.subscriber_id)
-        .where(d.id.in_(bindparam("ids", expanding=True)), d.claimed_by == bindparam("worker"))
-        .order_by(d.id)
-    )
-
-
-@functools.cache
-def _settle(keys: tuple[str, ...]) -> Update:
-    """An UPDATE of the ledger row ``row_id`` setting the columns ``keys`` (but ``id``)."""
-    return (
-        update(_DELIVERIES)
-        .where(_DELIVERIES.c.id == bindparam("row_id"))
-        .values({key: bindparam(key) for key in keys if key != "id"})
-    )
+_Outcomes = tuple[list[Settlement], list[tuple[str, str]]]
 
 
 def _reason(delivery: Delivery) -> str:
@@ -351,7 +117,7 @@ class _Run:
         self,
         store: Store,
         issue_id: int,
-        factory: MessageFactory,
+        factory: MessageSource,
         backend: Backend,
         options: SendOptions,
         progress: Callable[[SendProgress], None] | None,
@@ -364,7 +130,8 @@ class _Run:
         self.options = options
         self.progress = progress
         self.size = batch_size(backend, options)
-        self.outcomes: Counter[str] = Counter()
+        # Rows settled by this run, by status; TRANSIENT: waiting for a retry.
+        self.outcomes: Counter[DeliveryStatus] = Counter()
         self.reasons: Counter[str] = Counter()
         self.claiming = asyncio.Lock()
         self.stop = stop
@@ -374,10 +141,10 @@ class _Run:
         if self.progress:
             self.progress(
                 SendProgress(
-                    sent=self.outcomes["sent"],
-                    failed=self.outcomes["failed"],
-                    skipped=self.outcomes["skipped"],
-                    retrying=self.outcomes["retrying"],
+                    sent=self.outcomes[DeliveryStatus.SENT],
+                    failed=self.outcomes[DeliveryStatus.FAILED],
+                    skipped=self.outcomes[DeliveryStatus.SKIPPED],
+                    retrying=self.outcomes[DeliveryStatus.TRANSIENT],
                 )
             )
 
@@ -409,11 +176,19 @@ class _Run:
             settled = await self._send_batch(batch)
 
     def _settle_and_claim(
-        self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
-    ) -> list[_Claimed]:
-        with self.store.session() as session:
-            self._record(session, rows, bounced)
-            return claim(session, self.issue_id, self.options.worker, self.size, self.options.lease)
+        self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]]
+    ) -> list[Claimed]:
+        options = self.options
+        return ledger.settle_and_claim(
+            self.store,
+            self.issue_id,
+            options.worker,
+            self.size,
+            options.lease,
+            rows,
+            bounced,
+            self.backend.type,
+        )
 
     def _next_wait(self) -> float | None:
         """None when no queued row is left for this worker; else how long until one may
@@ -423,54 +198,34 @@ class _Run:
         carry on with whatever comes back for a retry, so an idle worker ends instead
         of polling until the last batch is settled.
         """
-        with self.store.session() as session:
-            count, in_flight, not_before = session.execute(
-                select(
-                    func.count(DeliveryRow.id),
-                    func.count(DeliveryRow.id).filter(
-                        DeliveryRow.claimed_by == self.options.worker
-                    ),
-                    func.min(DeliveryRow.not_before),
-                ).where(DeliveryRow.issue_id == self.issue_id, DeliveryRow.status == "queued")
-            ).one()
-        if count == in_flight:
+        queued = ledger.queued(self.store, self.issue_id, self.options.worker)
+        if queued.total == queued.held:
             return None
-        if not_before is not None:
-            if isinstance(not_before, str):  # SQLite aggregates lose the column type
-                return 0.5
-            return min(5.0, max(0.05, (not_before - utcnow()).total_seconds()))
+        if queued.not_before is not None:
+            return min(5.0, max(0.05, (queued.not_before - utcnow()).total_seconds()))
         return 0.5
 
-    async def _send_batch(self, batch: Sequence[_Claimed]) -> _Outcomes:
+    async def _send_batch(self, batch: Sequence[Claimed]) -> _Outcomes:
         """Send one claimed batch; the rows to record (and the bounces), recorded by the
         caller with its next claim. What raises records its own rows first."""
-        settled: list[dict[str, Any]] = []
-        now = utcnow()
+        settled: list[Settlement] = []
         messages: list[Message] = []
-        by_subscriber: dict[int, _Claimed] = {}
+        by_subscriber: dict[int, Claimed] = {}
         for item in batch:
-            base = {
-                "id": item.delivery_id,
-                "claimed_by": "",
-                "lease_until": None,
-                "updated_at": now,
-            }
-            unsent: tuple[str, str] | None = None  # (status, reason) when nothing goes out
+            unsent: tuple[DeliveryStatus, str] | None = None  # when nothing goes out
             if item.status != "active":
-                unsent = ("skipped", item.status)
+                unsent = (DeliveryStatus.SKIPPED, item.status)
             else:
                 try:
                     message = self.factory.build(item.subscriber)
                 except NothingWanted:
-                    unsent = ("skipped", "no chosen section")
+                    unsent = (DeliveryStatus.SKIPPED, "no chosen section")
                 except SubscriberError as exc:
-                    unsent = ("failed", str(exc))
+                    unsent = (DeliveryStatus.FAILED, str(exc))
                     self.reasons["unusable address"] += 1
             if unsent is not None:
                 status, error = unsent
-                settled.append(
-                    {**base, "status": status, "error": error, "attempts": item.attempts}
-                )
+                settled.append(Settlement(item.delivery_id, status, item.attempts, error))
                 self.outcomes[status] += 1
                 continue
             messages.append(message)
@@ -487,75 +242,46 @@ class _Run:
             raise
         bounced: list[tuple[str, str]] = []
         for delivery in deliveries:
-            item = by_subscriber[delivery.subscriber_id]
-            attempts = item.attempts + 1
-            row = {
-                "id": item.delivery_id,
-                "claimed_by": "",
-                "lease_until": None,
-                "updated_at": now,
-                "attempts": attempts,
-            }
-            if delivery.status is DeliveryStatus.SENT:
-                row.update(status="sent", provider_id=delivery.provider_id[:500], error="")
-                self.outcomes["sent"] += 1
-            elif (
-                delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts
-            ):
-                row.update(
-                    status="queued",
-                    error=delivery.error,
-                    not_before=now + timedelta(seconds=self._backoff(attempts)),
-                )
-                self.outcomes["retrying"] += 1
-            else:
-                row.update(status="failed", error=delivery.error or "failed")
-                self.outcomes["failed"] += 1
-                self.reasons[_reason(delivery)] += 1
-                if delivery.bounced:
-                    bounced.append((delivery.recipient, delivery.error))
-            settled.append(row)
+            settled.append(self._outcome(delivery, by_subscriber[delivery.subscriber_id]))
+            if settled[-1].status is DeliveryStatus.FAILED and delivery.bounced:
+                bounced.append((delivery.recipient, delivery.error))
         if aborted is not None:
             await asyncio.to_thread(self._settle, settled, bounced)
             raise aborted
         return settled, bounced
 
-    def _settle(self, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]] = ()) -> None:
-        with self.store.session() as session:
-            self._record(session, rows, bounced)
-
-    def _record(
-        self, session: Session, rows: list[dict[str, Any]], bounced: Sequence[tuple[str, str]]
-    ) -> None:
-        # Grouped by key set, one Core executemany per group (the ORM's bulk update by
-        # primary key costs several times more per row).
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            groups.setdefault(tuple(sorted(row)), []).append(row)
-        if groups:
-            connection = session.connection()
-            for keys, group in groups.items():
-                connection.execute(_settle(keys), [{**row, "row_id": row["id"]} for row in group])
-        for address, reason in bounced:
-            suppress(session, address, reason, self.backend.type)
-
-    def release_own_claims(self) -> None:
-        with self.store.session() as session:
-            session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.issue_id == self.issue_id,
-                    DeliveryRow.status == "queued",
-                    DeliveryRow.claimed_by == self.options.worker,
-                )
-                .values(claimed_by="", lease_until=None)
+    def _outcome(self, delivery: Delivery, item: Claimed) -> Settlement:
+        """How the row of ``item`` ends this attempt, counted."""
+        attempts = item.attempts + 1
+        if delivery.status is DeliveryStatus.SENT:
+            self.outcomes[DeliveryStatus.SENT] += 1
+            return Settlement(
+                item.delivery_id, DeliveryStatus.SENT, attempts, provider_id=delivery.provider_id
             )
+        if delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts:
+            self.outcomes[DeliveryStatus.TRANSIENT] += 1
+            wait = timedelta(seconds=self._backoff(attempts))
+            return Settlement(
+                item.delivery_id,
+                DeliveryStatus.TRANSIENT,
+                attempts,
+                delivery.error,
+                not_before=utcnow() + wait,
+            )
+        self.outcomes[DeliveryStatus.FAILED] += 1
+        self.reasons[_reason(delivery)] += 1
+        return Settlement(
+            item.delivery_id, DeliveryStatus.FAILED, attempts, delivery.error or "failed"
+        )
+
+    def _settle(self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]] = ()) -> None:
+        ledger.settle(self.store, rows, bounced, self.backend.type)
 
 
 async def send_issue(
     store: Store,
     issue_id: int,
-    factory: MessageFactory,
+    factory: MessageSource,
     backend: Backend,
     *,
     options: SendOptions | None = None,
@@ -572,8 +298,7 @@ async def send_issue(
     """
     options = options or SendOptions()
     run = _Run(store, issue_id, factory, backend, options, progress, stop)
-    with store.session() as session:
-        freed = release_dead_claims(session, issue_id, options.worker)
+    freed = ledger.release_dead(store, issue_id, options.worker)
     if freed:
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
     try:
@@ -592,23 +317,13 @@ async def send_issue(
             raise first from None
         raise
     finally:
-        run.release_own_claims()
-    with store.session() as session:
-        left = session.scalar(
-            select(func.count(DeliveryRow.id)).where(
-                and_(DeliveryRow.issue_id == issue_id, DeliveryRow.status == "queued")
-            )
-        )
-        if not left and not run.interrupted:
-            session.execute(
-                update(IssueRow)
-                .where(IssueRow.id == issue_id, IssueRow.status == "sending")
-                .values(status="sent", sent_at=utcnow())
-            )
+        ledger.release(store, issue_id, options.worker)
+    if not run.interrupted:
+        ledger.finish(store, issue_id)
     return SendReport(
-        sent=run.outcomes["sent"],
-        failed=run.outcomes["failed"],
-        skipped=run.outcomes["skipped"],
+        sent=run.outcomes[DeliveryStatus.SENT],
+        failed=run.outcomes[DeliveryStatus.FAILED],
+        skipped=run.outcomes[DeliveryStatus.SKIPPED],
         reasons=tuple(run.reasons.most_common()),
         in_flight_window=in_flight_window(backend, options),
         interrupted=run.interrupted,

@@ -11,8 +11,10 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any, Final
+
+# One vocabulary for a delivery: what a backend reports and what the ledger keeps.
+from .store.status import DeliveryStatus as DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,17 +276,10 @@ class Message:
         return self.content.headers + self.headers
 
 
-class DeliveryStatus(StrEnum):
-    """Outcome of one message. ``TRANSIENT`` may be retried; ``FAILED`` never is."""
-
-    SENT = "sent"
-    TRANSIENT = "transient"
-    FAILED = "failed"
-
-
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What a backend reports for one message. ``bounced``: the address does not exist."""
+    """What a backend reports for one message: ``status`` ``SENT``, ``TRANSIENT`` (may be
+    retried) or ``FAILED`` (never is). ``bounced``: the address does not exist."""
 
     subscriber_id: int
     recipient: str

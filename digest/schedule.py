@@ -33,7 +33,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -52,6 +51,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config, load_config
 from .errors import DigestError
+from .hosts import is_alive, worker_id
 from .pipeline import Pipeline, RunReport
 from .store import Store
 from .store.runs import (
@@ -148,7 +148,7 @@ class Daemon:
         self.heartbeat_every = heartbeat_every
         self.stale_after = stale_after
         self.orphan_check_every = orphan_check_every
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = worker_id()
         self.stopping = threading.Event()
         self._stop_requested = False
         self._reload_requested = False
@@ -353,19 +353,10 @@ class Daemon:
         process no longer exists (its own pid counts as gone, since in a container a
         restarted daemon is often pid 1 again, and slots this process holds are never
         asked about); elsewhere, its heartbeat is older than ``stale_after``."""
-        host, _, pid_text = owner.rpartition(":")
-        if host != socket.gethostname() or not pid_text.isdigit():
+        alive = is_alive(owner)
+        if alive is None:
             return datetime.now(UTC) - last_heartbeat > self.stale_after
-        pid = int(pid_text)
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return not alive
 
     # -- running a slot -------------------------------------------------------
 

@@ -13,9 +13,10 @@ from sqlalchemy import update
 
 from digest.backends.base import Backend, SendPacer
 from digest.backends.outbox import OutboxBackend, OutboxBackendConfig
-from digest.dispatch import SendOptions, claim, in_flight_window, send_issue
+from digest.dispatch import SendOptions, in_flight_window, send_issue
 from digest.errors import PermanentError, SendAborted, ThrottledError, TransientError
 from digest.models import Message
+from digest.store.ledger import claim
 from digest.store.tables import DeliveryRow, utcnow
 from tests.mailserver.issue import queued_issue
 

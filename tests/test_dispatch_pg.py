@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from digest.dispatch import claim
+from digest.store.ledger import claim
 from tests.mailserver.issue import queued_issue
 
 URL = os.environ.get("DIGEST_TEST_DATABASE_URL", "")

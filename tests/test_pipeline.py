@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -303,3 +304,51 @@ def test_run_without_the_key_records_no_issue(
     store = Store(load_config(demo_with_list).database_url)
     with store.session() as session:
         assert session.scalar(select(func.count(IssueRow.id))) == 0
+
+
+def test_a_readers_sections_are_cut_from_the_issue_as_stored_image_sizes_included(
+    demo_with_list: Path,
+) -> None:
+    from dataclasses import replace
+
+    from digest.models import Issue, Item, Section, Subscriber
+    from digest.render import Renderer
+    from digest.store import issues
+    from digest.store.tables import PreferenceRow, SubscriberRow
+
+    config = load_config(demo_with_list)
+    store = Store(config.database_url)
+    pipeline = Pipeline(config, store)
+    built = asyncio.run(pipeline.build("weekly"))
+    assert built.issue is not None
+
+    def sized(item: Item) -> Item:  # as if extraction had read each image's size
+        return replace(item, image=f"{item.url}.jpg", image_width=1200, image_height=800)
+
+    issue = Issue(
+        built.issue.newsletter,
+        built.issue.title,
+        built.issue.number,
+        built.issue.date,
+        tuple(Section(s.name, tuple(sized(i) for i in s.items)) for s in built.issue.sections),
+    )
+    rendered = Renderer(config, config.newsletter("weekly")).render(issue)
+    composed = issues.Composed(issue, rendered, built.article_ids)
+    stored = issues.record(store, "weekly", composed, "demo", pipeline.now())
+    chosen = issue.sections[0].name
+    with store.session() as session:
+        reader = session.scalars(select(SubscriberRow).order_by(SubscriberRow.id)).first()
+        assert reader is not None
+        session.add(PreferenceRow(subscriber_id=reader.id, sections=[chosen]))
+        subscriber = Subscriber(id=reader.id, email=reader.email, name=reader.name)
+    message = email.message_from_bytes(
+        pipeline.messages.for_issue(stored).build(subscriber).data, policy=email.policy.default
+    )
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    kept = [i for s in issue.sections for i in s.items if s.name == chosen]
+    offered = config.newsletter("weekly").sections
+    dropped = [i for s in issue.sections[1:] if s.name in offered for i in s.items]
+    assert all(item.title in html for item in kept)
+    assert dropped and not any(item.title in html for item in dropped)
+    # 1200x800 shown in the template's column: the height is reserved, not lost.
+    assert re.search(r'<img [^>]*height="\d+"', html)

@@ -42,14 +42,15 @@ class Recorder:
         return self.issue
 
 
-def variant(wanted: set[str]) -> Issue:
+def variant(wanted: set[str]) -> Any:
+    """The issue the factory hands a reader who wants ``wanted`` (what ``Recorder`` builds)."""
     default = Recorder(ISSUE)
     factory = SectionedFactory(
-        default,  # type: ignore[arg-type]
+        default,
         ISSUE,
         ["Europe", "Climate", "Asia"],
         {1: frozenset(wanted)},
-        Recorder,  # type: ignore[arg-type]
+        Recorder,
     )
     return factory.build(Subscriber(id=1, email="reader@example.org"))
 
@@ -89,6 +90,29 @@ def test_wanting_only_sections_absent_from_the_issue_sends_nothing() -> None:
     )
     factory = SectionedFactory(
         Recorder(issue), issue, ["Asia", "Sport"], {1: frozenset({"Sport"})}, Recorder
-    )  # type: ignore[arg-type]
+    )
     with pytest.raises(NothingWanted, match="wants none of the sections"):
         factory.build(Subscriber(id=1, email="reader@example.org"))
+
+
+def test_each_distinct_variant_is_made_once_and_readers_without_a_choice_share_the_default() -> (
+    None
+):
+    made: list[Issue] = []
+
+    def make(issue: Issue) -> Recorder:
+        made.append(issue)
+        return Recorder(issue)
+
+    wanted = {1: frozenset({"Asia"}), 2: frozenset({"asia"}), 3: frozenset({"Climate"})}
+    factory = SectionedFactory(Recorder(ISSUE), ISSUE, ["Europe", "Climate", "Asia"], wanted, make)
+    got: list[Any] = [
+        factory.build(Subscriber(id=n, email=f"r{n}@example.org")) for n in (1, 2, 3, 4)
+    ]
+    assert len(made) == 2  # Asia (chosen twice, in two spellings) and Climate
+    assert got[0] is got[1] is made[0]
+    assert shape(got[2]) == (
+        "climate-1",
+        [("Climate", ["climate-2"]), ("More stories", ["other-1"])],
+    )
+    assert got[3] is ISSUE  # reader 4 chose nothing

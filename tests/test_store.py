@@ -6,12 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import StoreError
 from digest.store import Store
-from digest.store.tables import ArticleRow, DeliveryRow, IssueRow, ListRow, SubscriberRow
+from digest.store.tables import (
+    ArticleRow,
+    DeliveryRow,
+    HttpCacheRow,
+    IssueRow,
+    ListRow,
+    SubscriberRow,
+)
 
 TABLES = {
     "articles",
@@ -132,3 +139,40 @@ def test_migrations_match_the_table_definitions(database_url: str) -> None:
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_the_http_cache_keeps_one_entry_per_url_replaced_in_place(database_url: str) -> None:
+    from digest.store.http_cache import HttpCache
+
+    cache = HttpCache(Store(database_url))
+    url = "https://news.example.org/feed.xml"
+
+    def put(final_url: str, etag: str, body: bytes) -> None:
+        kind = "application/rss+xml"
+        cache.put(
+            url,
+            final_url=final_url,
+            status=200,
+            etag=etag,
+            last_modified="",
+            content_type=kind,
+            body=body,
+        )
+
+    put(url, '"v1"', b"<rss/>")
+    cache.save_listing(url, {"entries": ["a"]})
+    first = cache.get(url)
+    assert first is not None and first.listing == {"entries": ["a"]}
+    put("", '"v2"', b"<rss>2</rss>")
+    second = cache.get(url)
+    assert second is not None
+    assert (second.etag, second.body, second.listing) == ('"v2"', b"<rss>2</rss>", None)
+    assert second.final_url == url  # an empty final URL reads back as the URL itself
+    assert second.validators() == {"If-None-Match": '"v2"'}
+    assert second.fetched_at >= first.fetched_at
+    cache.touch(url)
+    touched = cache.get(url)
+    assert touched is not None and touched.fetched_at >= second.fetched_at
+    with cache.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(HttpCacheRow)) == 1
+    assert cache.get("https://news.example.org/other.xml") is None

@@ -33,9 +33,9 @@ from digest.config import load_config
 from digest.confirmation import confirmation_message
 from digest.errors import ConfigError
 from digest.models import Subscriber
-from digest.sections import stored_issue
+from digest.store import issues
 from digest.store import subscribers as rows
-from digest.store.tables import DeliveryRow, IssueRow, PreferenceRow, SubscriberRow, utcnow
+from digest.store.tables import DeliveryRow, PreferenceRow, SubscriberRow, utcnow
 from digest.subscribers import count_active
 from digest.tokens import is_demo, make_token, require_secret
 
@@ -534,9 +534,9 @@ def test_the_top_story_follows_the_readers_sections(tmp_path: Path) -> None:
             httpx.post(url, data={"action": "save", "section": sections, "pause_weeks": "0"})
         report = run(config, store)
         assert report.send is not None and report.send.sent == 4
-        with store.session() as session:
-            row = session.scalars(select(IssueRow)).one()
-        issue = stored_issue(store, config, row)
+        stored = issues.find(store, "weekly", 1)
+        assert stored is not None and stored.issue is not None
+        issue = stored.issue
         assert issue.top is not None and issue.top.section == "Europe"
         assert issue.top.title not in {i.title for s in issue.sections for i in s.items}
         by_reader = {m["To"].addresses[0].addr_spec: m for m in outbox_messages(tmp_path)}

@@ -123,8 +123,7 @@ def make_db(path: Path, n: int) -> None:
     """A SQLite store with list ``news`` of ``n`` generated subscribers and issue 1 queued."""
     from sqlalchemy import insert
 
-    from digest.dispatch import queue_deliveries
-    from digest.store import Store
+    from digest.store import Store, ledger
     from digest.store.tables import IssueRow, ListRow, SubscriberRow, utcnow
 
     store = Store(f"sqlite:///{path}")
@@ -163,7 +162,7 @@ def make_db(path: Path, n: int) -> None:
         )
         session.add(issue)
         session.flush()
-        queue_deliveries(session, issue, "news")
+        ledger.queue(session, issue.id, "news")
     store.engine.dispose()
 
 

@@ -21,7 +21,8 @@ from ..collect.fetch import Fetcher, Rules
 from ..dispatch import SendProgress
 from ..extract import extract
 from ..models import Page
-from ..pipeline import Pipeline, PreviewFiles, RunReport
+from ..pipeline import Pipeline
+from ..reports import PreviewFiles, RunReport
 from ..urls import to_url
 from .app import ConfigOption, app, err, open_config, out, report_problems, say, state, warn
 

@@ -106,8 +106,7 @@ class SubscriberRow(Base):
 class IssueRow(Base):
     """One edition of a newsletter, its rendered content frozen once built.
 
-    ``status``: ``sending`` from the moment deliveries may start until every
-    delivery is settled, then ``sent``.
+    ``status``: an ``IssueStatus`` (``digest.store.status``).
     """
 
     __tablename__ = "issues"
@@ -123,6 +122,8 @@ class IssueRow(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: The composed ``Issue`` as JSON (``digest.store.issues``); empty before revision 0010.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -143,7 +144,8 @@ class IssueItemRow(Base):
 
 
 class DeliveryRow(Base):
-    """The ledger: one row per (issue, subscriber); ``queued`` -> ``sent`` or ``failed``."""
+    """The ledger: one row per (issue, subscriber); ``status`` a ``DeliveryStatus``,
+    ``queued`` -> ``sent``, ``failed`` or ``skipped``."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -265,6 +267,8 @@ class IssueDraftRow(Base):
     text: Mapped[str] = mapped_column(Text)
     slots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: The composed ``Issue`` as JSON, as on ``IssueRow``.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from digest.dispatch import queue_deliveries
 from digest.models import Rendered, Slot
 from digest.personalize import MessageFactory
-from digest.store import Store
+from digest.store import Store, ledger
 from digest.store.tables import DeliveryRow, IssueRow, ListRow, SubscriberRow
 
 SLOTS = (
@@ -123,6 +122,6 @@ def queued_issue(
         )
         session.add(issue)
         session.flush()
-        queue_deliveries(session, issue, "news")
+        ledger.queue(session, issue.id, "news")
         issue_id = issue.id
     return QueuedIssue(store, issue_id, make_factory())

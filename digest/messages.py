@@ -1,0 +1,120 @@
+"""The messages of a newsletter's issues: per-recipient links, the message factory of
+an issue, a sample for the preview, and the per-reader variants of an issue being sent."""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache, partial
+
+from .config import Config
+from .dispatch import MessageSource
+from .models import Rendered, Subscriber
+from .personalize import MessageFactory, fill_slots, list_id
+from .render import Renderer, ui_text
+from .reports import Built, Sample
+from .sections import per_reader
+from .store import Store, ledger
+from .store.issues import StoredIssue
+from .subscribers import section_preferences
+from .tokens import make_token, require_secret
+
+PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
+
+
+class Messages:
+    """Messages of the newsletters of ``config``; ``now`` is the pipeline's clock."""
+
+    def __init__(self, config: Config, store: Store, now: Callable[[], datetime]) -> None:
+        self.config = config
+        self.store = store
+        self.now = now
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = require_secret(self.config)
+        return self._secret
+
+    def links(self, list_name: str) -> Callable[[Subscriber], dict[str, str]]:
+        """The per-recipient URLs of messages to ``list_name``."""
+        base = self.config.base_url
+        key = self.secret
+
+        def for_subscriber(subscriber: Subscriber) -> dict[str, str]:
+            return {
+                "unsubscribe_url": f"{base}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id, list_name)}",
+                "preferences_url": f"{base}/preferences/{make_token(key, 'preferences', subscriber.id, list_name)}",
+            }
+
+        return for_subscriber
+
+    def factory(
+        self,
+        name: str,
+        rendered: Rendered,
+        *,
+        message_key: str,
+        date: datetime,
+        subject: str | None = None,
+    ) -> MessageFactory:
+        """The message factory of one issue of ``name``."""
+        newsletter = self.config.newsletter(name)
+        return MessageFactory(
+            rendered,
+            sender=newsletter.sender,
+            reply_to=newsletter.reply_to,
+            list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list, newsletter.sender)}>',
+            links=self.links(newsletter.list),
+            message_key=message_key,
+            date=date,
+            unsubscribe_mailto=self.config.unsubscribe_mailto,
+            subject=subject,
+            greet=ui_text(newsletter.language).greet,
+        )
+
+    def sample(self, name: str, built: Built) -> Sample:
+        """``built`` (which must hold an issue) as the first active subscriber of the
+        list would get it: HTML and text filled in, and the whole message."""
+        assert built.issue is not None and built.rendered is not None
+        newsletter = self.config.newsletter(name)
+        subscriber = ledger.first_recipient(self.store, newsletter.list) or PREVIEW_SUBSCRIBER
+        links = self.links(newsletter.list)(subscriber)
+        greeting = ui_text(newsletter.language).greet(subscriber.name)
+        text_values = {"greeting": greeting, **links}
+        html_values = {k: html_lib.escape(v) for k, v in text_values.items()}
+        factory = self.factory(
+            name,
+            built.rendered,
+            message_key=f"{name}.{built.issue.number}.preview",
+            date=self.now(),
+        )
+        return Sample(
+            html=fill_slots(built.rendered.html, built.rendered, html_values),
+            text=fill_slots(built.rendered.text, built.rendered, text_values),
+            eml=factory.build(subscriber).data,
+        )
+
+    def for_issue(self, stored: StoredIssue) -> MessageSource:
+        """The messages of ``stored`` as dispatch asks for them: the issue as rendered,
+        and for readers who chose sections a variant rendered once per distinct one."""
+        newsletter = self.config.newsletter(stored.newsletter)
+        make = partial(
+            self.factory,
+            stored.newsletter,
+            message_key=f"{stored.newsletter}.{stored.number}.{stored.id}",
+            date=stored.created_at,
+        )
+        with self.store.session() as session:
+            wanted = section_preferences(session, newsletter.list)
+        # Loaded when a first variant is needed: most issues go out as rendered.
+        renderer = cache(lambda: Renderer(self.config, newsletter))
+        return per_reader(
+            make(stored.rendered),
+            stored.issue,
+            newsletter.sections,
+            wanted,
+            lambda issue: make(renderer().render(issue)),
+        )

@@ -1,0 +1,393 @@
+"""The ledger: one ``deliveries`` row per (issue, subscriber), so nothing is lost or
+sent twice (``digest.dispatch`` drives it).
+
+Rows are created ``queued`` with the issue by one INSERT ... SELECT (no subscriber
+is held in memory). A worker *claims* up to ``size`` of them (``claimed_by`` =
+``host:pid`` and a ``lease_until``; ``SELECT ... FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, one UPDATE ... RETURNING on SQLite), sends them and *settles* each as
+``sent``, ``failed``, ``skipped``, or ``queued`` again with a backoff
+(``not_before``). Claims of a process that died are released by the next sender on
+its host; those of other hosts expire with their lease.
+
+The per-batch statements are Core, built once and run on the session's connection:
+they run for every batch of every send.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from ..hosts import is_alive
+from ..models import Subscriber
+from ..subscribers import blocked_subscribers, sendable_clause, suppress
+from . import Store
+from .status import DeliveryStatus, IssueStatus
+from .tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A ledger row a worker holds: whom to send to, and ``status``: ``active``, or why
+    they must not be sent to now (their status, ``suppressed``, ``paused``)."""
+
+    delivery_id: int
+    attempts: int
+    subscriber: Subscriber
+    status: str
+
+    @property
+    def id(self) -> int:
+        """The subscriber's id (what ``blocked_subscribers`` reads)."""
+        return self.subscriber.id
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How one claimed row ends its turn. ``TRANSIENT`` puts it back in the queue until
+    ``not_before``; ``SENT``, ``FAILED`` and ``SKIPPED`` settle it for good."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    attempts: int
+    error: str = ""
+    provider_id: str = ""
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The queued rows of an issue: how many, how many ``worker`` holds, and the
+    earliest backoff among them (``None``: none waits)."""
+
+    total: int
+    held: int
+    not_before: datetime | None
+
+
+def queue(session: Session, issue_id: int, list_name: str) -> None:
+    """Create a ``queued`` row for every subscriber of ``list_name`` who may be sent to
+    and has none for the issue yet, in the database alone. (No count: psycopg reports
+    none for this INSERT ... SELECT.)"""
+    already = select(DeliveryRow.subscriber_id).where(DeliveryRow.issue_id == issue_id)
+    chosen = (
+        select(
+            literal(issue_id),
+            SubscriberRow.id,
+            SubscriberRow.email,
+            literal(DeliveryStatus.QUEUED.value),
+            literal(""),
+            literal(""),
+            literal(0),
+            literal(utcnow(), DeliveryRow.updated_at.type),
+            literal(""),
+        )
+        .join(ListRow, ListRow.id == SubscriberRow.list_id)
+        .where(ListRow.name == list_name, sendable_clause(), SubscriberRow.id.not_in(already))
+        .order_by(SubscriberRow.id)
+    )
+    columns = ["issue_id", "subscriber_id", "email", "status", "provider_id", "error"]
+    columns += ["attempts", "updated_at", "claimed_by"]
+    session.execute(insert(DeliveryRow).from_select(columns, chosen))
+
+
+def first_recipient(store: Store, list_name: str) -> Subscriber | None:
+    """The subscriber of ``list_name`` whom ``queue`` would queue first, if any."""
+    with store.session() as session:
+        row = session.scalar(
+            select(SubscriberRow)
+            .join(ListRow, ListRow.id == SubscriberRow.list_id)
+            .where(ListRow.name == list_name, sendable_clause())
+            .order_by(SubscriberRow.id)
+        )
+        if row is None:
+            return None
+        return Subscriber(id=row.id, email=row.email, name=row.name, list=list_name)
+
+
+def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[Claimed]:
+    """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
+    is over; on PostgreSQL rows locked by another worker's claim are skipped."""
+    now = utcnow()
+    params = {
+        "issue": issue_id,
+        "now": now,
+        "size": size,
+        "worker": worker,
+        "lease_end": now + timedelta(seconds=lease),
+    }
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # SQLite has no row locks: the claim must be one write statement, so that the
+        # transaction takes the database's write lock before it reads (several sender
+        # processes may share the file).
+        ids = connection.execute(_claim_sqlite(), params).scalars().all()
+    else:
+        ids = (
+            connection.execute(_claimable().with_for_update(skip_locked=True), params)
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return []
+        # The same conditions again: a claimant that got in between keeps its rows.
+        connection.execute(_take(), {**params, "ids": ids})
+    if not ids:
+        return []
+    rows = connection.execute(_claimed(), {"ids": ids, "worker": worker}).all()
+    claimed = [
+        Claimed(did, attempts, Subscriber(id=sid, email=email, name=name), status)
+        for did, attempts, sid, email, name, status in rows
+    ]
+    # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
+    # paused since then means skipped.
+    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
+    return [replace(item, status=blocked.get(item.id, "active")) for item in claimed]
+
+
+def settle(
+    store: Store,
+    settled: Sequence[Settlement],
+    bounced: Sequence[tuple[str, str]] = (),
+    source: str = "",
+) -> None:
+    """Record how the rows ``settled`` ended their turn, releasing their claims; each
+    ``(address, reason)`` of ``bounced`` (a hard bounce at send time through the
+    backend ``source``) is suppressed for good."""
+    with store.session() as session:
+        _record(session, settled, bounced, source)
+
+
+def settle_and_claim(
+    store: Store,
+    issue_id: int,
+    worker: str,
+    size: int,
+    lease: float,
+    settled: Sequence[Settlement] = (),
+    bounced: Sequence[tuple[str, str]] = (),
+    source: str = "",
+) -> list[Claimed]:
+    """A worker's turn in one transaction: ``settle`` its last batch, then ``claim`` the
+    next."""
+    with store.session() as session:
+        _record(session, settled, bounced, source)
+        return claim(session, issue_id, worker, size, lease)
+
+
+def _record(
+    session: Session,
+    settled: Sequence[Settlement],
+    bounced: Sequence[tuple[str, str]],
+    source: str,
+) -> None:
+    now = utcnow()
+    # Grouped by key set, one Core executemany per group (the ORM's bulk update by
+    # primary key costs several times more per row).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for item in settled:
+        values: dict[str, Any] = {
+            "row_id": item.delivery_id,
+            "status": item.status.value,
+            "error": item.error,
+            "attempts": item.attempts,
+            "claimed_by": "",
+            "lease_until": None,
+            "updated_at": now,
+        }
+        if item.status is DeliveryStatus.SENT:
+            values["provider_id"] = item.provider_id[:500]
+        elif item.status is DeliveryStatus.TRANSIENT:
+            values.update(status=DeliveryStatus.QUEUED.value, not_before=item.not_before)
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+    if groups:
+        connection = session.connection()
+        for keys, group in groups.items():
+            connection.execute(_settle(keys), group)
+    for address, reason in bounced:
+        suppress(session, address, "hard-bounce", f"send:{source}", reason)
+        log.info("%s suppressed: %s", address, reason)
+
+
+def queued(store: Store, issue_id: int, worker: str) -> Queued:
+    """The queued rows of the issue as ``worker`` sees them."""
+    with store.session() as session:
+        total, held, not_before = session.execute(
+            select(
+                func.count(DeliveryRow.id),
+                func.count(DeliveryRow.id).filter(DeliveryRow.claimed_by == worker),
+                func.min(DeliveryRow.not_before),
+            ).where(DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED)
+        ).one()
+    if isinstance(not_before, str):  # SQLite aggregates lose the column type
+        not_before = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
+    return Queued(total, held, not_before)
+
+
+def release_dead(store: Store, issue_id: int, worker: str) -> int:
+    """Free the claims on the issue of processes on ``worker``'s host that no longer run;
+    returns how many rows."""
+    host = worker.rpartition(":")[0]
+    with store.session() as session:
+        holders = session.scalars(
+            select(DeliveryRow.claimed_by)
+            .where(
+                DeliveryRow.issue_id == issue_id,
+                DeliveryRow.status == DeliveryStatus.QUEUED,
+                DeliveryRow.claimed_by.like(f"{host}:%"),
+            )
+            .distinct()
+        ).all()
+        dead = [holder for holder in holders if holder != worker and is_alive(holder) is False]
+        if not dead:
+            return 0
+        return _release(session, issue_id, dead)
+
+
+def release(store: Store, issue_id: int, worker: str) -> int:
+    """Free ``worker``'s claims on the issue (the rows stay queued); returns how many."""
+    with store.session() as session:
+        return _release(session, issue_id, [worker])
+
+
+def _release(session: Session, issue_id: int, holders: Sequence[str]) -> int:
+    result = session.connection().execute(
+        update(DeliveryRow)
+        .where(
+            DeliveryRow.issue_id == issue_id,
+            DeliveryRow.status == DeliveryStatus.QUEUED,
+            DeliveryRow.claimed_by.in_(holders),
+        )
+        .values(claimed_by="", lease_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def count_queued(store: Store, issue_id: int) -> int:
+    """How many rows of the issue are still queued."""
+    with store.session() as session:
+        return _count_queued(session, issue_id)
+
+
+def _count_queued(session: Session, issue_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count(DeliveryRow.id)).where(
+                DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED
+            )
+        )
+        or 0
+    )
+
+
+def finish(store: Store, issue_id: int) -> bool:
+    """Mark the issue ``sent`` if none of its rows is queued any more; returns whether
+    none is."""
+    with store.session() as session:
+        if _count_queued(session, issue_id):
+            return False
+        session.execute(
+            update(IssueRow)
+            .where(IssueRow.id == issue_id, IssueRow.status == IssueStatus.SENDING)
+            .values(status=IssueStatus.SENT.value, sent_at=utcnow())
+        )
+        return True
+
+
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_NOW = bindparam("now", type_=UTCDateTime())
+_FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
+
+
+@functools.cache
+def _claimable() -> Select[tuple[int]]:
+    """The ids of up to ``size`` claimable rows of the issue ``issue`` at ``now``."""
+    d = _DELIVERIES.c
+    return (
+        select(d.id)
+        .where(
+            d.issue_id == bindparam("issue"),
+            d.status == DeliveryStatus.QUEUED.value,
+            _FREE,
+            or_(d.not_before.is_(None), d.not_before <= _NOW),
+        )
+        .order_by(d.id)
+        .limit(bindparam("size", type_=Integer()))
+    )
+
+
+@functools.cache
+def _claim_sqlite() -> Update:
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id.in_(_claimable().scalar_subquery()))
+        .values(
+            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
+        )
+        .returning(_DELIVERIES.c.id)
+    )
+
+
+@functools.cache
+def _take() -> Update:
+    d = _DELIVERIES.c
+    return (
+        update(_DELIVERIES)
+        .where(
+            d.id.in_(bindparam("ids", expanding=True)),
+            d.status == DeliveryStatus.QUEUED.value,
+            _FREE,
+        )
+        .values(
+            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
+        )
+    )
+
+
+@functools.cache
+def _claimed() -> Select[tuple[int, int, int, str, str, str]]:
+    d = _DELIVERIES.c
+    return (
+        select(
+            d.id,
+            d.attempts,
+            SubscriberRow.id,
+            SubscriberRow.email,
+            SubscriberRow.name,
+            SubscriberRow.status,
+        )
+        .join(SubscriberRow, SubscriberRow.id == d.subscriber_id)
+        .where(d.id.in_(bindparam("ids", expanding=True)), d.claimed_by == bindparam("worker"))
+        .order_by(d.id)
+    )
+
+
+@functools.cache
+def _settle(keys: tuple[str, ...]) -> Update:
+    """An UPDATE of the ledger row ``row_id`` setting the columns ``keys`` (but ``row_id``)."""
+    return (
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id == bindparam("row_id"))
+        .values({key: bindparam(key) for key in keys if key != "row_id"})
+    )
