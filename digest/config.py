@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .urls import is_loopback
 
 DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_DATABASE = "sqlite:///digest.db"
@@ -327,7 +328,8 @@ class NewsletterConfig(_Model):
     timezone: str = "UTC"
     send_window: str | None = None
     misfire_grace: timedelta = timedelta(hours=6)
-    subject: str = "{{ title }} #{{ number }}: {{ top_headline }}"
+    subject: str = "{{ top_headline }}"
+    preheader: str = ""
     template_dir: str | None = None
     language: str = "en"
     sections: list[str] = Field(default_factory=list)
@@ -478,6 +480,12 @@ class Config(_Model):
         if not value.startswith(("http://", "https://")):
             raise ValueError(
                 f"'{value}' must be an absolute http(s) URL such as https://news.example.org"
+            )
+        # One-click unsubscribe (RFC 8058) must be HTTPS; plain http only for this machine.
+        if value.startswith("http://") and not is_loopback(value):
+            raise ValueError(
+                f"'{value}' must use https: one-click unsubscribe links (RFC 8058) need "
+                "HTTPS; plain http is only for a loopback address (127.0.0.1, localhost)"
             )
         return value.rstrip("/")
 

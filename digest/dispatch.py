@@ -486,6 +486,7 @@ class _Run:
             await asyncio.to_thread(self._settle, settled)
             raise
         bounced: list[tuple[str, str]] = []
+        message_ids = {m.subscriber_id: m.message_id for m in messages}
         for delivery in deliveries:
             item = by_subscriber[delivery.subscriber_id]
             attempts = item.attempts + 1
@@ -497,7 +498,12 @@ class _Run:
                 "attempts": attempts,
             }
             if delivery.status is DeliveryStatus.SENT:
-                row.update(status="sent", provider_id=delivery.provider_id[:500], error="")
+                row.update(
+                    status="sent",
+                    provider_id=delivery.provider_id[:500],
+                    message_id=message_ids[delivery.subscriber_id],
+                    error="",
+                )
                 self.outcomes["sent"] += 1
             elif (
                 delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts

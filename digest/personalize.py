@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import html
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email import policy
@@ -56,12 +57,22 @@ def _qp(text: str) -> bytes:
 
 
 def _fold(name: str, value: str) -> bytes:
-    return _SMTP.fold(name, value).encode("ascii")
+    # The policy refolds (and so RFC 2047-encodes) only a value too long for one line;
+    # a short non-ASCII value (a subject such as "Gdańsk…") goes through the header
+    # class, which always encodes.
+    return _SMTP.header_factory(name, value).fold(policy=_SMTP).encode("ascii")
 
 
 def address_domain(address: str) -> str:
     """The domain of an address such as ``Name <user@host>``; ``localhost`` if none."""
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+def globally_unique_id(key: str, subscriber_id: int, domain: str) -> str:
+    """A globally unique Message-ID: ``key`` and the subscriber id say what it is, 128
+    random bits make it unique even across a reset database or a staging copy sharing
+    the From domain (clients drop a reused Message-ID as a duplicate)."""
+    return f"<{key}.{subscriber_id}.{secrets.token_hex(16)}@{domain}>"
 
 
 def list_id(newsletter: str, list_name: str, sender: str) -> str:
@@ -236,7 +247,7 @@ class MessageFactory:
         links = self.links(subscriber)
         name = " ".join(subscriber.name.split())
         greeting = self.greet(name)
-        message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
+        message_id = globally_unique_id(self.message_key, subscriber.id, self.domain)
         text_values = {
             "greeting": _qp(greeting) + b"=\r\n",
             "unsubscribe_url": _qp(links["unsubscribe_url"]) + b"=\r\n",

@@ -11,15 +11,14 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .urls import is_loopback
 
 if TYPE_CHECKING:
     from .config import Config
@@ -92,13 +91,7 @@ def read_token(key: bytes, purpose: str, token: str) -> TokenClaim | None:
 
 def is_demo(config: Config) -> bool:
     """Whether ``config`` is the local demo: its ``base_url`` is a loopback address."""
-    host = urlsplit(config.base_url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(config.base_url)
 
 
 def require_secret(config: Config) -> bytes:
