@@ -5,6 +5,13 @@ it to HTML; ``issue.txt`` gives the plain-text part. Per-recipient values are no
 known here: the templates print ``slot.<name>``, which renders a unique token that
 ``digest.personalize`` later replaces in the built bytes.
 
+The subject is the newsletter's ``subject`` template (by default the top headline cut to
+``SUBJECT_LIMIT`` characters); the preheader (inbox preview line) is the newsletter's
+``preheader`` or the headlines the subject does not show. Images get a box from their
+own size (``image_box``). The compiled HTML keeps ``<style>`` for media queries and dark
+mode only: MJML's reset stylesheet is dropped, since the template writes all it needs
+inline for the clients that ignore ``<style>``.
+
 ``Renderer.fit`` keeps an issue under the newsletter's HTML budget (``max_html_kb``,
 80 KB by default; Gmail clips a message whose HTML passes 102 KB): it drops the
 lowest-priority items (the end of the email order: oldest of the last section
@@ -324,6 +331,10 @@ def compile_mjml(source: str) -> str:
     "ending tag"), yet the Python compiler parses and re-serialises it, which is most of
     its time on a long issue. So that content is set aside behind a placeholder while
     MJML compiles the layout, then put back as written.
+
+    MJML's reset stylesheet (``#outlook a``, ``body``, ``p``, ``img`` rules) is dropped
+    and the body's margin set inline: a template states inline what it needs, so a
+    client without ``<style>`` shows what every other client shows.
     """
     blocks: list[str] = []
     tag = hashlib.sha256(source.encode()).hexdigest()[:12]
