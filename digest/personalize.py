@@ -20,8 +20,10 @@ from __future__ import annotations
 import binascii
 import hashlib
 import html
+import os
 import re
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email import policy
@@ -68,11 +70,31 @@ def address_domain(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
 
 
+class _RandomPool(threading.local):
+    """Random bytes from the OS drawn 4 KiB at a time: one system call per 256
+    Message-IDs instead of one each. Per thread, and emptied in a forked child (a
+    worker process), so no two messages ever share bytes."""
+
+    def __init__(self) -> None:
+        self.data, self.used = b"", 0
+
+    def take(self, size: int) -> bytes:
+        if self.used + size > len(self.data):
+            self.data, self.used = secrets.token_bytes(4096), 0
+        self.used += size
+        return self.data[self.used - size : self.used]
+
+
+_POOL = _RandomPool()
+os.register_at_fork(after_in_child=_POOL.__init__)
+
+
 def globally_unique_id(key: str, subscriber_id: int, domain: str) -> str:
     """A globally unique Message-ID: ``key`` and the subscriber id say what it is, 128
     random bits make it unique even across a reset database or a staging copy sharing
-    the From domain (clients drop a reused Message-ID as a duplicate)."""
-    return f"<{key}.{subscriber_id}.{secrets.token_hex(16)}@{domain}>"
+    the From domain (clients drop a reused Message-ID as a duplicate), and unguessable,
+    so a forged bounce cannot name another reader's message."""
+    return f"<{key}.{subscriber_id}.{_POOL.take(16).hex()}@{domain}>"
 
 
 def list_id(newsletter: str, list_name: str, sender: str) -> str:

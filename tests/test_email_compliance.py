@@ -3,6 +3,7 @@ HTTPS one-click unsubscribe (RFC 8058) and globally unique Message-IDs."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -87,3 +88,16 @@ def test_the_ledger_keeps_the_message_id_each_reader_got(demo: Path) -> None:
     with store.session() as session:
         kept = {row.email: row.message_id for row in session.scalars(select(DeliveryRow))}
     assert kept == sent and len(set(kept.values())) == len(kept) > 1
+
+
+def test_a_forked_worker_never_repeats_the_parents_message_ids() -> None:
+    globally_unique_id("weekly.7.1", 1, "harbour.example")  # the pool now holds bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker process
+        os.write(write, globally_unique_id("weekly.7.1", 2, "harbour.example").encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode().split(".")[4]
+    parent = globally_unique_id("weekly.7.1", 2, "harbour.example").split(".")[4]
+    assert child != parent
