@@ -307,3 +307,33 @@ def test_mjml_text_content_passes_through_as_written() -> None:
 def test_a_template_mjml_cannot_read_is_a_render_error() -> None:
     with pytest.raises(RenderError, match="does not compile"):
         compile_mjml("<mjml><mj-head></mj-head></mjml>")
+
+
+def test_subject_is_the_top_headline_within_60_characters(tmp_path: Path) -> None:
+    rendered = render(tmp_path, sample_issue(12))
+    assert len(rendered.subject) <= 61 and rendered.subject.endswith("…")
+    assert "Harbour Letter" not in rendered.subject  # the From name says that already
+    assert sample_issue(12).items[0].title.startswith(rendered.subject[:-1])
+    configured = render(tmp_path, sample_issue(3), subject="{{ title }} #{{ number }}")
+    assert configured.subject == "The Harbour Letter #7"
+    # With a subject that shows no headline, the preview line starts with the top one.
+    assert configured.preheader.startswith("Harbour cranes in Gdańsk")
+
+
+def test_in_this_issue_lists_every_item_with_an_anchor(tmp_path: Path) -> None:
+    root = tree(render(tmp_path, sample_issue(12)).html)
+    entries = root.xpath("//li/a")
+    assert [a.text_content() for a in entries] == [i.title for i in sample_issue(12).items]
+    for entry in entries:
+        (target,) = root.xpath(f"//*[@id='{entry.get('href')[1:]}']")
+        assert target.xpath(".//h3")[0].text_content() == entry.text_content()
+    assert len(root.xpath("//a[@href='#top']")) == len(sample_issue(12).sections)
+    assert root.xpath("//*[@id='top']")[0].tag == "h1"
+    assert not tree(render(tmp_path, issue([item(1)])).html).xpath("//li")
+
+
+def test_plain_text_separates_each_headline_from_its_summary(tmp_path: Path) -> None:
+    text = render(tmp_path, sample_issue(3)).text
+    # A blank line between a (wrapped) headline and the summary that follows it.
+    assert "(0)\n\nPort officials say" in text
+    assert all(len(line) <= 78 or "://" in line for line in text.splitlines())
