@@ -417,3 +417,19 @@ def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> No
     page.wait_for_function(
         "Math.abs(document.querySelector('#top').getBoundingClientRect().top) < 5"
     )
+
+
+@pytest.mark.parametrize(("width", "beside"), [(600, True), (375, False)])
+def test_thumbnails_sit_beside_the_text_when_there_is_room(
+    open_email, width: int, beside: bool
+) -> None:  # type: ignore[no-untyped-def]
+    boxes = open_email(width).evaluate(
+        """() => [...document.querySelectorAll('[id^="item-"]')].filter(i => i.querySelector('img'))
+            .map(i => [i.querySelector('img').getBoundingClientRect().toJSON(),
+                       i.querySelector('h3').getBoundingClientRect().toJSON()])"""
+    )
+    _, (image, headline) = boxes[0], boxes[1]  # boxes[0] is the top story
+    if beside:
+        assert image["right"] <= headline["left"] and image["top"] < headline["bottom"]
+    else:
+        assert image["bottom"] <= headline["top"]

@@ -143,6 +143,7 @@ def test_no_script_no_external_css_only_absolute_https_urls(tmp_path: Path) -> N
         ((1200, 675), False, ("160", "90")),  # other items: a thumbnail
         ((100, 400), False, ("30", "120")),  # a tall thumbnail is capped too
         ((None, None), True, ("552", None)),  # size unknown: CSS keeps its own size
+        ((None, None), False, ("160", None)),
     ],
 )
 def test_images_are_sized_from_their_own_size_and_never_upscaled(
@@ -156,7 +157,10 @@ def test_images_are_sized_from_their_own_size_and_never_upscaled(
     assert (image.get("width"), image.get("height")) == box
     style = image.get("style")
     if box[1] is None:
-        assert "width:auto;max-width:100%;height:auto;max-height:320px" in style
+        limit = "100%" if top else "160px"
+        assert (
+            f"width:auto;max-width:{limit};height:auto;max-height:{320 if top else 120}px" in style
+        )
     else:
         assert f"width:100%;max-width:{box[0]}px;height:auto" in style
 
