@@ -168,14 +168,8 @@ def summary_text(
     lead; ``language`` applies when the article does not declare its own.
     """
     lang = article.language or language or "en"
-    parts = [
-        p
-        for p in (
-            without_dateline(plain(article.standfirst)),
-            without_dateline(plain(article.lead)),
-        )
-        if p
-    ]
+    openings = (without_dateline(plain(text)) for text in (article.standfirst, article.lead))
+    parts = [p for p in openings if p]
     if len(parts) == 2 and near_duplicate(parts[0], parts[1]):
         parts = [max(parts, key=len)]
     if not parts:
