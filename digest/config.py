@@ -25,6 +25,7 @@ from .backends import BACKEND_TYPES, AnyBackendConfig
 from .errors import ConfigError
 from .redact import mask_url
 from .schema import StrictModel
+from .urls import is_loopback
 
 DEFAULT_CONFIG = "schedules.yaml"
 DEFAULT_DATABASE = "sqlite:///digest.db"
@@ -215,7 +216,8 @@ class NewsletterConfig(StrictModel):
     timezone: str = "UTC"
     send_window: str | None = None
     misfire_grace: timedelta = timedelta(hours=6)
-    subject: str = "{{ title }} #{{ number }}: {{ top_headline }}"
+    subject: str = "{{ top_headline }}"
+    preheader: str = ""
     template_dir: str | None = None
     language: str = "en"
     sections: list[str] = Field(default_factory=list)
@@ -368,6 +370,12 @@ class Config(StrictModel):
                 )
             )
         _one_line(value)
+        # One-click unsubscribe (RFC 8058) must be HTTPS; plain http only for this machine.
+        if value.startswith("http://") and not is_loopback(value):
+            raise ValueError(
+                f"'{value}' must use https: one-click unsubscribe links (RFC 8058) need "
+                "HTTPS; plain http is only for a loopback address (127.0.0.1, localhost)"
+            )
         return value.rstrip("/")
 
     @field_validator("unsubscribe_mailto")

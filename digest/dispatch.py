@@ -241,8 +241,15 @@ class _Run:
             await asyncio.to_thread(self._settle, settled)
             raise
         bounced: list[tuple[str, str]] = []
+        message_ids = {m.subscriber_id: m.message_id for m in messages}
         for delivery in deliveries:
-            settled.append(self._outcome(delivery, by_subscriber[delivery.subscriber_id]))
+            settled.append(
+                self._outcome(
+                    delivery,
+                    by_subscriber[delivery.subscriber_id],
+                    message_ids[delivery.subscriber_id],
+                )
+            )
             if settled[-1].status is DeliveryStatus.FAILED and delivery.bounced:
                 bounced.append((delivery.recipient, delivery.error))
         if aborted is not None:
@@ -250,13 +257,18 @@ class _Run:
             raise aborted
         return settled, bounced
 
-    def _outcome(self, delivery: Delivery, item: Claimed) -> Settlement:
-        """How the row of ``item`` ends this attempt, counted."""
+    def _outcome(self, delivery: Delivery, item: Claimed, message_id: str) -> Settlement:
+        """How the row of ``item`` ends this attempt, counted. A sent row keeps the
+        Message-ID it went out with (bounces and complaints quote it)."""
         attempts = item.attempts + 1
         if delivery.status is DeliveryStatus.SENT:
             self.outcomes[DeliveryStatus.SENT] += 1
             return Settlement(
-                item.delivery_id, DeliveryStatus.SENT, attempts, provider_id=delivery.provider_id
+                item.delivery_id,
+                DeliveryStatus.SENT,
+                attempts,
+                provider_id=delivery.provider_id,
+                message_id=message_id,
             )
         if delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts:
             self.outcomes[DeliveryStatus.TRANSIENT] += 1

@@ -25,7 +25,10 @@ from __future__ import annotations
 import binascii
 import hashlib
 import html
+import os
 import re
+import secrets
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email import policy
@@ -62,12 +65,42 @@ def _qp(text: str) -> bytes:
 
 
 def _fold(name: str, value: str) -> bytes:
-    return _SMTP.fold(name, value).encode("ascii")
+    # The policy refolds (and so RFC 2047-encodes) only a value too long for one line;
+    # a short non-ASCII value (a subject such as "Gdańsk…") goes through the header
+    # class, which always encodes.
+    return _SMTP.header_factory(name, value).fold(policy=_SMTP).encode("ascii")
 
 
 def address_domain(address: str) -> str:
     """The domain of an address such as ``Name <user@host>``; ``localhost`` if none."""
     return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+class _RandomPool(threading.local):
+    """Random bytes from the OS drawn 4 KiB at a time: one system call per 256
+    Message-IDs instead of one each. Per thread, and emptied in a forked child (a
+    worker process), so no two messages ever share bytes."""
+
+    def __init__(self) -> None:
+        self.data, self.used = b"", 0
+
+    def take(self, size: int) -> bytes:
+        if self.used + size > len(self.data):
+            self.data, self.used = secrets.token_bytes(4096), 0
+        self.used += size
+        return self.data[self.used - size : self.used]
+
+
+_POOL = _RandomPool()
+os.register_at_fork(after_in_child=_POOL.__init__)
+
+
+def globally_unique_id(key: str, subscriber_id: int, domain: str) -> str:
+    """A globally unique Message-ID: ``key`` and the subscriber id say what it is, 128
+    random bits make it unique even across a reset database or a staging copy sharing
+    the From domain (clients drop a reused Message-ID as a duplicate), and unguessable,
+    so a forged bounce cannot name another reader's message."""
+    return f"<{key}.{subscriber_id}.{_POOL.take(16).hex()}@{domain}>"
 
 
 def list_id(newsletter: str, list_name: str, sender: str) -> str:
@@ -234,7 +267,7 @@ class MessageFactory:
         for key, value in values:
             text_values[key] = _qp(value) + b"=\r\n"
             html_values[key] = _qp(html.escape(value)) + b"=\r\n"
-        message_id = f"<{self.message_key}.{subscriber.id}@{self.domain}>"
+        message_id = globally_unique_id(self.message_key, subscriber.id, self.domain)
         unsubscribe = f"<{links[Slot.UNSUBSCRIBE_URL]}>"
         data = b"".join(
             (

@@ -5,6 +5,13 @@ it to HTML; ``issue.txt`` gives the plain-text part. Per-recipient values are no
 known here: the templates print ``slot.<name>``, which renders a unique token that
 ``digest.personalize`` later replaces in the built bytes.
 
+The subject is the newsletter's ``subject`` template (by default the top headline cut to
+``SUBJECT_LIMIT`` characters); the preheader (inbox preview line) is the newsletter's
+``preheader`` or the headlines the subject does not show. Images get a box from their
+own size (``image_box``). The compiled HTML keeps ``<style>`` for media queries and dark
+mode only: MJML's reset stylesheet is dropped, since the template writes all it needs
+inline for the clients that ignore ``<style>``.
+
 ``Renderer.fit`` keeps an issue under the newsletter's HTML budget (``max_html_kb``,
 80 KB by default; Gmail clips a message whose HTML passes 102 KB): it drops the
 lowest-priority items (the end of the email order: oldest of the last section
@@ -29,7 +36,7 @@ from mjml import mjml_to_html
 
 from .config import Config, NewsletterConfig
 from .errors import RenderError
-from .models import Issue, Rendered, Section
+from .models import Issue, Item, Rendered, Section
 
 # The per-recipient values a template may use; personalize fills each one in.
 SLOTS = ("greeting", "unsubscribe_url", "preferences_url")
@@ -38,6 +45,13 @@ SLOT_ALLOWANCE = {"greeting": 80, "unsubscribe_url": 200, "preferences_url": 200
 # Content width of the email: 600 px body minus 24 px padding on each side.
 COLUMN = 552
 GMAIL_CLIP_BYTES = 102 * 1024
+# Image boxes: the top story's image spans the column at most, the others are thumbnails;
+# a portrait image never fills a phone screen.
+TOP_IMAGE_MAX_HEIGHT = 320
+THUMBNAIL_WIDTH = 160
+THUMBNAIL_MAX_HEIGHT = 120
+# The default subject is the top headline, cut to what an inbox line shows.
+SUBJECT_LIMIT = 60
 ELLIPSIS = "…"
 # Invisible characters after the preheader, so that inbox previews do not run on into
 # the greeting and masthead text that follow it.
@@ -76,7 +90,8 @@ class UiText:
 
     top_story: str
     read_more: str
-    read_more_of: str
+    in_this_issue: str
+    back_to_top: str
     issue: str
     view_in_browser: str
     unsubscribe_from: str
@@ -101,7 +116,8 @@ UI_TEXT: dict[str, UiText] = {
     "en": UiText(
         top_story="Top story",
         read_more="Read more",
-        read_more_of="of",
+        in_this_issue="In this issue",
+        back_to_top="Back to the top ↑",
         issue="Issue",
         view_in_browser="View this issue in your browser",
         unsubscribe_from="Unsubscribe from",
@@ -118,7 +134,8 @@ UI_TEXT: dict[str, UiText] = {
     "fr": UiText(
         top_story="À la une",
         read_more="Lire la suite",
-        read_more_of="de",
+        in_this_issue="Dans ce numéro",
+        back_to_top="Retour en haut ↑",
         issue="Numéro",
         view_in_browser="Voir ce numéro dans votre navigateur",
         unsubscribe_from="Se désabonner de",
@@ -135,7 +152,8 @@ UI_TEXT: dict[str, UiText] = {
     "de": UiText(
         top_story="Topthema",
         read_more="Weiterlesen",
-        read_more_of="–",
+        in_this_issue="In dieser Ausgabe",
+        back_to_top="Zurück nach oben ↑",
         issue="Ausgabe",
         view_in_browser="Diese Ausgabe im Browser ansehen",
         unsubscribe_from="Abmelden von",
@@ -152,7 +170,8 @@ UI_TEXT: dict[str, UiText] = {
     "es": UiText(
         top_story="Destacado",
         read_more="Leer más",
-        read_more_of="sobre",
+        in_this_issue="En este número",
+        back_to_top="Volver arriba ↑",
         issue="Número",
         view_in_browser="Ver este número en el navegador",
         unsubscribe_from="Darse de baja de",
@@ -219,12 +238,51 @@ def wrap(text: str, width: int = 78, indent: str = "") -> str:
     )
 
 
-def preheader_text(issue: Issue, limit: int = 140) -> str:
-    """The inbox preview line: the issue's first headlines, cut at a word within ``limit``."""
-    text = one_line(" · ".join(item.title for item in issue.items[:4]))
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut at a word to at most ``limit`` characters (plus "…")."""
+    text = one_line(text)
     if len(text) <= limit:
         return text
-    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ·;,") + ELLIPSIS
+    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ·;,:") + ELLIPSIS
+
+
+def preheader_text(issue: Issue, subject: str = "", limit: int = 140) -> str:
+    """The inbox preview line: what ``subject`` does not already say, i.e. the issue's
+    first headlines except one the subject shows (in full or cut), cut at a word
+    within ``limit``."""
+    said = one_line(subject).casefold()
+    titles = [
+        item.title
+        for item in issue.items
+        if shorten(item.title, SUBJECT_LIMIT).rstrip(ELLIPSIS).casefold() not in said
+    ]
+    return shorten(" · ".join(titles[:4]), limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBox:
+    """The size an item's image is shown at: ``width`` and ``height`` attributes (height
+    None when the image's size is unknown) and the height it may never pass."""
+
+    width: int
+    height: int | None
+    max_height: int
+
+
+def image_box(item: Item, top: bool) -> ImageBox:
+    """How big ``item``'s image is shown: the top story's within the column and
+    ``TOP_IMAGE_MAX_HEIGHT``, the others' within ``THUMBNAIL_WIDTH`` x
+    ``THUMBNAIL_MAX_HEIGHT``; the image's own proportions, and never larger than the
+    image itself (no upscaling). With the size unknown the box is the full width
+    allowed and the template keeps the image at its own size within it (CSS)."""
+    max_width, max_height = (
+        (COLUMN, TOP_IMAGE_MAX_HEIGHT) if top else (THUMBNAIL_WIDTH, THUMBNAIL_MAX_HEIGHT)
+    )
+    width, height = item.image_width, item.image_height
+    if not width or not height:
+        return ImageBox(max_width, None, max_height)
+    scale = min(1.0, max_width / width, max_height / height)
+    return ImageBox(max(1, round(width * scale)), max(1, round(height * scale)), max_height)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +315,12 @@ def slot_tokens(issue: Issue) -> dict[str, str]:
     return {name: f"x{digest}{name.replace('_', '')}x" for name in SLOTS}
 
 
+# MJML's reset stylesheet (body margin, paragraph margins, image borders...): the template
+# sets all of it inline, since Gmail with a non-Google account drops <style>, so the
+# HTML keeps <style> only for media queries and dark mode.
+_MJML_RESET = re.compile(r'<style type="text/css">\s*#outlook a \{[^<]*</style>\s*')
+_BODY = '<body style="'
+_BODY_RESET = "margin:0;padding:0;-webkit-text-size-adjust:100%;-ms-text-size-adjust:100%;"
 _MJ_TEXT = re.compile(r"(<mj-text\b[^>]*(?<!/)>)(.*?)(</mj-text>)", re.S)
 
 
@@ -267,6 +331,10 @@ def compile_mjml(source: str) -> str:
     "ending tag"), yet the Python compiler parses and re-serialises it, which is most of
     its time on a long issue. So that content is set aside behind a placeholder while
     MJML compiles the layout, then put back as written.
+
+    MJML's reset stylesheet (``#outlook a``, ``body``, ``p``, ``img`` rules) is dropped
+    and the body's margin set inline: a template states inline what it needs, so a
+    client without ``<style>`` shows what every other client shows.
     """
     blocks: list[str] = []
     tag = hashlib.sha256(source.encode()).hexdigest()[:12]
@@ -285,7 +353,8 @@ def compile_mjml(source: str) -> str:
         raise RenderError(f"The MJML template does not compile: {exc}") from None
     if result.errors:
         raise RenderError(f"The MJML template does not compile: {result.errors[0]}.")
-    return re.sub(rf"mjtext{tag}n(\d+)x", lambda m: blocks[int(m.group(1))], result.html)
+    html = _MJML_RESET.sub("", result.html, count=1).replace(_BODY, _BODY + _BODY_RESET, 1)
+    return re.sub(rf"mjtext{tag}n(\d+)x", lambda m: blocks[int(m.group(1))], html)
 
 
 def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Environment:
@@ -330,7 +399,11 @@ class Renderer:
             ) from None
 
     def subject(self, issue: Issue) -> str:
-        """The subject line: the newsletter's subject template, on one line."""
+        """The subject line: the newsletter's subject template, on one line.
+
+        The template's ``top_headline`` is the first item's headline cut at a word to
+        ``SUBJECT_LIMIT`` characters (the default subject is just that: the From name
+        already says which newsletter it is)."""
         top = issue.items[0].title if issue.items else ""
         # Titles are untrusted: whitespace (CR/LF included) folds before it reaches the
         # template, and the result is folded again in case the template adds any.
@@ -339,7 +412,7 @@ class Renderer:
                 title=issue.title,
                 number=issue.number,
                 date=issue.date,
-                top_headline=one_line(top),
+                top_headline=shorten(top, SUBJECT_LIMIT),
             )
         except jinja2.TemplateError as exc:
             raise RenderError(f"The subject template cannot be rendered: {exc}.") from None
@@ -348,7 +421,8 @@ class Renderer:
     def render(self, issue: Issue) -> Rendered:
         """Subject, preheader, HTML and text of ``issue``, with slot tokens for recipients."""
         tokens = slot_tokens(issue)
-        preheader = preheader_text(issue)
+        subject = self.subject(issue)
+        preheader = one_line(self.newsletter.preheader) or preheader_text(issue, subject)
         context: dict[str, Any] = {
             "issue": issue,
             "newsletter": self.newsletter,
@@ -356,6 +430,7 @@ class Renderer:
             "sections": issue.sections,
             "dir": text_direction(self.newsletter.language),
             "column": COLUMN,
+            "image_box": image_box,
             "links": issue_links(self.config.base_url, issue),
             "preheader": preheader,
             "preheader_filler": PREHEADER_FILLER,
@@ -370,7 +445,7 @@ class Renderer:
             raise RenderError(f"The email template failed: {exc}.") from None
         html = re.sub(r"\n\s*\n+", "\n", compile_mjml(mjml))
         return Rendered(
-            subject=self.subject(issue),
+            subject=subject,
             preheader=preheader,
             html=html,
             text=text,

@@ -2,12 +2,16 @@
 
 Contract of ``summary_text``:
 
+* a dateline that opens the standfirst or the lead ("STOCKHOLM, Nov 18 (Northlight) —",
+  "LONDON —", "Lyon (AFP) -") belongs to the article, not to its summary: it is
+  dropped and the summary starts after it;
 * standfirst, then lead paragraph; when one restates the other (near-duplicate
   wording) only the fuller one is used; with neither, the feed's summary, then the
   article's first paragraph;
 * at most ``budget`` words, cut at the last sentence end inside the budget so the
-  summary reads as whole sentences; with no usable sentence end the cut is at a word
-  and an ellipsis ("…") marks it. No ellipsis is added where nothing was cut;
+  summary reads as whole sentences; with no sentence end in the last two thirds of
+  the budget the cut is mid-sentence, at a word, and an ellipsis ("…") marks it. No
+  ellipsis is added where nothing was cut;
 * abbreviations of the article's language (English, French, German, Spanish:
   "U.S.", "Dr.", "Nov.", "M.", "Mme.", "z. B.", "Sr.", "EE. UU.") and initials
   ("J. Smith") do not end a sentence; German ordinals ("am 3. Oktober") neither.
@@ -65,6 +69,15 @@ _CLOSERS = "\"'”’»)]"
 _OPENERS = "\"'“‘«([¿¡"
 _TERMINAL = re.compile(rf"[.!?…][{re.escape(_CLOSERS)}]*$")
 _TAG = re.compile(r"<[^>]*>")
+# A dateline: a place in capitals, or any place followed by an agency in brackets; then
+# an optional date after a comma, the optional agency, and a dash.
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"
+_DATE = r"(?:,\s*[^,—–()]{0,20}\d[^,—–()]{0,16})?"
+_DATELINE = re.compile(
+    rf"^(?:[{_UPPER}][{_UPPER}'’.-]{{2,}}(?: [{_UPPER}][{_UPPER}'’.-]*){{0,3}}{_DATE}(?:\s*\([^()]{{1,40}}\))?"
+    rf"|[^\W\d_][\w'’. -]{{0,30}}{_DATE}\s*\([^()]{{1,40}}\))"
+    r"\s*[—–-]{1,2}\s+(?=\S)"
+)
 
 
 def plain(text: str) -> str:
@@ -72,6 +85,11 @@ def plain(text: str) -> str:
     if "<" in text or "&" in text:
         text = html.unescape(_TAG.sub(" ", text))
     return " ".join(text.split())
+
+
+def without_dateline(text: str) -> str:
+    """``text`` without the dateline that opens it, if any (see the module docstring)."""
+    return _DATELINE.sub("", text, count=1)
 
 
 def abbreviations(language: str) -> frozenset[str]:
@@ -150,12 +168,13 @@ def summary_text(
     lead; ``language`` applies when the article does not declare its own.
     """
     lang = article.language or language or "en"
-    parts = [p for p in (plain(article.standfirst), plain(article.lead)) if p]
+    openings = (without_dateline(plain(text)) for text in (article.standfirst, article.lead))
+    parts = [p for p in openings if p]
     if len(parts) == 2 and near_duplicate(parts[0], parts[1]):
         parts = [max(parts, key=len)]
     if not parts:
         first_paragraph = plain(article.paragraphs[0]) if article.paragraphs else ""
-        parts = [p for p in (plain(fallback) or first_paragraph,) if p]
+        parts = [p for p in (without_dateline(plain(fallback) or first_paragraph),) if p]
     if not parts:
         return ""
     first = trim(parts[0], budget, lang)

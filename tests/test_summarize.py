@@ -140,3 +140,41 @@ def test_summarize_makes_titles_plain_text() -> None:
     assert item.title == "Big & bold news"
     assert item.section == "Asia"
     assert plain("a\r\nb") == "a b"
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "STOCKHOLM, Nov 18 (Northlight) — ",
+        "LONDON — ",
+        "WASHINGTON (Reuters) - ",
+        "SÃO PAULO, 3 de novembro – ",
+        "Lyon (AFP) - ",
+        "BERLIN, 18. November (dpa) -- ",
+    ],
+)
+def test_summary_starts_after_the_dateline(opening: str) -> None:
+    article = Article(
+        url="https://n.example/a",
+        headline="H",
+        standfirst=opening + "The harbour reopened on Tuesday after a week of storms.",
+        lead=opening + "Cranes worked through the night as ships queued offshore.",
+    )
+    assert summary_text(article, 60) == (
+        "The harbour reopened on Tuesday after a week of storms. "
+        "Cranes worked through the night as ships queued offshore."
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NATO allies met on Monday in Brussels.",
+        "US — and Europe — agreed on a plan.",
+        "UK, EU and US - all agreed.",
+        "A-B testing - the method - is old.",
+        "The U.S. — and others — agreed.",
+    ],
+)
+def test_text_without_a_dateline_is_kept(text: str) -> None:
+    assert summary_text(Article(url="https://n.example/a", headline="H", standfirst=text)) == text

@@ -74,6 +74,7 @@ class Settlement:
     error: str = ""
     provider_id: str = ""
     not_before: datetime | None = None
+    message_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ def _record(
         }
         if item.status is DeliveryStatus.SENT:
             values["provider_id"] = item.provider_id[:500]
+            values["message_id"] = item.message_id[:250]
         elif item.status is DeliveryStatus.TRANSIENT:
             values.update(status=DeliveryStatus.QUEUED.value, not_before=item.not_before)
         groups.setdefault(tuple(sorted(values)), []).append(values)

@@ -165,6 +165,8 @@ class DeliveryRow(Base):
     # alone would be rewritten for every row a send settles.
     status: Mapped[str] = mapped_column(String(20), default="queued")
     provider_id: Mapped[str] = mapped_column(String(500), default="")
+    # The Message-ID the sent message carried (globally unique), for bounce matching.
+    message_id: Mapped[str] = mapped_column(String(250), default="", server_default="")
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
