@@ -37,9 +37,8 @@ from .backends import Backend
 from .errors import DigestError, NothingWanted, SendAborted, SubscriberError
 from .hosts import worker_id
 from .models import Delivery, DeliveryStatus, Message, Subscriber
-from .store import Store, ledger
+from .store import Store, ledger, utcnow
 from .store.ledger import Claimed, Settlement
-from .store.tables import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import SubscriberError
-from .store import Store
+from .store import Store, utcnow
 from .store import subscribers as rows
-from .store.tables import utcnow
 from .subscriptions import check_new_status, import_status, normalize_email
 
 # Rows per statement during an import: large enough to amortise round trips, small

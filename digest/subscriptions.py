@@ -30,11 +30,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from .errors import SubscriberError
 from .models import Subscriber
-from .store import Session, Store, webhook_events
+from .store import Session, Store, utcnow, webhook_events
 from .store import subscribers as rows
 from .store.status import SubscriberStatus
 from .store.subscribers import Preferences, SubscriberRecord
-from .store.tables import utcnow
 
 Status = SubscriberStatus
 # A status someone chose or earned; an import or an add must not overwrite it.

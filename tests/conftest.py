@@ -3,18 +3,13 @@ when ``DIGEST_TEST_DATABASE_URL`` points at a server where the test may create d
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ENV = "DIGEST_TEST_DATABASE_URL"
+from tests.support import PG_ENV, ROOT, postgres_database, postgres_server
 
 
 @pytest.fixture
@@ -28,22 +23,13 @@ def demo(tmp_path: Path) -> Path:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    server = os.environ.get(PG_ENV)
-    if not server:
+    server = postgres_server()
+    if server is None:
         pytest.skip(
             f"{PG_ENV} is not set: PostgreSQL tests run in CI and where a server is configured"
         )
-    url = make_url(server)
-    name = f"digest_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

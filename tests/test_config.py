@@ -9,6 +9,7 @@ import pytest
 
 from digest.config import load_config
 from digest.errors import ConfigError
+from tests.support import write_config
 
 VALID = """\
 database: sqlite:///digest.db
@@ -27,14 +28,8 @@ newsletters:
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "schedules.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_valid_file_loads_and_resolves_relative_paths_against_its_folder(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, VALID))
+    config = load_config(write_config(tmp_path, VALID))
     weekly = config.newsletter("weekly")
     assert weekly.sender == "The Weekly Round-up <news@example.org>"
     assert weekly.sources[0].feed == str(tmp_path / "examples/site/feed.xml")
@@ -45,13 +40,13 @@ def test_valid_file_loads_and_resolves_relative_paths_against_its_folder(tmp_pat
 
 def test_defaults_fill_what_is_omitted(tmp_path: Path) -> None:
     minimal = "backends: {b: {type: outbox}}\nnewsletters: {n: {title: T, sources: [{feed: f.xml}], list: l, backend: b}}\n"
-    config = load_config(write(tmp_path, minimal))
+    config = load_config(write_config(tmp_path, minimal))
     assert config.database_url == f"sqlite:///{tmp_path / 'digest.db'}"
     assert config.newsletter("n").cron == "0 7 * * mon"
 
 
 def test_bad_cron_names_the_key_path(tmp_path: Path) -> None:
-    path = write(tmp_path, VALID.replace('"0 7 * * mon"', '"0 25 * * mon"'))
+    path = write_config(tmp_path, VALID.replace('"0 7 * * mon"', '"0 25 * * mon"'))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == (
@@ -61,7 +56,7 @@ def test_bad_cron_names_the_key_path(tmp_path: Path) -> None:
 
 
 def test_unknown_time_zone_and_misspelt_key_are_both_reported(tmp_path: Path) -> None:
-    path = write(
+    path = write_config(
         tmp_path,
         VALID.replace("Europe/London", "Europe/Londn").replace("    list: demo", "    lists: demo"),
     )
@@ -75,7 +70,7 @@ def test_unknown_time_zone_and_misspelt_key_are_both_reported(tmp_path: Path) ->
 
 
 def test_undefined_backend_is_named_with_the_known_ones(tmp_path: Path) -> None:
-    path = write(tmp_path, VALID.replace("backend: local", "backend: smtp-main"))
+    path = write_config(tmp_path, VALID.replace("backend: local", "backend: smtp-main"))
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == (
@@ -84,7 +79,7 @@ def test_undefined_backend_is_named_with_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
-    path = write(
+    path = write_config(
         tmp_path,
         VALID.replace(
             "  local: {type: outbox, path: outbox}", "  local: {type: outbox, path: outbox"
@@ -98,7 +93,7 @@ def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
 
 
 def test_source_needs_exactly_one_kind(tmp_path: Path) -> None:
-    path = write(
+    path = write_config(
         tmp_path,
         VALID.replace("[{feed: examples/site/feed.xml}]", "[{feed: a.xml, sitemap: b.xml}]"),
     )
@@ -116,7 +111,7 @@ def test_missing_file_says_how_to_fix_it(tmp_path: Path) -> None:
 
 
 def test_header_injection_in_from_is_refused(tmp_path: Path) -> None:
-    path = write(
+    path = write_config(
         tmp_path,
         VALID.replace(
             "from: The Weekly Round-up <news@example.org>",
@@ -128,13 +123,13 @@ def test_header_injection_in_from_is_refused(tmp_path: Path) -> None:
 
 
 def test_config_from_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write(tmp_path, VALID)
+    path = write_config(tmp_path, VALID)
     monkeypatch.setenv("DIGEST_CONFIG", str(path))
     assert load_config().path == path.resolve()
 
 
 def test_unknown_newsletter_lists_the_known_ones(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, VALID))
+    config = load_config(write_config(tmp_path, VALID))
     with pytest.raises(
         ConfigError, match=r"There is no newsletter 'monthly' in .* \(known: weekly\)\."
     ):

@@ -18,7 +18,8 @@ from digest.errors import PermanentError, SendAborted, ThrottledError, Transient
 from digest.models import Message
 from digest.store.ledger import claim
 from digest.store.tables import DeliveryRow, utcnow
-from tests.mailserver.issue import queued_issue
+from tests.support import emails as support_emails
+from tests.support.mailserver.issue import queued_issue
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.02)
 
@@ -64,7 +65,7 @@ class Recorder(Backend):
 
 
 def emails(n: int) -> list[str]:
-    return [f"r{i}@example.test" for i in range(n)]
+    return support_emails(n, "r")
 
 
 async def test_every_active_subscriber_gets_one_message_and_the_issue_is_marked_sent(

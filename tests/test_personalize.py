@@ -12,12 +12,12 @@ from html import escape
 from pathlib import Path
 
 import pytest
-from email_samples import config, sample_issue
 
 from digest.errors import SubscriberError
 from digest.models import Rendered, Subscriber
 from digest.personalize import MessageFactory, _qp, fill_slots, mailbox, standalone
 from digest.render import Renderer
+from tests.support.email_samples import config, sample_issue
 
 
 def links(subscriber: Subscriber) -> dict[str, str]:

@@ -11,14 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from subscribers_support import (
-    SECRET,
-    demo_project,
-    events_of,
-    recipients,
-    run,
-    status_of,
-)
 
 from digest.cli import main
 from digest.config import load_config
@@ -42,6 +34,15 @@ from digest.subscribers import (
     unsuppress,
 )
 from digest.subscriptions import change
+from tests.support import write
+from tests.support.subscribers import (
+    SECRET,
+    demo_project,
+    events_of,
+    recipients,
+    run,
+    status_of,
+)
 
 SECOND_NEWSLETTER = """\
   evening:
@@ -64,11 +65,6 @@ def store(tmp_path: Path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def test_domain_is_case_insensitive_and_local_part_is_kept() -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import StoreError
 from ..redact import mask_url
+from .tables import utcnow as utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant shared by every digest process: the key of the migration advisory lock.

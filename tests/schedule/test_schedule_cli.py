@@ -1,0 +1,104 @@
+"""`digest schedules [--json]` and `digest history NAME [--json]` after a scheduled run,
+and the structured log lines of that run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest.cli import main
+from digest.schedule import Daemon
+from digest.store.tables import ListRow, SubscriberRow
+from tests.support.schedule import Project, project_on
+
+
+@pytest.fixture
+def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Project:
+    """Issue #1 of ``news`` sent for a slot an hour ago: 3 good addresses, 1 unusable."""
+    caplog.set_level(logging.INFO, logger="digest")
+    with project_on("sqlite", tmp_path) as project:
+        project.write(weekly="monday 07:00", timezone="America/New_York")
+        project.add_subscribers(3)
+        store = project.store()
+        with store.session() as session:
+            list_id = session.scalar(select(ListRow.id).where(ListRow.name == "readers"))
+            session.add(
+                SubscriberRow(list_id=list_id, email="broken<at>example.org", email_key="broken")
+            )
+        store.close()
+        daemon = Daemon(project.config)
+        slot = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        daemon.fire("news", slot)
+        daemon.store.close()
+        project.slot = slot  # type: ignore[attr-defined]
+        return project
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_schedules_json_gives_next_run_in_zone_and_utc_and_last_results(
+    sent: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "-c", str(sent.config), "schedules", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["name"] == "news" and row["enabled"] is True
+    local = datetime.fromisoformat(row["next_run"])
+    assert (local.weekday(), local.hour, local.minute) == (0, 7, 0)
+    assert local.utcoffset() in (timedelta(hours=-5), timedelta(hours=-4))  # EST or EDT
+    utc = datetime.fromisoformat(row["next_run_utc"])
+    assert utc.utcoffset() == timedelta(0) and utc == local
+    assert local > datetime.now(UTC)
+    assert row["last_issue"]["number"] == 1 and row["last_issue"]["status"] == "sent"
+    assert row["last_result"]["status"] == "failed"  # one unusable address failed
+    assert datetime.fromisoformat(row["last_result"]["slot"]) == sent.slot  # type: ignore[attr-defined]
+    assert "3 delivered, 1 failed" in row["last_result"]["message"]
+
+
+def test_schedules_table_lists_each_newsletter(
+    sent: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "-c", str(sent.config), "schedules")
+    assert code == 0
+    assert "news" in out and "#1 sent" in out
+
+
+def test_history_counts_items_recipients_and_failures(
+    sent: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "-c", str(sent.config), "history", "news", "--json")
+    assert code == 0
+    (issue,) = json.loads(out)
+    assert issue["number"] == 1 and issue["status"] == "sent"
+    assert (issue["items"], issue["recipients"], issue["sent"], issue["failed"]) == (10, 4, 3, 1)
+    assert issue["sent_at"] is not None
+
+
+def test_history_of_unknown_newsletter_is_an_error(
+    sent: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "-c", str(sent.config), "history", "nope")
+    assert code == 1
+    assert "There is no newsletter 'nope'" in err and "(known: news)" in err
+
+
+def test_a_run_logs_each_stage_with_counts_and_timings(
+    sent: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [record.getMessage() for record in caplog.get_records("setup")]  # logged by `sent`
+    collect = next(line for line in lines if "stage=collect" in line)
+    assert "sources=1 source_errors=0 unsent=10" in collect and "seconds=" in collect
+    assert any("stage=render" in line and "items=10" in line for line in lines)
+    send = next(line for line in lines if "stage=send" in line)
+    assert "queued=4 sent=3 failed=1" in send
+    done = next(line for line in lines if line.startswith("event=failed newsletter=news"))
+    assert "issue=1 items=10 recipients=4 sent=3 failed=1" in done and "seconds=" in done
