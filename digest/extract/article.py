@@ -49,9 +49,22 @@ def extract_html(
 
     ``url`` is the page's own address (after redirects); ``hints`` (from a feed) fill
     only the fields the page lacks. Raises ``ExtractError`` naming ``url`` when the
-    page is not text, or has neither a headline nor any body text.
+    page is not text, or has neither a headline nor any body text. No input makes it
+    raise anything else: a failure inside the parser is an ``ExtractError`` too, with
+    the cause chained.
     """
-    hints = hints or EntryHints()
+    try:
+        return _extract_html(html, url, hints or EntryHints(), content_type)
+    except ExtractError:
+        raise
+    except Exception as exc:  # hostile markup reaching a library: still the page's fault
+        raise ExtractError(
+            f"{url}: the page could not be parsed ({type(exc).__name__}: {exc}); "
+            "it is skipped. If it is a normal article page, please report it."
+        ) from exc
+
+
+def _extract_html(html: str | bytes, url: str, hints: EntryHints, content_type: str) -> Article:
     if isinstance(html, bytes):
         try:
             html = decode_html(html, content_type)
@@ -72,8 +85,16 @@ def extract_html(
     # The article's own picture when the page declares none; else the declared
     # picture's alt text from its <img>, when the page shows it.
     featured = None if declared_image else featured_image(tree)
-    if declared_image and not declared_alt and '"' not in declared_image:
-        shown = tree.css_first(f'img[src="{declared_image}"], img[data-src="{declared_image}"]')
+    if declared_image and not declared_alt:
+        # Compared here, not in a selector: page values never become CSS.
+        shown = next(
+            (
+                img
+                for img in tree.css("img[src], img[data-src]")
+                if declared_image in (img.attributes.get("src"), img.attributes.get("data-src"))
+            ),
+            None,
+        )
         declared_alt = clean(shown.attributes.get("alt")) if shown is not None else ""
     drop(tree.css(DROP_TAGS))
     drop(

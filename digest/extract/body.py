@@ -127,9 +127,6 @@ def body_paragraphs(body: LexborNode) -> list[str]:
     return [paras[i].text for i in chosen]
 
 
-_PLAIN_CLASS = re.compile(r"[\w\s-]+")
-
-
 def _containers(
     scores: dict[int, float], nodes: dict[int, LexborNode], boilerplate: Boilerplate
 ) -> list[LexborNode]:
@@ -173,15 +170,19 @@ def _containers(
             child = child.next
     # The body cut into chunks under separate wrappers: blocks with the very class of
     # the chosen block, nearby, are chunks of the same body.
-    if best_class and _PLAIN_CLASS.fullmatch(best_class) and best.tag != "p":
+    if best_class and best.tag != "p":
         keys = {c.mem_id for c in containers}
         top = best
         for _ in range(5):
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
-        for chunk in top.css(f'{best.tag}[class="{best_class}"]'):
-            if chunk.mem_id not in keys and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15:
+        for chunk in top.css(best.tag):  # compared here: a class never becomes CSS
+            if (
+                chunk.mem_id not in keys
+                and chunk.attributes.get("class") == best_class
+                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15
+            ):
                 containers.append(chunk)
                 keys.add(chunk.mem_id)
     return containers

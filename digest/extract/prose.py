@@ -78,9 +78,28 @@ def is_boilerplate_block(node: LexborNode) -> bool:
     return False
 
 
+# Notices a site puts around (often before) its articles: affiliate disclosures,
+# newsletter promotions, cookie and rights notices, placeholder text. Read anywhere in
+# a short paragraph, not only at its start: they open with the site's own name.
+_NOTICE = re.compile(
+    r"\b(?:earn|earns|receive|receives|get|make|makes|paid)\b[^.]{0,40}\bcommissions?\b|"
+    r"\bcommissions?\b[^.]{0,30}\b(?:at no (?:extra |additional )?cost|qualifying purchases)|"
+    r"\baffiliate (?:links?|commissions?|disclosure)|\breader[- ]supported\b|"
+    r"\bparticipant in the amazon services|\bpaid promotion\b|"
+    r"\bindependently (?:selected|chosen|reviewed) by\b|"
+    r"\b(?:sign up|subscribe)\b[^.]{0,40}\bnewsletters?\b|"
+    r"\bnewsletters?\b[^.]{0,80}\b(?:to|in) your inbox\b|"
+    r"\b(?:we|this (?:web)?site) uses? cookies\b|\blorem ipsum\b|"
+    r"\byou have no rights to\b|\bmay not be (?:reproduced|republished)\b",
+    re.I,
+)
+
+
 def is_prose(text: str) -> bool:
-    """True unless the paragraph is a label, byline, credit or call to action."""
+    """True unless the paragraph is a label, byline, credit, call to action or notice."""
     words = len(text.split())
+    if words < 70 and _NOTICE.search(text):
+        return False
     if _NOT_PROSE.match(text) and words < 40:
         return False
     if words < 40 and _CREDIT.search(text):
