@@ -10,40 +10,76 @@ from .meta import Meta, ld_text
 from .text import clean, clean_markup, match_key
 
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|·|•|»|/)\s+")
+# Host labels that name no site ("blog.example.org" is "example").
+_GENERIC_LABELS = frozenset({"www", "m", "amp", "blog", "blogs", "news", "en", "home", "web"})
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "edu"})
+_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.I)
+_WORDS = re.compile(r"\w+")
+_SMALL_WORDS = frozenset(
+    {"the", "and", "for", "with", "from", "your", "you", "how", "what", "this"}
+)
+
+
+class _Site:
+    """Recognises a site's own name: its declared name, its host, its host's labels."""
+
+    def __init__(self, name: str, host: str) -> None:
+        labels = host.lower().removeprefix("www.").split(".")
+        keys = {match_key(name), match_key(".".join(labels))}
+        if labels[0] not in _GENERIC_LABELS:
+            keys.add(match_key(labels[0]))
+        if len(labels) >= 2:  # the registered name: "ucdavis" of health.ucdavis.edu
+            second = -3 if len(labels) >= 3 and labels[-2] in _SECOND_LEVEL else -2
+            keys.add(match_key(labels[second]))
+        self.keys = keys - {""}
+
+    def __call__(self, text: str) -> bool:
+        """True when ``text`` names the site ("Antoyo's Blog", "example.org")."""
+        k = match_key(text)
+        return bool(k) and any(k == s or s in k or (len(k) > 3 and k in s) for s in self.keys)
 
 
 def strip_site_name(title: str, site: str, host: str) -> str:
-    """``"Headline | Site name"`` -> ``"Headline"`` (also ``"Site name: Headline"``)."""
+    """``"Headline | Site name"`` -> ``"Headline"`` (also ``"Site name: Headline"``).
+
+    Short section labels between the headline and the site name go with it
+    (``"Tram line backed - Transport - Local - City News"`` -> ``"Tram line backed"``);
+    without a host (a local file), short trailing labels go all the same.
+    """
     cuts = list(_TITLE_SEPARATORS.finditer(title))
     if not cuts:
         return title
-    bare_host = host.removeprefix("www.")
-    site_keys = {match_key(site), match_key(bare_host), match_key(bare_host.split(".")[0])} - {""}
-
-    def is_site(part: str) -> bool:
-        k = match_key(part)
-        return bool(k) and any(k == s or s in k or (len(k) > 3 and k in s) for s in site_keys)
-
+    is_site = _Site(site, host)
     start, end = 0, len(title)
-    # Trailing segments: the site name, or short labels after a longer headline.
+    found = not is_site.keys
     for cut in reversed(cuts):
         tail = title[cut.end() : end]
         head = title[start : cut.start()]
-        if is_site(tail) or (not site_keys and len(tail.split()) <= 3 and len(tail) < len(head)):
+        label = len(tail.split()) <= 3 and len(tail) < len(head)
+        if is_site(tail) or (found and label):
             end = cut.start()
+            found = True
         else:
             break
     first = next((c for c in cuts if c.end() <= end), None)
-    if first is not None and is_site(title[start : first.start()]):
-        start = first.end()
+    if first is not None:
+        lead, rest = title[start : first.start()], title[first.end() : end]
+        if is_site(lead) and len(lead.split()) <= len(rest.split()):
+            start = first.end()
     return title[start:end].strip() or title
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if len(w) > 2 and w not in _SMALL_WORDS}
 
 
 def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborNode | None]:
     """The article's own headline, and its element when it is shown as an ``<h1>``.
 
     The ``<h1>`` that matches a declared title (JSON-LD, Open Graph, ``<title>``)
-    wins; else the declared headline; a title only ever loses its site name.
+    wins; else the declared headline; a title only ever loses its site name. An
+    ``<h1>`` that shares no word with the declared titles (without the site's name)
+    is a logo, a page label or a promotion, never the headline.
     """
     props, ld = meta.props, meta.ld
     declared = [
@@ -54,8 +90,16 @@ def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborN
     ]
     declared = [d for d in declared if d]
     site = clean_markup(props.get("og:site_name"))
-    h1s = [(n, clean(n.text(deep=True))) for n in body.css("h1")]
-    h1s = [(n, t) for n, t in h1s if t]
+    # Words of the declared titles without the site's name: an <h1> sharing none of
+    # them is the site's logo, a page label or a promotion, not this article's headline.
+    titled = set().union(*(_words(strip_site_name(d, site, host)) for d in declared))
+    h1s = []
+    for node in body.css("h1"):
+        text = clean(node.text(deep=True))
+        if _ENTITY.search(text):  # escaped twice by the site's templates
+            text = clean_markup(text)
+        if text and not (titled and not _words(text) & titled):
+            h1s.append((node, text))
     for node, h1 in h1s:
         k = match_key(h1)
         # Most of a declared title, not a word of it (a logo's site name in an <h1>).
