@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from selectolax.lexbor import LexborNode
 
@@ -115,6 +117,8 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
             raw = node.text(deep=True)
             if BREAK in raw:  # lines broken with <br> are paragraphs of their own
                 lines = [t for t in map(clean, raw.split(BREAK)) if t]
+                if _hard_wrapped(lines):
+                    lines = [" ".join(lines)]
                 if len(lines) == 1:
                     paras.append(Para(node, lines[0]))
                 else:
@@ -131,6 +135,18 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
     while pending:
         paras.extend(pending.pop()[1])
     return paras
+
+
+_LINE_END = re.compile(r"[.!?…:;\"'”’»)\]]$")
+
+
+def _hard_wrapped(lines: list[str]) -> bool:
+    """True when ``<br>`` breaks a sentence in mid-flow (text wrapped by hand, line by
+    line): a line without closing punctuation followed by one in lower case."""
+    return any(
+        not _LINE_END.search(line) and following[:1].islower()
+        for line, following in pairwise(lines)
+    )
 
 
 def link_density(node: LexborNode, length: int) -> float:

@@ -28,6 +28,8 @@ _WEAK_BOILERPLATE = re.compile(
     r"standfirst|summary|header|masthead",
     re.I,
 )
+# ... but a summary, "key takeaways" or intro box is the article's own opening.
+_INTRO_BOX = re.compile(r"summary|takeaway|intro|key-?points|tl-?dr", re.I)
 _BODY_TOKEN = re.compile(r"body|content|text|article|story|entry|post|prose", re.I)
 # Tokens that name the article body itself, whatever else they contain.
 _BODY_CLASS = re.compile(
@@ -69,7 +71,7 @@ def is_boilerplate_block(node: LexborNode) -> bool:
     if not tokens or node.tag in ("html", "body", "main", "article", "p"):
         return False
     for token in tokens:
-        if _BODY_CLASS.search(token):
+        if _BODY_CLASS.search(token) or _INTRO_BOX.search(token):
             continue
         if _BOILERPLATE.search(token):
             return True
