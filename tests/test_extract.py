@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.cli import main
 from digest.errors import ExtractError
 from digest.extract import decode_html, extract, extract_html
 from digest.models import Article, EntryHints, Page
@@ -214,3 +215,29 @@ def test_hostile_nesting_is_defused_quickly(body: str) -> None:
     start = time.perf_counter()
     assert extract_html(html, "https://example.org/hostile").headline == "Hostile"
     assert time.perf_counter() - start < 5.0  # quadratic handling takes minutes
+
+
+SAVED_PAGE = """<html><head><title>Westvale Allotments - Windbreaks that work on a windy hill</title>
+</head><body><div class="content"><p>A hedge of hazel and hawthorn along the western edge has
+done more for our beans than any amount of feeding.</p></div></body></html>"""
+
+
+def test_cli_reads_a_saved_page_as_if_fetched_from_its_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "saved.html"
+    page.write_text(SAVED_PAGE, encoding="utf-8")
+    url = "https://www.westvale.example/notes/windbreaks?utm_source=mail"
+    assert main(["extract", str(page), "--url", url, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["url"] == "https://www.westvale.example/notes/windbreaks"
+    assert data["headline"] == "Windbreaks that work on a windy hill"  # the host names the site
+    assert main(["extract", str(page), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["url"] == page.as_uri()
+    assert data["headline"] == "Westvale Allotments - Windbreaks that work on a windy hill"
+
+
+def test_cli_url_option_is_only_for_a_local_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["extract", "https://example.org/a", "--url", "https://example.org/b"]) == 2
+    assert "--url" in capsys.readouterr().err

@@ -159,17 +159,32 @@ def run(
 def extract_command(
     location: Annotated[str, typer.Argument(help="An article page: URL or local path.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    page_url: Annotated[
+        str | None,
+        typer.Option("--url", help="For a local file: the address the page was saved from."),
+    ] = None,
 ) -> None:
-    """Extract headline, standfirst, lead paragraph and metadata from one article page."""
+    """Extract headline, standfirst, lead paragraph and metadata from one article page.
+
+    A saved page is read as if fetched from ``--url``: headline cleaning and the
+    article's address use that site's name and host, not the file's path.
+    """
+    url = to_url(location)
+    if page_url and not url.startswith("file:"):
+        raise typer.BadParameter(
+            f"is for a local file; {location} is read from its own address.", param_hint="--url"
+        )
 
     async def fetch() -> Page:
-        url = to_url(location)
         # A URL typed by the user: no SSRF guard (localhost is fair game) and, as a
         # one-off request by a person rather than a crawl, no robots.txt.
         async with Fetcher() as fetcher:
             response = await fetcher.get(url, Rules(allow_private_networks=True, robots=False))
         return Page(
-            url=url, final_url=response.url, body=response.body, content_type=response.content_type
+            url=page_url or url,
+            final_url=page_url or response.url,
+            body=response.body,
+            content_type=response.content_type,
         )
 
     article = extract(asyncio.run(fetch()))

@@ -92,7 +92,13 @@ def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborN
     site = clean_markup(props.get("og:site_name"))
     # Words of the declared titles without the site's name: an <h1> sharing none of
     # them is the site's logo, a page label or a promotion, not this article's headline.
-    titled = set().union(*(_words(strip_site_name(d, site, host)) for d in declared))
+    # A title that is only the site's name, or two words, says too little to judge by.
+    is_site = _Site(site, host)
+    titled = set().union(
+        *(_words(strip_site_name(d, site, host)) for d in declared if not is_site(d))
+    )
+    if len(titled) < 3:
+        titled = set()
     h1s = []
     for node in body.css("h1"):
         text = clean(node.text(deep=True))
