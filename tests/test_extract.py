@@ -1,7 +1,8 @@
 """Extraction: headline, standfirst, lead and metadata from pages in many publishing styles.
 
 Most behaviour is checked by cases in ``tests/fixtures/extract/``: a page we wrote
-(``<case>.html``) and ``<case>.json`` with the URL it is read as and the fields expected
+(``<case>.html``) and ``<case>.json`` with the URL it is read as, optionally a source's
+``corrections`` (as under ``extract:`` in schedules.yaml), and the fields expected
 (every field listed is compared exactly; ``published`` as an ISO 8601 string, offset
 included). Add a case by writing both files; the tests below cover what a page alone
 cannot (charsets, hints, URLs, hostile input).
@@ -19,7 +20,7 @@ import pytest
 from digest.cli import main
 from digest.errors import ExtractError
 from digest.extract import decode_html, extract, extract_html
-from digest.models import Article, EntryHints, Page
+from digest.models import Article, Corrections, EntryHints, Page
 
 CASES = Path(__file__).parent / "fixtures" / "extract"
 
@@ -38,7 +39,14 @@ def _field(article: Article, name: str) -> object:
 @pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.json")))
 def test_extraction_case(case: str) -> None:
     spec = json.loads((CASES / f"{case}.json").read_text(encoding="utf-8"))
-    article = read(f"{case}.html", spec["url"])
+    fix = spec.get("corrections", {})
+    corrections = Corrections(
+        fix.get("headline", ""),
+        fix.get("standfirst", ""),
+        fix.get("body", ""),
+        tuple(fix.get("drop", ())),
+    )
+    article = read(f"{case}.html", spec["url"], corrections=corrections)
     expected = spec["expected"]
     assert expected, "a case names at least one expected field"
     assert {name: _field(article, name) for name in expected} == expected

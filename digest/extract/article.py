@@ -8,7 +8,7 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from digest.errors import ExtractError
-from digest.models import Article, EntryHints, Page
+from digest.models import Article, Corrections, EntryHints, Page
 from digest.urls import canonical_url
 
 from .body import body_paragraphs
@@ -24,7 +24,8 @@ from .fields import (
 )
 from .headline import around, read_headline
 from .meta import ld_image, ld_text, read_meta
-from .prose import DROP_TAGS, drop
+from .paragraphs import paragraph_nodes
+from .prose import DROP_TAGS, drop, is_prose
 from .text import BREAK, clean, clean_markup, match_key
 
 
@@ -35,6 +36,7 @@ def extract(page: Page) -> Article:
         page.final_url or page.url,
         hints=page.hints,
         content_type=page.content_type,
+        corrections=page.corrections,
     )
 
 
@@ -44,17 +46,22 @@ def extract_html(
     *,
     hints: EntryHints | None = None,
     content_type: str = "",
+    corrections: Corrections | None = None,
 ) -> Article:
     """Extract headline, standfirst, lead, body and metadata from one page.
 
     ``url`` is the page's own address (after redirects); ``hints`` (from a feed) fill
-    only the fields the page lacks. Raises ``ExtractError`` naming ``url`` when the
+    only the fields the page lacks; what ``corrections`` (a source's own selectors)
+    name wins over the heuristics, and a selector matching nothing is ignored here
+    (``css.unmatched`` reports it). Raises ``ExtractError`` naming ``url`` when the
     page is not text, or has neither a headline nor any body text. No input makes it
     raise anything else: a failure inside the parser is an ``ExtractError`` too, with
     the cause chained.
     """
     try:
-        return _extract_html(html, url, hints or EntryHints(), content_type)
+        return _extract_html(
+            html, url, hints or EntryHints(), content_type, corrections or Corrections()
+        )
     except ExtractError:
         raise
     except Exception as exc:  # hostile markup reaching a library: still the page's fault
@@ -64,7 +71,9 @@ def extract_html(
         ) from exc
 
 
-def _extract_html(html: str | bytes, url: str, hints: EntryHints, content_type: str) -> Article:
+def _extract_html(
+    html: str | bytes, url: str, hints: EntryHints, content_type: str, corrections: Corrections
+) -> Article:
     if isinstance(html, bytes):
         try:
             html = decode_html(html, content_type)
@@ -104,18 +113,27 @@ def _extract_html(html: str | bytes, url: str, hints: EntryHints, content_type: 
             if n.tag not in ("html", "body", "main", "article")
         ]
     )
+    drop(_outermost([n for selector in corrections.drop for n in tree.css(selector)]))
     for br in tree.css("br"):
         br.replace_with(BREAK)
     body = tree.body
     if body is None:
         raise ExtractError(f"{url}: the page has no body; it is not an article page.")
 
-    headline, headline_node = read_headline(body, meta, urlsplit(url).hostname or "")
+    headline_node = body.css_first(corrections.headline) if corrections.headline else None
+    if headline_node is not None:
+        headline = clean(headline_node.text(deep=True))
+    else:
+        headline, headline_node = read_headline(body, meta, urlsplit(url).hostname or "")
     headline = headline or clean_markup(hints.title)
     # Deks and kickers sit by the headline; looking only there is faster and keeps
     # out the teasers of other articles that use the same class names.
     near = around(headline_node, 5) if headline_node is not None else body
-    dek, dek_node = read_dek(near, meta, headline, headline_node)
+    dek_node = body.css_first(corrections.standfirst) if corrections.standfirst else None
+    if dek_node is not None:
+        dek = clean(dek_node.text(deep=True))
+    else:
+        dek, dek_node = read_dek(near, meta, headline, headline_node)
     section = read_section(near, meta, headline) or clean_markup(hints.section)
     byline = read_byline(body, meta)
     published = read_published(body, meta) or hints.published
@@ -132,7 +150,7 @@ def _extract_html(html: str | bytes, url: str, hints: EntryHints, content_type: 
     headline_key = match_key(headline)
     paragraphs = [
         p
-        for p in body_paragraphs(body)
+        for p in _corrected_body(body, corrections.body) or body_paragraphs(body)
         if len(p) > 2 * len(headline) + 20 or match_key(p) != headline_key
     ]
     # Date lines and stray captions before the first sentence are not the lead.
@@ -157,6 +175,18 @@ def _extract_html(html: str | bytes, url: str, hints: EntryHints, content_type: 
         byline=byline,
         language=re.split(r"[-_]", lang, maxsplit=1)[0].lower() if lang else "",
     )
+
+
+def _corrected_body(body: LexborNode, selector: str) -> list[str]:
+    """The prose paragraphs inside every element ``selector`` matches, in order."""
+    if not selector:
+        return []
+    return [
+        para.text
+        for node in _outermost(body.css(selector))
+        for para in paragraph_nodes(node)
+        if para.text and is_prose(para.text)
+    ]
 
 
 _SENTENCE_CLOSE = re.compile(r"[.!?…:][\"'”’»)\]]*$")
