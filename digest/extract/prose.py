@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
@@ -67,10 +68,15 @@ def attr_tokens(node: LexborNode) -> str:
 
 
 def is_boilerplate_block(node: LexborNode) -> bool:
-    tokens = attr_tokens(node).split()
-    if not tokens or node.tag in ("html", "body", "main", "article", "p"):
+    if node.tag in ("html", "body", "main", "article", "p"):
         return False
-    for token in tokens:
+    return _boilerplate_tokens(attr_tokens(node))
+
+
+@lru_cache(maxsize=4096)
+def _boilerplate_tokens(tokens: str) -> bool:
+    """The verdict on a class-and-id string (pages repeat a few of them many times)."""
+    for token in tokens.split():
         if _BODY_CLASS.search(token) or _INTRO_BOX.search(token):
             continue
         if _BOILERPLATE.search(token):
