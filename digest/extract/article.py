@@ -106,6 +106,7 @@ def _extract_html(
         )
         declared_alt = clean(shown.attributes.get("alt")) if shown is not None else ""
     drop(tree.css(DROP_TAGS))
+    drop(_asides(tree))
     drop(
         [
             n
@@ -175,6 +176,20 @@ def _extract_html(
         byline=byline,
         language=re.split(r"[-_]", lang, maxsplit=1)[0].lower() if lang else "",
     )
+
+
+def _asides(tree: LexborHTMLParser) -> list[LexborNode]:
+    """The ``<aside>`` blocks, but for one left unclosed around the article.
+
+    A parser closes an unclosed ``<aside>`` only where its parent ends, so the rest of
+    the page falls inside it: one that holds most of the page's paragraphs (at least
+    five) is kept.
+    """
+    asides = tree.css("aside")
+    if not asides:
+        return []
+    total = len(tree.css("p"))
+    return [a for a in asides if not (len(a.css("p")) >= max(5, total // 2 + 1))]
 
 
 def _corrected_body(body: LexborNode, selector: str) -> list[str]:

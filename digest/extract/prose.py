@@ -9,7 +9,7 @@ from selectolax.lexbor import LexborNode
 
 DROP_TAGS = (
     "script, style, template, noscript, svg, iframe, object, embed, canvas, button, select, "
-    "textarea, input, nav, aside, footer, figure, figcaption, picture, video, audio, dialog, "
+    "textarea, input, nav, footer, figure, figcaption, picture, video, audio, dialog, "
     "[hidden], [aria-hidden=true]"
 )
 # Class or id tokens of blocks that are never article text ...
