@@ -25,8 +25,8 @@ from .fields import (
 from .headline import around, read_headline
 from .meta import ld_image, ld_text, read_meta
 from .paragraphs import paragraph_nodes
-from .prose import DROP_TAGS, drop, is_prose
-from .text import BREAK, clean, clean_markup, match_key
+from .prose import DROP_TAGS, drop, is_prose, without_caption
+from .text import BREAK, block_text, clean, clean_markup, match_key
 
 
 def extract(page: Page) -> Article:
@@ -123,7 +123,7 @@ def _extract_html(
 
     headline_node = body.css_first(corrections.headline) if corrections.headline else None
     if headline_node is not None:
-        headline = clean(headline_node.text(deep=True))
+        headline = block_text(headline_node)
     else:
         headline, headline_node = read_headline(body, meta, urlsplit(url).hostname or "")
     headline = headline or clean_markup(hints.title)
@@ -132,7 +132,7 @@ def _extract_html(
     near = around(headline_node, 5) if headline_node is not None else body
     dek_node = body.css_first(corrections.standfirst) if corrections.standfirst else None
     if dek_node is not None:
-        dek = clean(dek_node.text(deep=True))
+        dek = block_text(dek_node)
     else:
         dek, dek_node = read_dek(near, meta, headline, headline_node)
     section = read_section(near, meta, headline) or clean_markup(hints.section)
@@ -150,7 +150,7 @@ def _extract_html(
             node.decompose()
     headline_key = match_key(headline)
     paragraphs = [
-        p
+        without_caption(p)
         for p in _corrected_body(body, corrections.body) or body_paragraphs(body)
         if len(p) > 2 * len(headline) + 20 or match_key(p) != headline_key
     ]

@@ -14,7 +14,7 @@ from digest.urls import same_site
 
 from .meta import Meta, ld_names, ld_text
 from .prose import attr_tokens, is_prose
-from .text import clean, clean_markup, is_truncated, match_key, same_text, truncated_of
+from .text import block_text, clean, clean_markup, is_truncated, match_key, same_text, truncated_of
 
 _DEK_SELECTOR = (
     ".dek, .standfirst, .subtitle, .sub-title, .subheadline, .sub-headline, .subhead, "
@@ -101,7 +101,7 @@ def read_dek(
     no body paragraph follows it directly (then it would be the lead).
     """
     for node in body.css(_DEK_SELECTOR):
-        candidate = clean(node.text(deep=True))
+        candidate = block_text(node)
         if 20 <= len(candidate) <= 600 and match_key(candidate) != match_key(headline):
             return candidate, node
     if headline_node is None:

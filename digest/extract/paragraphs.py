@@ -43,6 +43,9 @@ _INLINE = frozenset(
 )
 
 
+_BLOCKS = "p, div, li, ul, ol, table, section, article, blockquote, h1, h2, h3, h4, h5, h6"
+
+
 def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """Text of a block's direct text and inline children, split at nested blocks.
 
@@ -60,7 +63,8 @@ def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[st
         if child.is_text_node:
             current.append(child.text_content or "")
         elif child.is_element_node:
-            if child.tag in _INLINE:
+            # An inline element around paragraphs (<a> around a card) is a block here.
+            if child.tag in _INLINE and child.css_first(_BLOCKS) is None:
                 text = child.text(deep=True)
                 current.append(text)
                 if child.tag == "a":

@@ -149,3 +149,28 @@ class Boilerplate:
             node = node.parent
             levels -= 1
         return False
+
+
+# A caption and its credit run into the paragraph after it when the page puts them in
+# one block: "Workers queue at the border [Reuters] The talks resumed ...".
+_GLUED_CAPTION = re.compile(
+    r"^(?P<caption>[^.!?\[\]()]{10,300}?)\s*[\[(]"
+    r"(?i:(?:photo|image|picture|foto|credit)s?\s*(?:by|:)?\s*)?[^\[\]()]{0,40}?"
+    r"\b(?i:reuters|getty images|associated press|afp|epa|ap|shutterstock|dpa|anadolu)\b"
+    r"[^\[\]()]{0,20}[\])]\s+(?=[\"“‘A-Z])"
+)
+
+
+def without_caption(text: str) -> str:
+    """``text`` without a photo caption and credit glued to its start.
+
+    The caption must read like one (four words or more, in lower case too), so a
+    wire dateline (``LONDON (Reuters) - ...``) stays.
+    """
+    m = _GLUED_CAPTION.match(text)
+    if m is None:
+        return text
+    caption = m.group("caption")
+    if len(caption.split()) < 4 or caption.upper() == caption:
+        return text
+    return text[m.end() :]

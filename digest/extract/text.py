@@ -6,6 +6,8 @@ import re
 import unicodedata
 from html import unescape
 
+from selectolax.lexbor import LexborNode
+
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 
 
@@ -74,3 +76,21 @@ def same_text(a: str, b: str) -> bool:
         return True
     ta, tb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
     return len(ta & tb) / max(len(ta | tb), 1) >= 0.9
+
+
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "li", "ul", "ol", "dd", "dt", "td", "th", "tr", "table", "section", "article",
+     "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "header", "figcaption", "pre"}
+)  # fmt: skip
+
+
+def block_text(node: LexborNode) -> str:
+    """The clean text of ``node`` with a space where one block ends and the next begins
+    (``<p>the harbour.</p><p>The ministry</p>`` does not read ``harbour.The``)."""
+    parts: list[str] = []
+    for item in node.traverse(include_text=True):
+        if item.is_text_node:
+            parts.append(item.text_content or "")
+        elif item.tag in _BLOCK_TAGS:
+            parts.append(" ")
+    return clean("".join(parts))
