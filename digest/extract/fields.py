@@ -21,7 +21,12 @@ _DEK_SELECTOR = (
     ".article-dek, .article-summary, .article__dek, .article__standfirst, .article-subtitle, "
     ".post-excerpt, .entry-subtitle, .c-entry-summary, .summary, .deck, .excerpt, .lede-text, "
     ".headline-summary, .widget__subheadline, .gh-article-excerpt, .article-excerpt, "
-    ".post-subtitle, [itemprop=description], [itemprop=alternativeHeadline], h2.subtitle"
+    ".post-subtitle, [itemprop=description], [itemprop=alternativeHeadline], h2.subtitle, "
+    # The same in other languages: French chapo/chapeau, German Vorspann, Spanish
+    # entradilla/sumario/bajada, Italian sommario. An "intro" class is not one: a
+    # summary or intro box opens the body instead.
+    "[class*=chapo i], [class*=chapeau i], [class*=vorspann i], [class*=entradilla i], "
+    "[class*=sumario i], [class*=bajada i], [class*=sommario i]"
 )
 # Where a page names its author, most specific first.
 _BYLINE_SELECTORS = (
