@@ -9,6 +9,7 @@ from selectolax.lexbor import LexborNode
 from .meta import Meta, ld_text
 from .text import clean, clean_markup, match_key
 
+_SITE_COLON = re.compile(r"([^:]{2,40}):\s+")
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|·|•|»|/)\s+")
 # Host labels that name no site ("blog.example.org" is "example").
 _GENERIC_LABELS = frozenset({"www", "m", "amp", "blog", "blogs", "news", "en", "home", "web"})
@@ -38,18 +39,27 @@ class _Site:
         k = match_key(text)
         return bool(k) and any(k == s or s in k or (len(k) > 3 and k in s) for s in self.keys)
 
+    def exactly(self, text: str) -> bool:
+        """True when ``text`` is the site's name and no more ("City News: ...")."""
+        k = match_key(text)
+        return len(k) > 3 and any(k == s or k in s for s in self.keys)
+
 
 def strip_site_name(title: str, site: str, host: str) -> str:
-    """``"Headline | Site name"`` -> ``"Headline"`` (also ``"Site name: Headline"``).
+    """``"Headline | Site name"`` -> ``"Headline"`` (also ``"Site name - Headline"`` and
+    ``"Site name: Headline"``).
 
     Short section labels between the headline and the site name go with it
     (``"Tram line backed - Transport - Local - City News"`` -> ``"Tram line backed"``);
     without a host (a local file), short trailing labels go all the same.
     """
+    is_site = _Site(site, host)
+    colon = _SITE_COLON.match(title)
+    if colon and is_site.exactly(colon.group(1)) and len(colon.group(1)) < len(title) - colon.end():
+        title = title[colon.end() :]  # "City News: Council backs ..."
     cuts = list(_TITLE_SEPARATORS.finditer(title))
     if not cuts:
         return title
-    is_site = _Site(site, host)
     start, end = 0, len(title)
     found = not is_site.keys
     for cut in reversed(cuts):
