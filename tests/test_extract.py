@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
 from digest.cli import main
 from digest.errors import ExtractError
 from digest.extract import decode_html, extract, extract_html
+from digest.extract.css import css_string
 from digest.models import Article, Corrections, EntryHints, Page
 
 CASES = Path(__file__).parent / "fixtures" / "extract"
@@ -249,3 +252,11 @@ def test_cli_reads_a_saved_page_as_if_fetched_from_its_url(
 def test_cli_url_option_is_only_for_a_local_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["extract", "https://example.org/a", "--url", "https://example.org/b"]) == 2
     assert "--url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ['a"b', "a\\b", "a\nb\r\tc", "a']b[", "x y", "ü\x7f", "\x00"])
+def test_page_values_reach_a_selector_only_as_escaped_css_strings(value: str) -> None:
+    tree = LexborHTMLParser(f'<div class="{escape(value)}">found</div>')
+    real = tree.css_first("div").attributes.get("class") or ""
+    node = tree.css_first(f"[class={css_string(real)}]")
+    assert node is not None and node.text() == "found"

@@ -12,6 +12,7 @@ from digest.models import Article, Corrections, EntryHints, Page
 from digest.urls import canonical_url
 
 from .body import body_paragraphs
+from .css import css_string
 from .decode import MAX_DEPTH, decode_html, defuse_nesting
 from .fields import (
     featured_image,
@@ -95,15 +96,9 @@ def _extract_html(
     # picture's alt text from its <img>, when the page shows it.
     featured = None if declared_image else featured_image(tree)
     if declared_image and not declared_alt:
-        # Compared here, not in a selector: page values never become CSS.
-        shown = next(
-            (
-                img
-                for img in tree.css("img[src], img[data-src]")
-                if declared_image in (img.attributes.get("src"), img.attributes.get("data-src"))
-            ),
-            None,
-        )
+        # A page's value goes into a selector only as an escaped CSS string.
+        value = css_string(declared_image)
+        shown = tree.css_first(f"img[src={value}], img[data-src={value}]")
         declared_alt = clean(shown.attributes.get("alt")) if shown is not None else ""
     drop(tree.css(DROP_TAGS))
     drop(_asides(tree))

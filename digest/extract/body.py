@@ -7,6 +7,7 @@ import re
 
 from selectolax.lexbor import LexborNode
 
+from .css import css_string
 from .decode import MAX_DEPTH
 from .paragraphs import Para, ancestor_in, direct_text, link_density, paragraph_nodes
 from .prose import Boilerplate, attr_tokens, is_prose
@@ -177,10 +178,11 @@ def _containers(
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
-        for chunk in top.css(best.tag):  # compared here: a class never becomes CSS
+        # The class goes into the selector only as an escaped CSS string.
+        for chunk in top.css(f"[class={css_string(best_class)}]"):
             if (
                 chunk.mem_id not in keys
-                and chunk.attributes.get("class") == best_class
+                and chunk.tag == best.tag
                 and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15
             ):
                 containers.append(chunk)

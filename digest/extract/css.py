@@ -21,6 +21,20 @@ def css_is_valid(selector: str) -> bool:
     return bool(selector.strip())
 
 
+def css_string(value: str) -> str:
+    """``value`` as a quoted CSS string, every character that could end or break it
+    escaped, so a page's own values can be looked up by selector safely."""
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 32 or char == "\x7f":
+            out.append(f"\\{ord(char):x} ")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def unmatched(page: Page) -> list[str]:
     """``"field 'selector'"`` for each of the page's corrections that matches nothing on it.
 

@@ -103,10 +103,19 @@ _NOTICE = re.compile(
 )
 
 
+# One of these words is in every notice: a cheap test before the long expression.
+_NOTICE_WORD = re.compile(
+    r"commission|affiliate|supported|amazon|promotion|independently|newsletter|cookie|"
+    r"lorem|rights|reproduced|republished",
+    re.I,
+)
+
+
+@lru_cache(maxsize=8192)  # the body scan asks about the same paragraph several times
 def is_prose(text: str) -> bool:
     """True unless the paragraph is a label, byline, credit, call to action or notice."""
     words = len(text.split())
-    if words < 70 and _NOTICE.search(text):
+    if words < 70 and _NOTICE_WORD.search(text) and _NOTICE.search(text):
         return False
     if _NOT_PROSE.match(text) and words < 40:
         return False
@@ -167,7 +176,8 @@ def without_caption(text: str) -> str:
     The caption must read like one (four words or more, in lower case too), so a
     wire dateline (``LONDON (Reuters) - ...``) stays.
     """
-    m = _GLUED_CAPTION.match(text)
+    head = text[:360]
+    m = _GLUED_CAPTION.match(text) if "[" in head or "(" in head else None
     if m is None:
         return text
     caption = m.group("caption")
