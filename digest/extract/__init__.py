@@ -17,7 +17,8 @@ turned into spaces, whitespace folded; curly quotes and dashes are kept.
 The package, in the order a page goes through it: ``decode`` (bytes to text, nesting guard),
 ``meta`` (what the head declares), ``headline``, ``fields`` (standfirst, section, byline, date,
 picture, URL), ``paragraphs`` and ``prose`` (reading order, boilerplate verdicts) and ``body``
-(scoring); ``article`` runs them. ``text`` holds the cleaning and comparison helpers.
+(scoring); ``article`` runs them. ``text`` holds the cleaning and comparison helpers,
+``css`` the checks of a source's own selectors (``extract:`` in schedules.yaml).
 """
 
 from .article import extract, extract_html
