@@ -23,6 +23,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .backends import BACKEND_TYPES, AnyBackendConfig
 from .errors import ConfigError
+from .extract.css import css_is_valid
+from .models import Corrections
 from .redact import mask_url
 from .schema import StrictModel
 from .urls import is_loopback
@@ -40,6 +42,23 @@ def _one_line(value: str | None) -> str | None:
     return value
 
 
+class ExtractConfig(StrictModel):
+    """A source's corrections for extraction on its site: CSS selectors that win over
+    the heuristics (``headline``, ``standfirst``, ``body``) and blocks to ``drop``."""
+
+    headline: str | None = None
+    standfirst: str | None = None
+    body: str | None = None
+    drop: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid_css(self) -> ExtractConfig:
+        for selector in [self.headline, self.standfirst, self.body, *self.drop]:
+            if selector is not None and not css_is_valid(selector):
+                raise ValueError(f"'{selector}' is not a CSS selector lexbor can read")
+        return self
+
+
 class SourceConfig(StrictModel):
     """One place articles come from: exactly one of ``feed``, ``sitemap`` or ``listing``.
 
@@ -48,7 +67,8 @@ class SourceConfig(StrictModel):
     lets the source reach loopback/private addresses (refused otherwise: SSRF guard).
     ``deadline`` bounds the whole source (listing plus pages) in seconds; ``robots``
     obeys robots.txt; ``per_host`` caps concurrent requests to one host;
-    ``max_articles`` caps the new pages fetched per run (newest first where dated).
+    ``max_articles`` caps the new pages fetched per run (newest first where dated);
+    ``extract`` corrects extraction on the source's pages (``ExtractConfig``).
     """
 
     feed: str | None = None
@@ -60,6 +80,7 @@ class SourceConfig(StrictModel):
     robots: bool = True
     per_host: int = Field(4, ge=1, le=64)
     max_articles: int = Field(100, ge=1)
+    extract: ExtractConfig | None = None
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> SourceConfig:
@@ -77,6 +98,16 @@ class SourceConfig(StrictModel):
     def location(self) -> str:
         """The URL or path of the source."""
         return self.feed or self.sitemap or self.listing or ""
+
+    @property
+    def corrections(self) -> Corrections:
+        """The source's selectors for extraction (none without ``extract:``)."""
+        fix = self.extract
+        if fix is None:
+            return Corrections()
+        return Corrections(
+            fix.headline or "", fix.standfirst or "", fix.body or "", tuple(fix.drop)
+        )
 
 
 class ListConfig(StrictModel):

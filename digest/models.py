@@ -33,11 +33,32 @@ class EntryHints:
 
 
 @dataclass(frozen=True, slots=True)
+class Corrections:
+    """A source's CSS selectors for its own pages (``extract:`` in schedules.yaml).
+
+    What they name wins over extraction's heuristics: ``headline`` and ``standfirst``
+    the first element matched, ``body`` the paragraphs inside every element matched;
+    ``drop`` removes elements before anything is read.
+    """
+
+    headline: str = ""
+    standfirst: str = ""
+    body: str = ""
+    drop: tuple[str, ...] = ()
+
+    def selectors(self) -> tuple[tuple[str, str], ...]:
+        """``(field, selector)`` for every selector given."""
+        named = (("headline", self.headline), ("standfirst", self.standfirst), ("body", self.body))
+        return (*((f, s) for f, s in named if s), *(("drop", s) for s in self.drop))
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One fetched article page: raw bytes, not yet decoded.
 
     ``url`` is the address the source listed; ``final_url`` the one after redirects
-    (for a local file, its ``file://`` URL unless the source gave a base URL).
+    (for a local file, its ``file://`` URL unless the source gave a base URL);
+    ``corrections`` the source's own selectors for extraction.
     """
 
     url: str
@@ -46,6 +67,7 @@ class Page:
     content_type: str = ""
     hints: EntryHints = field(default_factory=EntryHints)
     source: str = ""
+    corrections: Corrections = field(default_factory=Corrections)
 
 
 @dataclass(frozen=True, slots=True)

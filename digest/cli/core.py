@@ -18,9 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..collect.fetch import Fetcher, Rules
+from ..config import load_config
 from ..dispatch import SendProgress
 from ..extract import extract
-from ..models import Page
+from ..extract.css import unmatched
+from ..models import Corrections, Page
 from ..pipeline import Pipeline
 from ..reports import PreviewFiles, RunReport
 from ..urls import to_url
@@ -160,20 +162,47 @@ def run(
 def extract_command(
     location: Annotated[str, typer.Argument(help="An article page: URL or local path.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    page_url: Annotated[
+        str | None,
+        typer.Option("--url", help="For a local file: the address the page was saved from."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="NAME/INDEX: apply the extract: corrections of that source (from 1)."
+        ),
+    ] = None,
 ) -> None:
-    """Extract headline, standfirst, lead paragraph and metadata from one article page."""
+    """Extract headline, standfirst, lead paragraph and metadata from one article page.
+
+    A saved page is read as if fetched from ``--url``: headline cleaning and the
+    article's address use that site's name and host, not the file's path. With
+    ``--source``, a source's corrections in schedules.yaml apply as in a run.
+    """
+    corrections = _source_corrections(source) if source else Corrections()
+    url = to_url(location)
+    if page_url and not url.startswith("file:"):
+        raise typer.BadParameter(
+            f"is for a local file; {location} is read from its own address.", param_hint="--url"
+        )
 
     async def fetch() -> Page:
-        url = to_url(location)
         # A URL typed by the user: no SSRF guard (localhost is fair game) and, as a
         # one-off request by a person rather than a crawl, no robots.txt.
         async with Fetcher() as fetcher:
             response = await fetcher.get(url, Rules(allow_private_networks=True, robots=False))
         return Page(
-            url=url, final_url=response.url, body=response.body, content_type=response.content_type
+            url=page_url or url,
+            final_url=page_url or response.url,
+            body=response.body,
+            content_type=response.content_type,
+            corrections=corrections,
         )
 
-    article = extract(asyncio.run(fetch()))
+    page = asyncio.run(fetch())
+    for selector in unmatched(page):
+        warn(f"{source}: extract {selector} matched nothing on this page")
+    article = extract(page)
     if as_json:
         print(json.dumps(article.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -182,3 +211,16 @@ def extract_command(
         if key != "paragraphs":
             table.add_row(key, str(value or ""))
     out.print(table)
+
+
+def _source_corrections(spec: str) -> Corrections:
+    """The corrections of the source ``NAME/INDEX`` (counting from 1) in schedules.yaml."""
+    name, _, index = spec.rpartition("/")
+    if not name or not index.isdigit():
+        raise typer.BadParameter("give NEWSLETTER/INDEX, e.g. weekly/1", param_hint="--source")
+    sources = load_config(state.config).newsletter(name).sources
+    if not 1 <= int(index) <= len(sources):
+        raise typer.BadParameter(
+            f"newsletter '{name}' has {len(sources)} source(s); count from 1", param_hint="--source"
+        )
+    return sources[int(index) - 1].corrections

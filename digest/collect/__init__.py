@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ..config import SourceConfig
 from ..errors import SourceError, SourceGone
+from ..extract.css import unmatched
 from ..models import Page
 from ..urls import canonical_url, is_http, to_url
 from .feeds import Entry, Listing, looks_binary, parse_feed
@@ -130,7 +131,22 @@ async def _page(entry: Entry, source: SourceConfig, fetcher: Fetcher) -> Page:
         content_type=response.content_type,
         hints=entry.hints,
         source=source.location,
+        corrections=source.corrections,
     )
+
+
+def _unmatched_corrections(name: str, pages: list[Page]) -> list[str]:
+    """A warning for each of the source's ``extract:`` selectors that matched nothing on
+    some of this run's pages: a site's redesign must not silently switch them off."""
+    misses: dict[str, list[str]] = {}
+    for page in pages:
+        for selector in unmatched(page):
+            misses.setdefault(selector, []).append(page.url)
+    return [
+        f"{name}: extract {selector} matched nothing on {len(urls)} of {len(pages)} page(s) "
+        f"(e.g. {urls[0]}); check it against the site's pages"
+        for selector, urls in misses.items()
+    ]
 
 
 async def _collect_source(
@@ -207,6 +223,7 @@ async def _collect_source(
             errors.append(str(exc))
         else:
             raise exc
+    warnings.extend(_unmatched_corrections(name, pages))
     report = SourceReport(
         source=name,
         listed=len(listing.entries),

@@ -17,6 +17,7 @@ from typing import Any
 
 import feedparser
 
+from ..dates import parse_date
 from ..errors import SourceError
 from ..models import EntryHints
 from ..urls import join_url
@@ -143,16 +144,6 @@ def _is_json_feed(body: bytes, content_type: str) -> bool:
     return start == b"{" and b"jsonfeed.org/version" in body[:4096]
 
 
-def _iso(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_json_feed(body: bytes, url: str) -> Listing:
     """The items of a JSON Feed (1.0 or 1.1); ``SourceError`` when it is not one."""
     try:
@@ -180,7 +171,8 @@ def parse_json_feed(body: bytes, url: str) -> Listing:
             title=str(item.get("title") or ""),
             summary=str(item.get("summary") or ""),
             image=str(item.get("image") or item.get("banner_image") or "") or None,
-            published=_iso(item.get("date_published")) or _iso(item.get("date_modified")),
+            published=parse_date(item.get("date_published"))
+            or parse_date(item.get("date_modified")),
             section=str(tags[0]) if tags else "",
             guid=str(item.get("id") or ""),
         )

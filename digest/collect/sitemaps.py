@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from ..dates import parse_date
 from ..errors import SourceError
 from ..models import EntryHints
 from ..urls import join_url
@@ -39,17 +40,6 @@ class SitemapDoc:
     children: tuple[tuple[str, datetime | None], ...]
     entries: tuple[Entry, ...]
     warnings: tuple[str, ...] = ()
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """A W3C datetime (``2024-05-01``, ``2024-05-01T10:00Z``, ...) as aware UTC, or ``None``."""
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _local(tag: object) -> str:

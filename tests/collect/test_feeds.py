@@ -125,3 +125,15 @@ def test_binary_content_is_not_a_feed() -> None:
 def test_garbage_text_is_not_a_readable_feed() -> None:
     with pytest.raises(SourceError, match="is not a readable feed"):
         parse_feed(b"this is plain prose, not XML <<<", BASE, "text/plain")
+
+
+def test_json_feed_dates_go_through_the_shared_date_parser() -> None:
+    body = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "1", "url": "https://a.example/1", "date_published": "Thu, 19 Nov 2026 04:00:00 +0600"},'
+        b'{"id": "2", "url": "https://a.example/2", "date_published": "not a date",'
+        b' "date_modified": "2026-11-20"}]}'
+    )
+    rfc2822, modified = parse_feed(body, BASE, "application/feed+json").entries
+    assert rfc2822.hints.published == datetime(2026, 11, 19, 4, tzinfo=timezone(timedelta(hours=6)))
+    assert modified.hints.published == datetime(2026, 11, 20, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from digest.collect.fetch import Fetcher
 from digest.collect.listing import looks_like_article, parse_listing
-from digest.collect.sitemaps import parse_date, parse_sitemap, read_sitemap
+from digest.collect.sitemaps import parse_sitemap, read_sitemap
 from digest.errors import SourceError
 
 SINCE = datetime(2026, 11, 10, tzinfo=UTC)
@@ -102,12 +102,6 @@ async def test_google_news_title_and_date_become_hints(site: Path) -> None:
 async def test_without_since_everything_is_listed(site: Path) -> None:
     listing = await walk(site, None)
     assert len(listing.entries) == 6
-
-
-def test_parse_date_forms() -> None:
-    assert parse_date("2026-11-14") == datetime(2026, 11, 14, tzinfo=UTC)
-    assert parse_date("2026-11-14T10:00+02:00") == datetime(2026, 11, 14, 8, tzinfo=UTC)
-    assert parse_date("yesterday") is None
 
 
 def test_malformed_sitemap_reads_what_parses() -> None:

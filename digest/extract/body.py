@@ -1,0 +1,290 @@
+"""The article body: one Readability-style scoring pass over paragraphs, widened to the blocks the
+body was cut into."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from .css import css_string
+from .decode import MAX_DEPTH
+from .paragraphs import Para, ancestor_in, direct_text, link_density, paragraph_nodes
+from .prose import Boilerplate, attr_tokens, is_prose
+from .text import clean
+
+_CONTENT_HINT = re.compile(
+    r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
+)
+_NEGATIVE_HINT = re.compile(
+    r"comment|meta|footer|footnote|foot|sidebar|related|share|social|promo|sponsor|"
+    r"widget|byline|author|caption|nav|menu|rail",
+    re.I,
+)
+
+
+def _class_weight(node: LexborNode) -> float:
+    """A factor for a block's score from its class and id: body-like up, aside-like down."""
+    tokens = attr_tokens(node)
+    weight = 1.2 if node.tag == "article" else 1.0
+    if tokens:
+        if _CONTENT_HINT.search(tokens):
+            weight *= 1.25
+        if _NEGATIVE_HINT.search(tokens):
+            weight *= 0.5
+    return weight
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]?(?:\s|$)")
+# A paragraph's score goes to its parent in full and to its ancestors in shrinking
+# shares (Readability's weights), so a container of many short blocks can win.
+_ANCESTOR_SHARES = (1.0, 1 / 2, 1 / 6, 1 / 9, 1 / 12)
+
+
+def _score(
+    paras: list[Para], boilerplate: Boilerplate
+) -> tuple[dict[int, float], dict[int, LexborNode]]:
+    """Content scores of the blocks holding paragraphs, keyed by ``mem_id``."""
+    scores: dict[int, float] = {}
+    nodes: dict[int, LexborNode] = {}
+    for para in paras:
+        tag = para.node.tag
+        if tag == "li":
+            continue  # lists join the body but never choose it
+        length = len(para.text)
+        if length < 25:
+            continue
+        if tag != "p" and (
+            length < (150 if tag == "td" else 60) or not _SENTENCE_END.search(para.text)
+        ):
+            continue  # loose text in a block counts only when it reads as prose
+        if boilerplate.inside(para.node, None, 3) or para.link_density() > 0.5:
+            continue
+        score = 1 + para.text.count(",") + min(length // 100, 3)
+        parent = para.node.parent
+        for share in _ANCESTOR_SHARES:
+            if parent is None or parent.tag in ("html", "#document"):
+                break
+            key = parent.mem_id
+            if key not in nodes:
+                nodes[key] = parent
+                scores[key] = 0.0
+            scores[key] += score * share
+            parent = parent.parent
+    for key, node in nodes.items():
+        scores[key] *= _class_weight(node)
+    return scores, nodes
+
+
+def _drop_hover_cards(body: LexborNode) -> None:
+    """Drop pop-up cards inside paragraphs: a picture and a list of links in a span.
+
+    Only the span nearest the picture is judged, so the sentence around it stays.
+    """
+    spans: dict[int, LexborNode] = {}
+    for img in body.css("p img"):
+        node = img.parent
+        for _ in range(8):  # the nearest span around the picture, if it is close
+            if node is None or node.tag in ("p", "body"):
+                break
+            if node.tag == "span":
+                spans[node.mem_id] = node
+                break
+            node = node.parent
+    for span in spans.values():
+        if direct_text(span):
+            continue
+        text = clean(span.text(deep=True))
+        if len(text) >= 20 and link_density(span, len(text)) > 0.5:
+            span.decompose()
+
+
+def body_paragraphs(body: LexborNode) -> list[str]:
+    """The article's paragraphs, in reading order."""
+    _drop_hover_cards(body)
+    # Text wrapped in spans reads as text written straight into its block.
+    body.unwrap_tags(["span", "font"])
+    paras = paragraph_nodes(body)
+    boilerplate = Boilerplate()
+    scores, nodes = _score(paras, boilerplate)
+    if not scores:  # nothing long enough to score: whatever prose the page has
+        return [p.text for p in paras if p.text and is_prose(p.text) and p.link_density() <= 0.5]
+    containers = _containers(scores, nodes, boilerplate)
+    within = _Within(containers)
+    chosen: list[int] = []
+    for index, para in enumerate(paras):
+        container = within(para.node)
+        if container is None or not para.text or not is_prose(para.text):
+            continue
+        if boilerplate.inside(para.node, container, MAX_DEPTH):
+            continue
+        limit = 0.3 if para.node.tag == "li" else 0.6
+        if para.link_density() > limit:
+            continue
+        chosen.append(index)
+    if chosen:
+        chosen = _same_class(paras, chosen, containers[0], boilerplate)
+        chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
+    return [paras[i].text for i in chosen]
+
+
+def _containers(
+    scores: dict[int, float], nodes: dict[int, LexborNode], boilerplate: Boilerplate
+) -> list[LexborNode]:
+    """The blocks that hold the body: the best-scored one and its fellow blocks."""
+    best_key = max(scores, key=scores.__getitem__)
+    best = nodes[best_key]
+    best_score = scores[best_key]
+    # Walk up while an ancestor holds comparable credit: the body split over blocks.
+    last = best_score
+    ancestor = best.parent
+    while ancestor is not None and ancestor.tag not in ("body", "html"):
+        key = ancestor.mem_id
+        if key in scores:
+            if scores[key] < best_score / 3:
+                break
+            if scores[key] > last:
+                best, best_key, best_score = ancestor, key, scores[key]
+                break
+            last = scores[key]
+        ancestor = ancestor.parent
+    # Paragraphs split into sibling blocks (by ads or embeds) belong to the article too.
+    containers = [best]
+    best_class = best.attributes.get("class") or ""
+    if best.parent is not None:
+        threshold = max(10.0, best_score * 0.2)
+        containers = []
+        child = best.parent.child
+        while child is not None:
+            if child.mem_id == best_key:
+                containers.append(child)
+            elif child.is_element_node and not boilerplate(child):
+                sibling_score = scores.get(child.mem_id, 0.0)
+                if sibling_score >= threshold or (
+                    sibling_score > 0 and best_class and child.attributes.get("class") == best_class
+                ):
+                    containers.append(child)
+                elif child.tag == "p":
+                    text = clean(child.text(deep=True))
+                    if len(text) > 80 and link_density(child, len(text)) < 0.25:
+                        containers.append(child)
+            child = child.next
+    # The body cut into chunks under separate wrappers: blocks with the very class of
+    # the chosen block, nearby, are chunks of the same body.
+    if best_class and best.tag != "p":
+        keys = {c.mem_id for c in containers}
+        top = best
+        for _ in range(5):
+            if top.parent is None or top.parent.tag in ("body", "html"):
+                break
+            top = top.parent
+        # The class goes into the selector only as an escaped CSS string.
+        for chunk in top.css(f"[class={css_string(best_class)}]"):
+            if (
+                chunk.mem_id not in keys
+                and chunk.tag == best.tag
+                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15
+            ):
+                containers.append(chunk)
+                keys.add(chunk.mem_id)
+    return containers
+
+
+def _region(container: LexborNode, levels: int = 3) -> set[int]:
+    """``mem_id`` of the few ancestors around a body container (below ``<body>``)."""
+    region: set[int] = set()
+    node = container.parent
+    for _ in range(levels):
+        if node is None or node.tag in ("body", "html"):
+            break
+        region.add(node.mem_id)
+        node = node.parent
+    return region
+
+
+def _first_class(node: LexborNode) -> str:
+    classes = (node.attributes.get("class") or "").split()
+    return classes[0] if classes else ""
+
+
+def _same_class(
+    paras: list[Para], chosen: list[int], container: LexborNode, boilerplate: Boilerplate
+) -> list[int]:
+    """Add the paragraphs near the body that carry the body paragraphs' own class.
+
+    When most body paragraphs share a class (``zn-body__paragraph``), paragraphs with
+    that class in the surrounding region are body text too, even in another block.
+    """
+    counts: dict[str, int] = {}
+    for index in chosen:
+        name = _first_class(paras[index].node)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return chosen
+    name, count = max(counts.items(), key=lambda item: item[1])
+    if count < max(3, len(chosen) // 2):
+        return chosen
+    region = _region(container)
+    taken = set(chosen)
+    for index, para in enumerate(paras):
+        if (
+            index not in taken
+            and _first_class(para.node) == name
+            and para.text
+            and is_prose(para.text)
+            and ancestor_in(para.node, region, 12) is not None
+            and not boilerplate.inside(para.node, None, 4)
+        ):
+            taken.add(index)
+    return sorted(taken)
+
+
+class _Within:
+    """Which of some containers holds a node; each ancestor is looked at once per page."""
+
+    def __init__(self, containers: list[LexborNode]) -> None:
+        self.found: dict[int, LexborNode | None] = {c.mem_id: c for c in containers}
+
+    def __call__(self, node: LexborNode | None) -> LexborNode | None:
+        path: list[int] = []
+        result: LexborNode | None = None
+        while node is not None and len(path) < MAX_DEPTH:
+            key = node.mem_id
+            if key in self.found:
+                result = self.found[key]
+                break
+            path.append(key)
+            node = node.parent
+        for key in path:
+            self.found[key] = result
+        return result
+
+
+def _lead_before(
+    paras: list[Para], first: int, container: LexborNode, boilerplate: Boilerplate
+) -> list[int]:
+    """Paragraphs just before the body container that open the article.
+
+    Sites often set the first paragraph apart (a bold intro, a separate block before
+    the rest of the body); it is taken when it sits near the body, reads as prose
+    and is not a link list or a boilerplate block.
+    """
+    region = _region(container)
+    found: list[int] = []
+    skipped = 0
+    index = first - 1
+    while index >= 0 and len(found) < 2 and skipped < 3:
+        para = paras[index]
+        index -= 1
+        if ancestor_in(para.node, region, 12) is None:
+            break
+        if boilerplate.inside(para.node, None, 4) or para.node.tag == "li":
+            break
+        if len(para.text.split()) < 12 or not is_prose(para.text):
+            skipped += 1
+            continue
+        if para.link_density() > 0.3:
+            break
+        found.insert(0, index + 1)
+    return found
