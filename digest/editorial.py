@@ -50,13 +50,15 @@ REVIEW_PREFIX = "[REVIEW] "
 
 @dataclass(frozen=True, slots=True)
 class DraftStatus:
-    """The editorial draft of a newsletter as it stands."""
+    """The editorial draft of a newsletter as it stands: ``subject`` as rendered,
+    ``edited_subject`` the editor's ("" when the newsletter's template makes it)."""
 
     newsletter: str
     number: int
     version: int
     items: tuple[Item, ...]
     subject: str
+    edited_subject: str
     note: str
     approved: bool
     approved_by: str
@@ -236,6 +238,10 @@ class Editorial:
             )
         return composed, kept
 
+    def composed(self, name: str) -> issues.Composed:
+        """The current editorial draft of ``name``; ``ReviewError`` without one."""
+        return self._current(name)[0]
+
     def status(self, name: str) -> DraftStatus:
         """The current editorial draft of ``name``; ``ReviewError`` without one."""
         composed, kept = self._current(name)
@@ -245,6 +251,7 @@ class Editorial:
             version=kept.version,
             items=composed.issue.items,
             subject=composed.rendered.subject,
+            edited_subject=composed.issue.subject,
             note=composed.issue.note,
             approved=kept.approved,
             approved_by=kept.approved_by,
