@@ -10,6 +10,7 @@ import asyncio
 import email
 import logging
 import re
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -21,13 +22,16 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 from _schedule_support import Project, project_on
 from starlette.testclient import TestClient
+from test_schedule_docs import parse
 
 from digest.cli import main
-from digest.config import load_config
+from digest.config import ReviewConfig, load_config
 from digest.editorial import Editorial
 from digest.pipeline import Pipeline
+from digest.render import note_html, note_text
 from digest.schedule import Daemon
 from digest.store import Store
 from digest.store.editorial import Edits
@@ -300,3 +304,30 @@ def test_the_archive_has_an_atom_feed_of_the_issues_web_versions(project: Projec
     assert content == client.get("/archive/news/1").text
     assert entry.find(f"{atom}title").text == readers(project)[0]["Subject"]  # type: ignore[union-attr]
     assert client.get("/archive/nothing-here/feed.xml").status_code == 404
+
+
+def test_the_docs_commands_and_review_settings_are_the_real_ones() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "editorial.md").read_text("utf-8")
+    fenced = dict(re.findall(r"^```(\w+)\n(.*?)^```", doc, re.S | re.M))
+    commands = [line.split("#")[0] for line in fenced["sh"].splitlines() if line.strip()]
+    assert len(commands) == 7
+    for command in commands:
+        parse(shlex.split(command)[1:])  # a UsageError when the CLI has no such option
+    newsletter = yaml.safe_load(fenced["yaml"])["newsletters"]["weekly"]
+    review = ReviewConfig.model_validate(newsletter["review"])
+    assert review.ahead == timedelta(hours=24) and review.on_timeout == "skip"
+
+
+def test_the_editors_note_is_sanitised_markdown_in_html_and_plain_text_in_text() -> None:
+    note = (
+        "A *good* week.\n\n<script>alert(1)</script> <img src=x onerror=alert(1)>\n\n"
+        "[bad](javascript:alert(1)) and [good](https://example.org/a)\n\n- one\n- two\n"
+    )
+    html = str(note_html(note))
+    assert "<em>good</em>" in html and '<a href="https://example.org/a"' in html
+    assert "<script" not in html and "<img" not in html and 'href="javascript' not in html
+    assert "<li>one</li>" in html
+    text = note_text(note)
+    assert "A good week." in text and "good <https://example.org/a>" in text
+    assert "- one\n\n- two" in text and "<em>" not in text
+    assert note_html("  \n") == "" and note_text("") == ""
