@@ -522,7 +522,11 @@ class Daemon:
         upcoming = make_trigger(newsletter).get_next_fire_time(None, now)
         if upcoming is None or upcoming - review.ahead > now:
             return False
-        slot = upcoming.astimezone(UTC)
+        return self._draft_for_review(config, name, upcoming.astimezone(UTC))
+
+    def _draft_for_review(self, config: Config, name: str, slot: datetime) -> bool:
+        """Build the draft of ``name`` for ``slot`` and mail it to the reviewers, unless
+        that was done for this slot already. True when it did."""
         editorial = Editorial(Pipeline(config, self.store))
         if editorial.reviewed_slot(name) == slot:
             return False
@@ -558,6 +562,11 @@ class Daemon:
         if review is None or not review.required:
             return True
         deadline = slot + newsletter.misfire_grace
+        # A daemon that was down during the `ahead` hours drafts (and asks) now.
+        try:
+            self._draft_for_review(config, name, slot)
+        except DigestError as exc:  # the slot still waits for an approval from elsewhere
+            log.error(kv("review-failed", newsletter=name, slot=slot, error=str(exc)))
         waiting = False
         while True:
             draft, state = reviewed(self.store, name)

@@ -331,3 +331,17 @@ def test_the_editors_note_is_sanitised_markdown_in_html_and_plain_text_in_text()
     assert "A good week." in text and "good <https://example.org/a>" in text
     assert "- one\n\n- two" in text and "<em>" not in text
     assert note_html("  \n") == "" and note_text("") == ""
+
+
+def test_a_slot_without_a_draft_drafts_and_asks_the_reviewers_then_waits(
+    project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    under_review(project, on_timeout="send")
+    # The daemon was down during the `ahead` hours and starts after the grace.
+    daemon = frozen_daemon(project, SLOT + timedelta(hours=2))
+    with caplog.at_level(logging.INFO, logger="digest.schedule"):
+        daemon.fire("news", SLOT)
+    [review] = mails(project, EDITOR)
+    assert str(review["Subject"]).startswith("[REVIEW] ")
+    assert "event=review-draft newsletter=news" in caplog.text
+    assert "action=send" in caplog.text and len(readers(project)) == 3
