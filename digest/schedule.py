@@ -23,6 +23,13 @@
   looks for such slots at start and every 5 minutes. SIGHUP, or a change of schedules.yaml seen by
   polling, reloads the configuration; an unreadable or invalid file is logged and the
   old configuration keeps running. A reload never stops the daemon.
+- **Editorial review** (a newsletter with ``review:``, ``digest.editorial``): every
+  ``REVIEW_EVERY`` seconds the daemon looks for a next slot at most ``review.ahead``
+  away and, once per slot, builds its draft and mails it to the reviewers. With
+  ``review.required`` a slot sends only an approved draft: it waits for the approval
+  (looking every ``APPROVAL_EVERY`` seconds) until ``misfire_grace`` after the slot,
+  then does what ``on_timeout`` says (``skip`` or ``send``) and logs
+  ``event=review-timeout``.
 
 Log lines are ``key=value`` pairs (``event=run newsletter=weekly ... seconds=1.20``).
 """
