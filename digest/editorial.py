@@ -262,8 +262,11 @@ class Editorial:
         self, name: str, change: Edits, *, note: bool = False, subject: bool = False
     ) -> DraftStatus:
         """Apply ``change`` to the current draft of ``name`` (``note``/``subject``: whether
-        it sets them): a new version, so any approval is withdrawn."""
+        it sets them): a new version, so any approval is withdrawn. No change at all
+        changes nothing."""
         composed, kept = self._current(name)
+        if change == Edits() and not note and not subject:
+            return self.status(name)
         edits = Edits(
             drop=change.drop,
             pin=change.pin,

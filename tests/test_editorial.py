@@ -178,6 +178,8 @@ def test_an_edit_after_approval_withdraws_it_and_run_waits_for_approval(
     assert (tmp_path / "drafts" / "news.html").is_file()
     assert main(["-c", config, "approve", "news"]) == 0
     assert "approved by" in capsys.readouterr().out
+    assert main(["-c", config, "edit", "news"]) == 0  # no change: still approved
+    assert "approved by" in capsys.readouterr().out
     note = tmp_path / "note.md"
     note.write_text(NOTE, encoding="utf-8")
     editorial, _ = opened(project)
