@@ -24,6 +24,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 from _schedule_support import Project, project_on
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from test_schedule_docs import parse
 
@@ -35,6 +36,8 @@ from digest.render import note_html, note_text
 from digest.schedule import Daemon
 from digest.store import Store
 from digest.store.editorial import Edits
+from digest.store.subscribers import set_preferences
+from digest.store.tables import SubscriberRow
 from digest.web import create_app
 
 EDITOR = "editor@example.org"
@@ -50,11 +53,11 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         yield project
 
 
-def under_review(project: Project, **review: object) -> None:
+def under_review(project: Project, sections: list[str] | None = None, **review: object) -> None:
     """schedules.yaml with ``news`` under review by ``EDITOR`` (Monday 07:00 UTC)."""
     settings = {"required": True, "reviewers": [EDITOR], "ahead": "24h", "on_timeout": "skip"}
     settings.update(review)
-    project.write(max_items=4, misfire_grace="1h", review=settings)
+    project.write(max_items=4, misfire_grace="1h", review=settings, sections=sections or [])
 
 
 def mails(project: Project, to: str | None = None) -> list[EmailMessage]:
@@ -347,3 +350,35 @@ def test_a_slot_without_a_draft_drafts_and_asks_the_reviewers_then_waits(
     assert str(review["Subject"]).startswith("[REVIEW] ")
     assert "event=review-draft newsletter=news" in caplog.text
     assert "action=send" in caplog.text and len(readers(project)) == 3
+
+
+def test_a_reader_who_chose_sections_gets_the_approved_issue_cut_to_them(
+    project: Project, tmp_path: Path
+) -> None:
+    offered = ["Americas", "Analysis", "Asia", "Climate", "Europe", "Indonesia", "Technology"]
+    under_review(project, sections=offered)
+    editorial, _ = opened(project)
+    assert isinstance(asyncio.run(editorial.draft("news", tmp_path)), tuple)
+    drafted = editorial.status("news")
+    last = drafted.items[-1]
+    editorial.edit(
+        "news", Edits(moves=((last.url, 1),), note=NOTE, subject="Chosen"), note=True, subject=True
+    )
+    editorial.approve("news", "test")
+    approved = editorial.status("news")
+    store = editorial.store
+    with store.session() as session:
+        reader = session.scalar(
+            select(SubscriberRow.id).where(SubscriberRow.email == "reader0@example.org")
+        )
+        assert reader is not None
+        set_preferences(session, reader, sections=[last.section], pause_weeks=0)
+    report = asyncio.run(editorial.pipeline.run("news"))
+    assert report.send is not None and report.send.sent == 3
+    [own] = mails(project, "reader0@example.org")
+    text = part(own, "plain")
+    assert str(own["Subject"]) == "Chosen" and "Editor's pick" in text
+    assert story_urls(text) == [i.url for i in approved.items if i.section == last.section]
+    assert 0 < len(story_urls(text)) < len(approved.items)
+    [other] = mails(project, "reader1@example.org")
+    assert story_urls(part(other, "plain")) == [i.url for i in approved.items]
