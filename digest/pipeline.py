@@ -251,9 +251,14 @@ class Pipeline:
         assert newsletter.review is not None
         if newsletter.review.required and require_approval and not approved:
             if draft is None:
+                why = (
+                    "its draft under review was replaced since (by 'digest preview'?)"
+                    if state is not None and state.number == issues.next_number(self.store, name)
+                    else "it has no draft yet"
+                )
                 message = (
                     f"Nothing sent for '{name}': its next issue needs an editor's approval and "
-                    f"has no draft yet; build one with 'digest draft {name}'."
+                    f"{why}; build one with 'digest draft {name}'."
                 )
             else:
                 message = (

@@ -198,6 +198,13 @@ def test_an_edit_after_approval_withdraws_it_and_run_waits_for_approval(
     assert main(["-c", config, "approve", "news", "--revoke"]) == 0
     assert main(["-c", config, "run", "news"]) == 0
     assert not mails(project)
+    # `digest preview` replaces the draft: the approval was of another one.
+    assert main(["-c", config, "approve", "news"]) == 0
+    assert main(["-c", config, "preview", "news", "-o", str(tmp_path / "preview")]) == 0
+    capsys.readouterr()
+    assert main(["-c", config, "run", "news"]) == 0
+    assert "draft under review was replaced" in capsys.readouterr().out and not mails(project)
+    assert main(["-c", config, "draft", "news", "-o", str(tmp_path / "drafts")]) == 0
     assert main(["-c", config, "approve", "news"]) == 0
     capsys.readouterr()
     assert main(["-c", config, "run", "news"]) == 0
