@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -232,6 +232,31 @@ class SendWindow:
         raise AssertionError("a send window opens at least once a week")
 
 
+class ReviewConfig(StrictModel):
+    """``review:`` of a newsletter: an editor approves each issue before it goes out
+    (``digest.editorial``). ``ahead`` is how long before its slot the draft is built and
+    mailed to the ``reviewers``; ``on_timeout`` is what the scheduler does when the
+    slot's ``misfire_grace`` ends with the draft still unapproved."""
+
+    required: bool = True
+    reviewers: list[str] = Field(default_factory=list)
+    ahead: timedelta = timedelta(hours=24)
+    on_timeout: Literal["skip", "send"] = "skip"
+
+    @field_validator("ahead", mode="before")
+    @classmethod
+    def _valid_ahead(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("reviewers")
+    @classmethod
+    def _valid_reviewers(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or _one_line(address) != address:
+                raise ValueError(f"'{address}' is not an email address")
+        return value
+
+
 class NewsletterConfig(StrictModel):
     """One newsletter: what it collects, how it looks, to whom and how it is sent."""
 
@@ -260,6 +285,7 @@ class NewsletterConfig(StrictModel):
     section_max_items: int | None = Field(None, ge=1)
     top_story: bool = False
     max_html_kb: int = Field(80, ge=20)
+    review: ReviewConfig | None = None
 
     @field_validator("cron")
     @classmethod

@@ -14,6 +14,8 @@ it and exits 1; anything else is a bug and keeps its traceback.
      ├── RenderError            a template or the MJML compiler failed
      ├── SubscriberError        a subscriber file or address is unusable
      ├── StoreError             the database cannot be opened or migrated
+     ├── ReviewError            an editorial action that does not apply: no draft to edit,
+     │                          an unknown story, a stale draft version (digest.editorial)
  ├── WebhookRejected        a provider webhook request is refused (unsigned, forged,
  │                          stale, replayed, malformed): a 4xx, logged, nothing changed
      └── BackendError           a backend could not send
@@ -73,6 +75,10 @@ class NothingWanted(SubscriberError):
 
 class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
+
+
+class ReviewError(DigestError):
+    """An editorial action (edit, approve) that does not apply to the draft as it is."""
 
 
 class WebhookRejected(DigestError):

@@ -140,7 +140,9 @@ class Issue:
     """One edition of a newsletter, its content fixed once composed.
 
     ``top`` is the optional top story, shown first with a larger treatment and not
-    repeated in its section.
+    repeated in its section. ``note`` is the editor's note (Markdown, shown above the
+    first item) and ``subject`` the editor's subject line ("" for the newsletter's
+    subject template); both are set only by an editorial review (``digest.editorial``).
     """
 
     newsletter: str
@@ -149,6 +151,8 @@ class Issue:
     date: date
     sections: tuple[Section, ...]
     top: Item | None = None
+    note: str = ""
+    subject: str = ""
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from .backends import make_backend
+from .backends import Backend, make_backend
 from .collect import SourceReport, collect
 from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
@@ -36,7 +36,7 @@ from .models import Article, Rendered, Subscriber
 from .personalize import MessageFactory
 from .render import Renderer
 from .reports import Built, PreviewFiles, RunReport, Sample, TestSend
-from .store import Store, articles, issues, ledger
+from .store import Store, articles, editorial, issues, ledger
 from .subscribers import count_active, normalize_email
 from .tokens import require_secret
 from .urls import canonical_url
@@ -166,8 +166,13 @@ class Pipeline:
         built = await self.build(name)
         if built.rendered is None or built.issue is None:
             return built
-        sample = self.sample(name, built)
         issues.freeze(self.store, name, built.composed)  # the draft run will send
+        return self.write_preview(name, built, out_dir)
+
+    def write_preview(self, name: str, built: Built, out_dir: Path) -> PreviewFiles:
+        """Write ``built`` (which holds an issue) as ``NAME.html``, ``NAME.txt`` and
+        ``NAME.eml`` into ``out_dir``, as the list's first subscriber would get it."""
+        sample = self.sample(name, built)
         out_dir.mkdir(parents=True, exist_ok=True)
         files = PreviewFiles(
             html=out_dir / f"{name}.html",
@@ -185,7 +190,6 @@ class Pipeline:
         with "[TEST]" before the subject, through the newsletter's backend. Records
         nothing: no issue, no ledger row, no article marked sent. An unusable address
         is reported and the others still get the message."""
-        newsletter = self.config.newsletter(name)
         built = await self.build(name)
         if built.issue is None or built.rendered is None:
             return TestSend(None, (), (), built)
@@ -205,10 +209,15 @@ class Pipeline:
                 messages.append(factory.build(Subscriber(id=-position, email=email)))
             except SubscriberError as exc:
                 problems.append(f"{address!r}: {exc}")
-        backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
+        backend = self.backend(name)
         async with backend:
             deliveries = await backend.send(messages)
         return TestSend(built.issue.number, tuple(deliveries), tuple(problems), built)
+
+    def backend(self, name: str) -> Backend:
+        """A new backend of newsletter ``name`` (to use as an async context manager)."""
+        newsletter = self.config.newsletter(name)
+        return make_backend(newsletter.backend, self.config.backends[newsletter.backend])
 
     # -- issues --------------------------------------------------------------
 
@@ -231,6 +240,40 @@ class Pipeline:
         stored = issues.record(self.store, name, draft.composed, newsletter.list, self._stamp())
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
+    def _reviewed(
+        self, name: str, newsletter: NewsletterConfig, require_approval: bool
+    ) -> tuple[RunReport | None, Built | None, tuple[str, ...]]:
+        """For a newsletter under review: the report of a run that waits for approval,
+        or the editorial draft to send (with a note for the report), or neither (no
+        editorial draft, and none needed: build as usual)."""
+        draft, state = editorial.reviewed(self.store, name)
+        approved = draft is not None and state is not None and state.approved
+        assert newsletter.review is not None
+        if newsletter.review.required and require_approval and not approved:
+            if draft is None:
+                why = (
+                    "its draft under review was replaced since (by 'digest preview'?)"
+                    if state is not None and state.number == issues.next_number(self.store, name)
+                    else "it has no draft yet"
+                )
+                message = (
+                    f"Nothing sent for '{name}': its next issue needs an editor's approval and "
+                    f"{why}; build one with 'digest draft {name}'."
+                )
+            else:
+                message = (
+                    f"Nothing sent for '{name}': issue #{draft.issue.number} is awaiting "
+                    f"approval; 'digest approve {name}' approves it."
+                )
+            number = draft.issue.number if draft else None
+            items = len(draft.issue.items) if draft else 0
+            return RunReport(name, number, items, 0, None, message=message), None, ()
+        if draft is None:
+            return None, None, ()
+        how = "exactly as approved" if approved else "as drafted, without approval"
+        built = Built(draft.issue, draft.rendered, draft.article_ids, (), ())
+        return None, built, (f"Sent issue #{draft.issue.number} {how}.",)
+
     def _stamp(self) -> datetime:
         return self.now().replace(microsecond=0)
 
@@ -244,10 +287,16 @@ class Pipeline:
         progress: Callable[[SendProgress, int], None] | None = None,
         batch_size: int | None = None,
         stop: Callable[[], bool] | None = None,
+        require_approval: bool = True,
     ) -> RunReport:
         """Send the next issue of ``name`` to its list and record it; resume an unfinished
         issue first. With ``dry_run`` nothing is sent or recorded. ``stop()`` is asked
-        between batches (see ``dispatch.send_issue``): a stopped send stays resumable."""
+        between batches (see ``dispatch.send_issue``): a stopped send stays resumable.
+
+        A newsletter under ``review`` sends its editorial draft exactly as drafted and
+        edited (``digest.editorial``); with ``review.required`` only once approved
+        (unless ``require_approval`` is False: the scheduler's ``on_timeout: send``),
+        and unapproved it sends nothing and says it awaits approval."""
         newsletter = self.config.newsletter(name)
         # A missing signing key stops the run before anything is recorded.
         require_secret(self.config)
@@ -256,6 +305,14 @@ class Pipeline:
         stored = None if dry_run else issues.unfinished(self.store, name)
         built: Built | None = None
         notes: tuple[str, ...] = ()
+        if stored is None and not dry_run and newsletter.review is not None:
+            awaiting, built, notes = self._reviewed(name, newsletter, require_approval)
+            if awaiting is not None:
+                return awaiting
+            if built is not None:
+                stored = issues.record(
+                    self.store, name, built.composed, newsletter.list, self._stamp()
+                )
         if stored is None:
             built = await self.build(name)
             with self.store.session() as session:

@@ -25,12 +25,15 @@ import re
 import textwrap
 from dataclasses import dataclass, replace
 from datetime import date
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import nh3
 from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 from mjml import mjml_to_html
 
@@ -375,6 +378,77 @@ def _environment(template_dir: Path | None, *, autoescape: bool) -> jinja2.Envir
     return env
 
 
+# The editor's note: CommonMark without raw HTML, then sanitised again (a note may be
+# pasted from anywhere), links to the web and mail only.
+_markdown = MarkdownIt("commonmark", {"html": False})
+_NOTE_TAGS = {"p", "a", "em", "strong", "code", "ul", "ol", "li", "blockquote", "br", "h3", "h4"}
+
+
+def note_html(note: str) -> Markup:
+    """The editor's note (Markdown) as sanitised HTML: CommonMark without raw HTML,
+    cleaned by ``nh3`` to a few text tags and http(s)/mailto links."""
+    if not note.strip():
+        return Markup("")
+    html = _markdown.render(note)
+    return Markup(
+        nh3.clean(
+            html,
+            tags=_NOTE_TAGS,
+            attributes={"a": {"href"}},
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener",
+        ).strip()
+    )
+
+
+def note_text(note: str, width: int = 78) -> str:
+    """The editor's note (Markdown) as plain text for the text part: paragraphs wrapped
+    at ``width``, list items with "- ", a link's URL in brackets after its words."""
+    blocks: list[str] = []
+    prefix = ""
+    for token in _markdown.parse(note):
+        if token.type == "list_item_open":
+            prefix = "- "
+        elif token.type == "inline":
+            words: list[str] = []
+            href = ""
+            for child in token.children or ():
+                if child.type in ("text", "code_inline"):
+                    words.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    words.append(" ")
+                elif child.type == "link_open":
+                    href = str(child.attrs.get("href", ""))
+                elif child.type == "link_close" and href:
+                    words.append(f" <{href}>")
+            text = "".join(words)
+            blocks.append(wrap(prefix + text, width) if text.strip() else "")
+            prefix = ""
+    return "\n\n".join(block for block in blocks if block)
+
+
+def with_review_box(rendered: Rendered, *, intro: str, approve_url: str, open_url: str) -> Rendered:
+    """``rendered`` with a box on top for a reviewer: ``intro`` (one sentence) and
+    links to approve the issue and to open it in the web app. The rest of the email
+    is as readers get it."""
+    link = "color:#0b5cad;display:inline-block;padding:10px 0;line-height:24px;font-weight:bold"
+    box = (
+        '<div role="note" style="margin:0 auto;max-width:552px;padding:12px 24px;'
+        "background:#fff8c5;border:2px solid #d4a72c;font:15px/1.5 Georgia,serif;"
+        f'color:#1f2328"><p style="margin:0">{escape(intro)}</p><p style="margin:0">'
+        f'<a href="{escape(approve_url)}" style="{link}">Approve this issue</a> · '
+        f'<a href="{escape(open_url)}" style="{link}">Open it in the web app to edit</a>'
+        "</p></div>"
+    )
+    html = rendered.html
+    start = html.find(">", html.find("<body")) + 1
+    text = (
+        f"{wrap(intro)}\n\nApprove this issue:\n{approve_url}\n\n"
+        f"Open it in the web app to edit:\n{open_url}\n\n{'=' * 78}\n\n"
+    )
+    return replace(rendered, html=html[:start] + box + html[start:], text=text + rendered.text)
+
+
 _subject_env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
@@ -404,6 +478,8 @@ class Renderer:
         The template's ``top_headline`` is the first item's headline cut at a word to
         ``SUBJECT_LIMIT`` characters (the default subject is just that: the From name
         already says which newsletter it is)."""
+        if issue.subject:  # the editor's own (digest.editorial)
+            return one_line(issue.subject)
         top = issue.items[0].title if issue.items else ""
         # Titles are untrusted: whitespace (CR/LF included) folds before it reaches the
         # template, and the result is folded again in case the template adds any.
@@ -437,6 +513,8 @@ class Renderer:
             "slot": tokens,
             "t": self.text,
             "date": self.text.date(issue.date),
+            "note_html": note_html(issue.note),
+            "note_text": note_text(issue.note),
         }
         try:
             mjml = self._html.render(context)

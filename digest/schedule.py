@@ -23,6 +23,13 @@
   looks for such slots at start and every 5 minutes. SIGHUP, or a change of schedules.yaml seen by
   polling, reloads the configuration; an unreadable or invalid file is logged and the
   old configuration keeps running. A reload never stops the daemon.
+- **Editorial review** (a newsletter with ``review:``, ``digest.editorial``): every
+  ``REVIEW_EVERY`` seconds the daemon looks for a next slot at most ``review.ahead``
+  away and, once per slot, builds its draft and mails it to the reviewers. With
+  ``review.required`` a slot sends only an approved draft: it waits for the approval
+  (looking every ``APPROVAL_EVERY`` seconds) until ``misfire_grace`` after the slot,
+  then does what ``on_timeout`` says (``skip`` or ``send``) and logs
+  ``event=review-timeout``.
 
 Log lines are ``key=value`` pairs (``event=run newsletter=weekly ... seconds=1.20``).
 """
@@ -36,7 +43,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,10 +57,12 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config, load_config
+from .editorial import Editorial
 from .errors import DigestError
 from .hosts import is_alive, worker_id
 from .pipeline import Pipeline, RunReport
 from .store import Store
+from .store.editorial import mark_reviewed, reviewed
 from .store.runs import (
     beat_slot,
     claim_slot,
@@ -79,6 +88,10 @@ HEARTBEAT_EVERY = 30.0
 STALE_AFTER = timedelta(minutes=10)
 #: How often a daemon looks for slots left running by dead processes (seconds).
 ORPHAN_CHECK_EVERY = 300.0
+#: How often a daemon looks for drafts due for review (seconds).
+REVIEW_EVERY = 300.0
+#: How often a slot waiting for an editor's approval looks again (seconds).
+APPROVAL_EVERY = 30.0
 
 _active: Daemon | None = None
 
@@ -191,6 +204,7 @@ class Daemon:
             jobstore="volatile",
             replace_existing=True,
         )
+        self._schedule_reviews()
         self.scheduler.resume()
         log.info(kv("started", owner=self.owner, config=self.config_path, jobs=len(self.jobs())))
 
@@ -449,7 +463,14 @@ class Daemon:
         )
         beating.start()
         try:
-            report = asyncio.run(Pipeline(config, self.store).run(name, stop=self.stopping.is_set))
+            approval = self._review_gate(config, name, slot)
+            if approval is None:
+                return
+            report = asyncio.run(
+                Pipeline(config, self.store).run(
+                    name, stop=self.stopping.is_set, require_approval=approval
+                )
+            )
         except DigestError as exc:
             finish_slot(self.store, name, slot, RunStatus.FAILED, str(exc), None)
             log.error(kv("failed", newsletter=name, slot=slot, error=str(exc)))
@@ -462,6 +483,126 @@ class Daemon:
         status = _status(report)
         finish_slot(self.store, name, slot, status, report.message, report.issue_number)
         _log_report(report, slot, status, time.monotonic() - started)
+
+    # -- editorial review (digest.editorial) --------------------------------------
+
+    #: The clock of the review hooks (tests freeze it).
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
+    #: How often (seconds) drafts due for review are looked for.
+    review_every: float = REVIEW_EVERY
+    #: How often (seconds) a slot waiting for approval looks again.
+    approval_every: float = APPROVAL_EVERY
+
+    def _schedule_reviews(self) -> None:
+        """Look for drafts due for review now and every ``review_every`` seconds."""
+        self.scheduler.add_job(
+            self.prepare_reviews,
+            "interval",
+            seconds=self.review_every,
+            id="reviews",
+            jobstore="volatile",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def prepare_reviews(self) -> None:
+        """``prepare_review`` for each enabled newsletter under review; one that fails
+        is logged and the others go on."""
+        for name, newsletter in self.config.newsletters.items():
+            if not newsletter.enabled or newsletter.review is None:
+                continue
+            try:
+                self.prepare_review(name)
+            except DigestError as exc:
+                log.error(kv("review-failed", newsletter=name, error=str(exc)))
+
+    def prepare_review(self, name: str) -> bool:
+        """When the next slot of ``name`` is at most ``review.ahead`` away and its review
+        mail has not gone out: build the draft (``Editorial.draft``), mail it to the
+        reviewers and record the slot as reviewed. True when it did."""
+        config = self.config
+        newsletter = config.newsletter(name)
+        review = newsletter.review
+        if review is None:
+            return False
+        now = self.clock()
+        upcoming = make_trigger(newsletter).get_next_fire_time(None, now)
+        if upcoming is None or upcoming - review.ahead > now:
+            return False
+        return self._draft_for_review(config, name, upcoming.astimezone(UTC))
+
+    def _draft_for_review(self, config: Config, name: str, slot: datetime) -> bool:
+        """Build the draft of ``name`` for ``slot`` and mail it to the reviewers, unless
+        that was done for this slot already. True when it did."""
+        editorial = Editorial(Pipeline(config, self.store))
+        if editorial.reviewed_slot(name) == slot:
+            return False
+        result = asyncio.run(editorial.draft(name, config.root / "preview"))
+        if not isinstance(result, tuple):
+            log.info(kv("review-nothing", newsletter=name, slot=slot, reason="no new articles"))
+            return False
+        status, files = result
+        deliveries = asyncio.run(editorial.send_review(name))
+        mark_reviewed(self.store, name, slot)
+        log.info(
+            kv(
+                "review-draft",
+                newsletter=name,
+                slot=slot,
+                issue=status.number,
+                version=status.version,
+                items=len(status.items),
+                reviewers=len(deliveries),
+                preview=files.html,
+            )
+        )
+        return True
+
+    def _review_gate(self, config: Config, name: str, slot: datetime) -> bool | None:
+        """Before ``slot`` of ``name`` runs: for a newsletter under ``review.required``,
+        wait until its draft is approved or the slot's ``misfire_grace`` ends, then do
+        what ``on_timeout`` says. True: send, approval required (approved, or no review
+        needed); False: send the draft unapproved (``on_timeout: send``); None: the
+        slot ends here, recorded (``on_timeout: skip``, or the daemon is stopping)."""
+        newsletter = config.newsletter(name)
+        review = newsletter.review
+        if review is None or not review.required:
+            return True
+        deadline = slot + newsletter.misfire_grace
+        # A daemon that was down during the `ahead` hours drafts (and asks) now.
+        try:
+            self._draft_for_review(config, name, slot)
+        except DigestError as exc:  # the slot still waits for an approval from elsewhere
+            log.error(kv("review-failed", newsletter=name, slot=slot, error=str(exc)))
+        waiting = False
+        while True:
+            draft, state = reviewed(self.store, name)
+            if draft is not None and state is not None and state.approved:
+                if waiting:
+                    log.info(kv("review-approved", newsletter=name, slot=slot))
+                return True
+            if self.stopping.is_set():
+                finish_slot(
+                    self.store, name, slot, RunStatus.INTERRUPTED, "awaiting approval", None
+                )
+                return None
+            if self.clock() >= deadline:
+                break
+            if not waiting:
+                waiting = True
+                log.info(kv("review-waiting", newsletter=name, slot=slot, until=deadline))
+            self.stopping.wait(self.approval_every)
+        grace = _duration(newsletter.misfire_grace)
+        log.warning(
+            kv("review-timeout", newsletter=name, slot=slot, grace=grace, action=review.on_timeout)
+        )
+        if review.on_timeout == "send":
+            return False
+        message = (
+            f"Not approved within misfire_grace ({grace}) of the slot: skipped (on_timeout: skip)."
+        )
+        finish_slot(self.store, name, slot, RunStatus.NOTHING, message, None)
+        return None
 
     # -- listeners --------------------------------------------------------------
 

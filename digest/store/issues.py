@@ -240,6 +240,8 @@ def issue_to_json(issue: Issue) -> dict[str, Any]:
             {"name": section.name, "items": [_item_to_json(item) for item in section.items]}
             for section in issue.sections
         ],
+        "note": issue.note,
+        "subject": issue.subject,
     }
 
 
@@ -255,6 +257,9 @@ def issue_from_json(data: dict[str, Any]) -> Issue:
             for section in data["sections"]
         ),
         top=_item_from_json(data["top"]) if data["top"] else None,
+        # Issues stored before the editorial review have neither.
+        note=data.get("note", ""),
+        subject=data.get("subject", ""),
     )
 
 

@@ -330,3 +330,30 @@ class HttpCacheRow(Base):
     #: The entries collection parsed from ``body``, so an unchanged feed is not parsed again.
     listing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EditorialRow(Base):
+    """The editorial state of a newsletter under review (``digest.editorial``); at most
+    one per newsletter.
+
+    ``edits`` are the editor's changes to issue ``number`` (``{"drop", "pin", "moves",
+    "note", "subject"}``), applied again whenever the draft is rebuilt. ``version``
+    grows at every rebuild and edit; ``fingerprint`` identifies the draft
+    (``issue_drafts``) that version is, and an approval holds only while
+    ``approved_version`` is ``version`` and the draft is still that one.
+    ``review_slot`` is the scheduled slot whose review mail went out.
+    """
+
+    __tablename__ = "editorial"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    newsletter: Mapped[str] = mapped_column(String(200), unique=True)
+    number: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    edits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    approved_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    approved_by: Mapped[str] = mapped_column(String(320), default="")
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    review_slot: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

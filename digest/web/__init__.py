@@ -2,8 +2,9 @@
 
 ``create_app(config, store)`` builds the ASGI app; ``digest serve`` runs it on uvicorn.
 Each area of the service is a module here that contributes its routes through
-``routes()``: ``pages`` (subscribe, confirm, unsubscribe, preferences), ``archive``
-and ``webhooks``. Request bodies over ``web.max_body_bytes`` are refused with 413.
+``routes()``: ``pages`` (subscribe, confirm, unsubscribe, preferences), ``archive``,
+``review`` (the editorial review's signed links) and ``webhooks``. Request bodies
+over ``web.max_body_bytes`` are refused with 413.
 Handlers stay thin and never block the event loop: an endpoint that reads the database
 is a plain ``def`` (Starlette runs it in its thread pool), or hands that work to
 ``run_in_threadpool`` after awaiting the request body; the rules are the services'.
@@ -27,7 +28,7 @@ from ..store import Store
 from ..store.health import ping
 from ..tokens import secret_key
 from ..webhooks import load_keys as load_webhook_keys
-from . import archive, pages, preview, webhooks
+from . import archive, pages, preview, review, webhooks
 from .limits import BodyLimitMiddleware, RateLimiter
 
 
@@ -45,6 +46,7 @@ def routes() -> list[BaseRoute]:
         *archive.routes(),
         *webhooks.routes(),
         *preview.routes(),
+        *review.routes(),
     ]
 
 
