@@ -57,12 +57,13 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config, load_config
-from .editorial import Editorial
 from .errors import DigestError
 from .hosts import is_alive, worker_id
+from .logfmt import duration as _duration
+from .logfmt import kv
 from .pipeline import Pipeline, RunReport
+from .review_slots import ReviewSlots
 from .store import Store
-from .store.editorial import mark_reviewed, reviewed
 from .store.runs import (
     beat_slot,
     claim_slot,
@@ -88,26 +89,8 @@ HEARTBEAT_EVERY = 30.0
 STALE_AFTER = timedelta(minutes=10)
 #: How often a daemon looks for slots left running by dead processes (seconds).
 ORPHAN_CHECK_EVERY = 300.0
-#: How often a daemon looks for drafts due for review (seconds).
-REVIEW_EVERY = 300.0
-#: How often a slot waiting for an editor's approval looks again (seconds).
-APPROVAL_EVERY = 30.0
 
 _active: Daemon | None = None
-
-
-def kv(event: str, **fields: Any) -> str:
-    """A structured log line: ``event=NAME key=value ...`` (values with spaces quoted)."""
-    parts = [f"event={event}"]
-    for key, value in fields.items():
-        if isinstance(value, float):
-            text = f"{value:.2f}"
-        elif isinstance(value, datetime):
-            text = value.isoformat()
-        else:
-            text = " | ".join(str(value).splitlines())  # one event, one line
-        parts.append(f'{key}="{text}"' if (" " in text or not text) else f"{key}={text}")
-    return " ".join(parts)
 
 
 def job_id(name: str) -> str:
@@ -137,7 +120,7 @@ def resume(name: str, slot: str, owner: str = "") -> None:
         _active.resume(name, datetime.fromisoformat(slot), owner)
 
 
-class Daemon:
+class Daemon(ReviewSlots):
     """The scheduler process of one schedules.yaml. ``serve()`` blocks until SIGTERM.
 
     ``watch_interval`` is how often (seconds) schedules.yaml is checked for changes;
@@ -484,125 +467,8 @@ class Daemon:
         finish_slot(self.store, name, slot, status, report.message, report.issue_number)
         _log_report(report, slot, status, time.monotonic() - started)
 
-    # -- editorial review (digest.editorial) --------------------------------------
-
     #: The clock of the review hooks (tests freeze it).
     clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
-    #: How often (seconds) drafts due for review are looked for.
-    review_every: float = REVIEW_EVERY
-    #: How often (seconds) a slot waiting for approval looks again.
-    approval_every: float = APPROVAL_EVERY
-
-    def _schedule_reviews(self) -> None:
-        """Look for drafts due for review now and every ``review_every`` seconds."""
-        self.scheduler.add_job(
-            self.prepare_reviews,
-            "interval",
-            seconds=self.review_every,
-            id="reviews",
-            jobstore="volatile",
-            replace_existing=True,
-            next_run_time=datetime.now(UTC),
-        )
-
-    def prepare_reviews(self) -> None:
-        """``prepare_review`` for each enabled newsletter under review; one that fails
-        is logged and the others go on."""
-        for name, newsletter in self.config.newsletters.items():
-            if not newsletter.enabled or newsletter.review is None:
-                continue
-            try:
-                self.prepare_review(name)
-            except DigestError as exc:
-                log.error(kv("review-failed", newsletter=name, error=str(exc)))
-
-    def prepare_review(self, name: str) -> bool:
-        """When the next slot of ``name`` is at most ``review.ahead`` away and its review
-        mail has not gone out: build the draft (``Editorial.draft``), mail it to the
-        reviewers and record the slot as reviewed. True when it did."""
-        config = self.config
-        newsletter = config.newsletter(name)
-        review = newsletter.review
-        if review is None:
-            return False
-        now = self.clock()
-        upcoming = make_trigger(newsletter).get_next_fire_time(None, now)
-        if upcoming is None or upcoming - review.ahead > now:
-            return False
-        return self._draft_for_review(config, name, upcoming.astimezone(UTC))
-
-    def _draft_for_review(self, config: Config, name: str, slot: datetime) -> bool:
-        """Build the draft of ``name`` for ``slot`` and mail it to the reviewers, unless
-        that was done for this slot already. True when it did."""
-        editorial = Editorial(Pipeline(config, self.store))
-        if editorial.reviewed_slot(name) == slot:
-            return False
-        result = asyncio.run(editorial.draft(name, config.root / "preview"))
-        if not isinstance(result, tuple):
-            log.info(kv("review-nothing", newsletter=name, slot=slot, reason="no new articles"))
-            return False
-        status, files = result
-        deliveries = asyncio.run(editorial.send_review(name))
-        mark_reviewed(self.store, name, slot)
-        log.info(
-            kv(
-                "review-draft",
-                newsletter=name,
-                slot=slot,
-                issue=status.number,
-                version=status.version,
-                items=len(status.items),
-                reviewers=len(deliveries),
-                preview=files.html,
-            )
-        )
-        return True
-
-    def _review_gate(self, config: Config, name: str, slot: datetime) -> bool | None:
-        """Before ``slot`` of ``name`` runs: for a newsletter under ``review.required``,
-        wait until its draft is approved or the slot's ``misfire_grace`` ends, then do
-        what ``on_timeout`` says. True: send, approval required (approved, or no review
-        needed); False: send the draft unapproved (``on_timeout: send``); None: the
-        slot ends here, recorded (``on_timeout: skip``, or the daemon is stopping)."""
-        newsletter = config.newsletter(name)
-        review = newsletter.review
-        if review is None or not review.required:
-            return True
-        deadline = slot + newsletter.misfire_grace
-        # A daemon that was down during the `ahead` hours drafts (and asks) now.
-        try:
-            self._draft_for_review(config, name, slot)
-        except DigestError as exc:  # the slot still waits for an approval from elsewhere
-            log.error(kv("review-failed", newsletter=name, slot=slot, error=str(exc)))
-        waiting = False
-        while True:
-            draft, state = reviewed(self.store, name)
-            if draft is not None and state is not None and state.approved:
-                if waiting:
-                    log.info(kv("review-approved", newsletter=name, slot=slot))
-                return True
-            if self.stopping.is_set():
-                finish_slot(
-                    self.store, name, slot, RunStatus.INTERRUPTED, "awaiting approval", None
-                )
-                return None
-            if self.clock() >= deadline:
-                break
-            if not waiting:
-                waiting = True
-                log.info(kv("review-waiting", newsletter=name, slot=slot, until=deadline))
-            self.stopping.wait(self.approval_every)
-        grace = _duration(newsletter.misfire_grace)
-        log.warning(
-            kv("review-timeout", newsletter=name, slot=slot, grace=grace, action=review.on_timeout)
-        )
-        if review.on_timeout == "send":
-            return False
-        message = (
-            f"Not approved within misfire_grace ({grace}) of the slot: skipped (on_timeout: skip)."
-        )
-        finish_slot(self.store, name, slot, RunStatus.NOTHING, message, None)
-        return None
 
     # -- listeners --------------------------------------------------------------
 
@@ -635,14 +501,6 @@ def _status(report: RunReport) -> RunStatus:
     if report.send is None:
         return RunStatus.NOTHING
     return RunStatus.FAILED if report.send.failed else RunStatus.DONE
-
-
-def _duration(delta: timedelta | None) -> str:
-    if delta is None:
-        return "unknown"
-    seconds = int(delta.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def _log_report(report: RunReport, slot: datetime, status: RunStatus, seconds: float) -> None:

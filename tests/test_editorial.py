@@ -23,10 +23,8 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
-from _schedule_support import Project, project_on
 from sqlalchemy import select
 from starlette.testclient import TestClient
-from test_schedule_docs import parse
 
 from digest.cli import main
 from digest.config import ReviewConfig, load_config
@@ -39,6 +37,8 @@ from digest.store.editorial import Edits
 from digest.store.subscribers import set_preferences
 from digest.store.tables import SubscriberRow
 from digest.web import create_app
+from tests.support.docs import parse
+from tests.support.schedule import Project, project_on
 
 EDITOR = "editor@example.org"
 #: A Monday 07:00 UTC: a slot of the default cron "0 7 * * mon".

@@ -255,8 +255,10 @@ def resolve_url(meta: Meta, url: str) -> str:
     if canonical:
         # A canonical that is no URL (``http://[``) is ignored like an off-site one.
         resolved = join_url(url, canonical)
-        if resolved and urlsplit(resolved).scheme in ("http", "https") and (
-            same_site(resolved, url) or urlsplit(url).scheme == "file"
+        if (
+            resolved
+            and urlsplit(resolved).scheme in ("http", "https")
+            and (same_site(resolved, url) or urlsplit(url).scheme == "file")
         ):
             return resolved
     return url

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any
 
-import typer
 import yaml
 
-from digest.cli import app
 from tests.support import ROOT
+from tests.support.docs import parse
 
 DOC = ROOT / "docs" / "scheduling.md"
 
@@ -19,15 +17,6 @@ DOC = ROOT / "docs" / "scheduling.md"
 def blocks(language: str) -> list[str]:
     fenced = re.findall(r"^```(\w*)\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
     return [body for lang, body in fenced if lang == language]
-
-
-def parse(argv: list[str]) -> Any:
-    """Parse ``digest ARGV`` as the CLI would, without running it (UsageError if wrong)."""
-    group = typer.main.get_command(app)
-    context = group.make_context("digest", list(argv), resilient_parsing=False)
-    name, command, rest = group.resolve_command(context, [*context._protected_args, *context.args])
-    assert command is not None, f"no command {name}"
-    return command.make_context(name or "", rest, parent=context)
 
 
 def digest_commands() -> list[list[str]]:
