@@ -11,7 +11,9 @@ What a hook raises decides what happens (see ``digest.errors``):
 
 - ``TransientError``: the message is retried later; ``ThrottledError`` also halves
   the pace of the ``SendPacer`` and pauses it for the server's ``Retry-After``;
+  ``Unreachable`` is reported ``refused`` (nothing about the recipient);
 - ``PermanentError``: never retried; ``HardBounce`` also suppresses the address;
+  ``Refusal`` (policy, relay, content) is reported ``refused``: nobody is suppressed;
 - ``SendAborted``: the backend cannot send at all; it propagates out of ``send``.
 
 ``HttpBackend`` adds what the provider APIs share: an injected ``httpx.AsyncClient``,
@@ -39,9 +41,11 @@ from ..errors import (
     ConfigError,
     HardBounce,
     PermanentError,
+    Refusal,
     SendAborted,
     ThrottledError,
     TransientError,
+    Unreachable,
 )
 from ..models import Delivery, DeliveryStatus, Message
 from ..schema import StrictModel
@@ -272,10 +276,19 @@ class Backend:
         if isinstance(exc, ThrottledError):
             self.limiter.throttled(exc.retry_after)
         if isinstance(exc, TransientError):
-            return failed(message, DeliveryStatus.TRANSIENT, str(exc))
+            return failed(
+                message,
+                DeliveryStatus.TRANSIENT,
+                str(exc),
+                refused=isinstance(exc, Unreachable),
+            )
         if isinstance(exc, PermanentError):
             return failed(
-                message, DeliveryStatus.FAILED, str(exc), bounced=isinstance(exc, HardBounce)
+                message,
+                DeliveryStatus.FAILED,
+                str(exc),
+                bounced=isinstance(exc, HardBounce),
+                refused=isinstance(exc, Refusal),
             )
         raise exc
 
@@ -321,7 +334,12 @@ def sent(message: Message, provider_id: str) -> Delivery:
 
 
 def failed(
-    message: Message, status: DeliveryStatus, error: str, *, bounced: bool = False
+    message: Message,
+    status: DeliveryStatus,
+    error: str,
+    *,
+    bounced: bool = False,
+    refused: bool = False,
 ) -> Delivery:
     """A ``TRANSIENT`` or ``FAILED`` delivery of ``message`` with the reason."""
     return Delivery(
@@ -330,6 +348,7 @@ def failed(
         status=status,
         error=error,
         bounced=bounced,
+        refused=refused,
     )
 
 
@@ -412,7 +431,8 @@ class HttpBackend(Backend):
         without ``expect_json``, and for the statuses in ``raw``, whatever their body).
 
         401/403 raise ``SendAborted``; 429 ``ThrottledError`` with ``Retry-After``;
-        5xx, timeouts, connection errors and non-JSON answers ``TransientError``;
+        connection errors ``Unreachable``; 5xx, timeouts and non-JSON answers
+        ``TransientError``;
         other 4xx ``PermanentError`` carrying the provider's message.
         """
         try:
@@ -422,7 +442,7 @@ class HttpBackend(Backend):
                 f"{self.type}: no answer within {self.config.timeout:g}s."
             ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"{self.type}: cannot reach {url} ({exc}).") from None
+            raise Unreachable(f"{self.type}: cannot reach {url} ({exc}).") from None
         status = response.status_code
         if status in (401, 403):
             raise SendAborted(
