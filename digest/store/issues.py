@@ -10,14 +10,17 @@ draft store the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..errors import RunConflict
 from ..models import Issue, Item, Rendered, Section
 from . import Store, articles, ledger
 from .status import IssueStatus
@@ -128,8 +131,9 @@ def record(
     """Store ``composed`` as the issue of ``newsletter`` being sent, in one transaction:
     the issue row, its items (which marks its articles sent), a queued ledger row per
     subscriber of ``list_name`` who may be sent to; the newsletter's draft goes (it was
-    this issue, or out of date)."""
-    with store.session() as session:
+    this issue, or out of date). ``RunConflict`` when another run recorded the same
+    issue number first."""
+    with _raced(newsletter, composed.issue.number), store.session() as session:
         session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         row = IssueRow(
             newsletter=newsletter,
@@ -145,6 +149,20 @@ def record(
         )
         ledger.queue(session, row.id, list_name)
         return _stored(row, len(composed.article_ids))
+
+
+@contextmanager
+def _raced(newsletter: str, number: int) -> Iterator[None]:
+    """Turn the unique-key conflict of two runs recording issue ``number`` of
+    ``newsletter`` at once into ``RunConflict``: the loser recorded nothing."""
+    try:
+        yield
+    except IntegrityError:
+        raise RunConflict(
+            f"Another run of '{newsletter}' recorded issue #{number} at the same moment; "
+            f"this one stopped before sending anything. Run 'digest run {newsletter}' again "
+            "to help finish that issue once the other run is done or gone."
+        ) from None
 
 
 def unfinished(store: Store, newsletter: str) -> StoredIssue | None:

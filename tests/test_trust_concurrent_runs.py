@@ -1,0 +1,68 @@
+"""Two ``digest run`` of one newsletter started together (issue 12, item 13): the one
+that loses the race to record the issue stops with a sentence, having recorded
+nothing, instead of a unique-key traceback; nobody gets two copies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from digest.errors import RunConflict
+from digest.store import Store, issues
+from digest.store.tables import DeliveryRow, IssueRow
+from tests.test_store_issues import WHEN, composed
+from tests.test_store_issues import store as store  # the fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_second_run_to_record_an_issue_gets_a_sentence_and_records_nothing(
+    store: Store,
+) -> None:
+    # Both runs composed issue #1 from the same articles before either recorded it.
+    both = composed(store)
+    first = issues.record(store, "weekly", both, "readers", WHEN)
+    with pytest.raises(RunConflict) as lost:
+        issues.record(store, "weekly", both, "readers", WHEN)
+    assert "Another run of 'weekly' recorded issue #1" in str(lost.value)
+    assert "\n" not in str(lost.value)
+    with store.session() as session:
+        assert session.scalar(select(func.count(IssueRow.id))) == 1
+        rows = session.scalar(select(func.count(DeliveryRow.id)))
+    assert rows == 2 and first.number == 1
+
+
+def test_two_runs_started_together_send_each_message_once_without_a_traceback(
+    demo: Path,
+) -> None:
+    csv = demo.parent / "examples/subscribers.csv"
+    command = [sys.executable, "-m", "digest", "--config", str(demo)]
+    subprocess.run([*command, "subscribers", "import", "demo", str(csv)], check=True, cwd=ROOT)
+    runs = [
+        subprocess.Popen(
+            [*command, "run", "weekly"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    for code, _, err in results:
+        assert code in (0, 1), err
+        assert "Traceback" not in err, err
+        if code == 1:
+            assert len(err.strip().splitlines()) == 1, err
+    sent = Counter(
+        line.split(":", 1)[1].strip()
+        for path in (demo.parent / "outbox" / "new").iterdir()
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.startswith("To:")
+    )
+    assert len(sent) == 4 and set(sent.values()) == {1}
