@@ -141,3 +141,29 @@ async def test_unreachable_provider_is_retried_then_stops(tmp_path) -> None:  # 
         await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
     assert counts(issue) == {"queued": 4}
     assert issue.issue_status() == "sending"
+
+
+async def test_requeue_failed_leaves_hard_bounces_and_the_unsubscribed_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from digest.store import ledger
+    from tests.test_dispatch import Recorder
+
+    issue = queued_issue(tmp_path / "d.db", emails(5))
+    backend = Recorder(
+        {
+            "reader0@example.test": [HardBounce("550 5.1.1 User unknown")],
+            "reader1@example.test": [PermanentError("552 5.2.2 Mailbox full")],
+            "reader2@example.test": [PermanentError("552 5.2.2 Mailbox full")],
+        }
+    )
+    await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
+    assert issue.issue_status() == "sent"
+    issue.set_status("reader2@example.test", "unsubscribed")
+    assert ledger.requeue_failed(issue.store, "weekly") == (1, 1)
+    assert issue.statuses()["reader1@example.test"] == "queued"
+    assert issue.statuses()["reader0@example.test"] == "failed"
+    assert issue.statuses()["reader2@example.test"] == "failed"
+    assert issue.issue_status() == "sending"
+    report = await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
+    assert report.sent == 1 and issue.issue_status() == "sent"
+    assert backend.delivered["reader1@example.test"] == 1
+    assert ledger.requeue_failed(issue.store, "nobody") is None

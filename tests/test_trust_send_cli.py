@@ -119,3 +119,25 @@ def test_unsuppress_says_where_the_address_is_still_bounced(
     assert cli(config, "subscribers", "unsuppress", address) == 0
     said = capsys.readouterr().out
     assert "taken off" in said and "still bounced on 'demo'" in said
+
+
+def test_retry_resends_the_failed_rows_of_the_last_issue_once_the_cause_is_fixed(
+    demo_with_list: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = demo_with_list
+    full = {"ava.lindqvist@example.org", "samuel.okoye@example.org"}
+    faults = Faults(tempfail_first=full, tempfail_reply="552 5.2.2 Mailbox full")
+    with FaultServer(faults) as server:
+        through_smtp(config, server.port)
+        assert cli(config, "run", "weekly") == 1  # two deliveries failed
+        assert len(server.counts()) == DEMO_SUBSCRIBERS - len(full)
+        capsys.readouterr()
+        assert cli(config, "retry", "weekly") == 0  # the mailboxes were emptied
+        assert "Issue #1 of 'weekly': 2 failed deliveries queued again." in capsys.readouterr().out
+        assert len(server.counts()) == DEMO_SUBSCRIBERS
+        assert set(server.counts().values()) == {1}
+        assert cli(config, "retry", "weekly") == 0
+        assert "no failed delivery" in capsys.readouterr().out
+    store = Store(load_config(config).database_url)
+    assert issues.unfinished(store, "weekly") is None
+    assert counts(config, capsys)["active"] == DEMO_SUBSCRIBERS

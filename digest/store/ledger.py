@@ -393,3 +393,42 @@ def _settle(keys: tuple[str, ...]) -> Update:
         .where(_DELIVERIES.c.id == bindparam("row_id"))
         .values({key: bindparam(key) for key in keys if key != "row_id"})
     )
+
+
+def requeue_failed(store: Store, newsletter: str) -> tuple[int, int] | None:
+    """Queue again the ``failed`` rows of the last issue of ``newsletter`` whose
+    subscriber may still be sent to (a hard bounce or an unsubscription since stays as
+    it is), with their attempts reset, and mark the issue ``sending`` again when any
+    was: ``digest retry`` after the operator fixed what made them fail. Returns (the
+    issue's number, how many rows), or ``None`` when the newsletter has no issue."""
+    with store.session() as session:
+        issue = session.scalar(
+            select(IssueRow)
+            .where(IssueRow.newsletter == newsletter)
+            .order_by(IssueRow.number.desc())
+            .limit(1)
+        )
+        if issue is None:
+            return None
+        sendable = select(SubscriberRow.id).where(sendable_clause())
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.issue_id == issue.id,
+                DeliveryRow.status == DeliveryStatus.FAILED,
+                DeliveryRow.subscriber_id.in_(sendable),
+            )
+            .values(
+                status=DeliveryStatus.QUEUED.value,
+                attempts=0,
+                error="",
+                not_before=None,
+                claimed_by="",
+                lease_until=None,
+                updated_at=utcnow(),
+            )
+        )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            issue.status = IssueStatus.SENDING.value
+        return issue.number, count
