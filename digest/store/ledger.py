@@ -113,20 +113,6 @@ def queue(session: Session, issue_id: int, list_name: str) -> None:
     session.execute(insert(DeliveryRow).from_select(columns, chosen))
 
 
-def first_recipient(store: Store, list_name: str) -> Subscriber | None:
-    """The subscriber of ``list_name`` whom ``queue`` would queue first, if any."""
-    with store.session() as session:
-        row = session.scalar(
-            select(SubscriberRow)
-            .join(ListRow, ListRow.id == SubscriberRow.list_id)
-            .where(ListRow.name == list_name, sendable_clause())
-            .order_by(SubscriberRow.id)
-        )
-        if row is None:
-            return None
-        return Subscriber(id=row.id, email=row.email, name=row.name, list=list_name)
-
-
 def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[Claimed]:
     """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
     is over; on PostgreSQL rows locked by another worker's claim are skipped."""
