@@ -39,7 +39,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
@@ -270,6 +270,15 @@ class _Run:
             if settled[-1].status is DeliveryStatus.FAILED and delivery.bounced:
                 bounced.append((delivery.recipient, delivery.error))
         stopped = aborted or self._refused()
+        if isinstance(stopped, SendRefused):
+            # The send stops because of us: no row of this batch fails for a refusal.
+            attempts = {item.delivery_id: item.attempts for item in batch}
+            settled = [
+                replace(row, status=DeliveryStatus.TRANSIENT, attempts=attempts[row.delivery_id])
+                if row.delivery_id in self.refusals and row.status is DeliveryStatus.FAILED
+                else row
+                for row in settled
+            ]
         if stopped is not None:
             await asyncio.to_thread(self._settle, settled, bounced)
             raise stopped
