@@ -16,7 +16,7 @@ settles every row of the batch in one transaction:
 A failure that says nothing about the recipient (``Delivery.refused``: a policy,
 relay, authentication or content refusal, or a server that cannot be reached) never
 marks a row failed by itself and never suppresses anyone. Once ``max_refusals``
-rows (or every row, on a shorter list) are refused in one send, or a row exhausts
+rows (the backend's setting, 5 by default; or every row, on a shorter list) are refused in one send, or a row exhausts
 its attempts on an unreachable server, the send stops with ``SendRefused``: those
 rows stay ``queued`` as they were and the issue unfinished, so the run after the
 operator fixed the cause resumes it. A row refused ``max_attempts`` times while the
@@ -74,8 +74,9 @@ class SendOptions:
     backoff_max: float = 600.0
     lease: float = 600.0
     worker: str = field(default_factory=worker_id)
-    #: Rows refused for reasons that are not about the recipient before the send stops.
-    max_refusals: int = 5
+    #: Rows refused for reasons not about the recipient before the send stops; None:
+    #: the backend's ``max_refusals`` setting.
+    max_refusals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ class _Run:
         self.interrupted = False
         # Refusals not about the recipient, per ledger row, and the most a send takes.
         self.refusals: Counter[int] = Counter()
-        self.refusal_limit = options.max_refusals
+        self.refusal_limit = options.max_refusals or backend.max_refusals
         self.refused_reasons: Counter[str] = Counter()
         self.unreachable: str = ""
 
@@ -391,7 +392,7 @@ async def send_issue(
     if freed:
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
     # On a list shorter than the threshold, every row refused is enough to stop.
-    run.refusal_limit = max(1, min(options.max_refusals, ledger.count_queued(store, issue_id)))
+    run.refusal_limit = max(1, min(run.refusal_limit, ledger.count_queued(store, issue_id)))
     try:
         if backend.connections == 1:
             # In this task: whatever stops the send (KeyboardInterrupt included) reaches

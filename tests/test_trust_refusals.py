@@ -167,3 +167,21 @@ async def test_requeue_failed_leaves_hard_bounces_and_the_unsubscribed_alone(tmp
     assert report.sent == 1 and issue.issue_status() == "sent"
     assert backend.delivered["reader1@example.test"] == 1
     assert ledger.requeue_failed(issue.store, "nobody") is None
+
+
+async def test_the_refusal_threshold_is_the_backends_max_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    issue = queued_issue(tmp_path / "d.db", emails(10))
+    faults = Faults(refuse_every_rcpt="554 5.7.1 Client host rejected: blocklisted")
+    with FaultServer(faults) as server:
+        backend = smtp(server.port, connections=1, max_refusals=2)
+        async with backend:
+            with pytest.raises(SendRefused) as stopped:
+                await send_issue(
+                    issue.store,
+                    issue.issue_id,
+                    issue.factory,
+                    backend,
+                    options=SendOptions(batch_size=1, backoff_base=0.01, backoff_max=0.02),
+                )
+    assert "refused 2 recipient(s)" in str(stopped.value)
+    assert counts(issue) == {"queued": 10}

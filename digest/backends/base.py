@@ -52,6 +52,8 @@ from ..schema import StrictModel
 
 #: The slowest pace throttling may push a backend down to, in messages per second.
 MIN_RATE = 0.2
+#: Recipients refused for reasons not about them before a send stops, unless configured.
+DEFAULT_MAX_REFUSALS = 5
 
 
 class SendPacer:
@@ -186,6 +188,9 @@ class SendingConfig(BackendConfig):
     rate: RateConfig = Field(default_factory=RateConfig)
     connections: int = Field(4, ge=1, le=200)
     timeout: float = Field(30.0, gt=0)
+    #: Recipients refused for reasons not about them (policy, relay, content) before a
+    #: send stops (see ``digest.dispatch``).
+    max_refusals: int = Field(DEFAULT_MAX_REFUSALS, ge=1)
 
 
 class Backend:
@@ -221,6 +226,12 @@ class Backend:
     def connections(self) -> int:
         """How many batches may be in flight at once (``connections`` in the config)."""
         return int(getattr(self.config, "connections", 1))
+
+    @property
+    def max_refusals(self) -> int:
+        """How many recipients refused for reasons not about them stop a send
+        (``max_refusals`` in the config)."""
+        return int(getattr(self.config, "max_refusals", DEFAULT_MAX_REFUSALS))
 
     async def __aenter__(self) -> Backend:
         await self.open()
