@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from digest.errors import RunConflict
 from digest.store import Store, issues
-from digest.store.tables import DeliveryRow, IssueRow
+from digest.store.tables import DeliveryRow, IssueDraftRow, IssueRow
 from tests.test_store_issues import WHEN, composed
 from tests.test_store_issues import store as store  # the fixture
 
@@ -66,3 +67,42 @@ def test_two_runs_started_together_send_each_message_once_without_a_traceback(
         if line.startswith("To:")
     )
     assert len(sent) == 4 and set(sent.values()) == {1}
+
+
+def test_two_previews_saved_at_once_the_second_gets_a_sentence(store: Store) -> None:
+    """On PostgreSQL the second INSERT of a newsletter's draft waits for the first and
+    then meets its unique key (SQLite's write lock serialises the two instead)."""
+    both = composed(store)
+    outcome: list[BaseException | None] = []
+
+    def second_preview() -> None:
+        try:
+            issues.freeze(store, "weekly", both)
+            outcome.append(None)
+        except BaseException as exc:  # the thread's result, checked below
+            outcome.append(exc)
+
+    with store.session() as first:  # a preview in the middle of saving its draft
+        first.add(
+            IssueDraftRow(
+                newsletter="weekly",
+                number=1,
+                issue_date="2026-11-30",
+                subject="s",
+                html="h",
+                text="t",
+            )
+        )
+        first.flush()
+        thread = threading.Thread(target=second_preview)
+        thread.start()
+        thread.join(timeout=1.0)  # on PostgreSQL it waits for this transaction
+    thread.join(timeout=30)
+    assert len(outcome) == 1
+    if store.engine.dialect.name == "postgresql":
+        assert isinstance(outcome[0], RunConflict)
+        assert "Another preview of 'weekly'" in str(outcome[0])
+    else:
+        assert outcome[0] is None
+    with store.session() as session:  # one draft kept, whichever
+        assert session.scalar(select(func.count(IssueDraftRow.id))) == 1

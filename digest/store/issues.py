@@ -77,8 +77,13 @@ def last_made(store: Store, newsletter: str) -> datetime | None:
 
 
 def freeze(store: Store, newsletter: str, composed: Composed) -> None:
-    """Keep ``composed`` as the draft of ``newsletter``, replacing any earlier one."""
-    with store.session() as session:
+    """Keep ``composed`` as the draft of ``newsletter``, replacing any earlier one;
+    ``RunConflict`` when another preview saved one at the same moment."""
+    raced = _raced(
+        f"Another preview of '{newsletter}' was saved at the same moment; this one was not "
+        f"kept. Run 'digest preview {newsletter}' again if you want yours."
+    )
+    with raced, store.session() as session:
         session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         session.add(
             IssueDraftRow(
@@ -133,7 +138,12 @@ def record(
     subscriber of ``list_name`` who may be sent to; the newsletter's draft goes (it was
     this issue, or out of date). ``RunConflict`` when another run recorded the same
     issue number first."""
-    with _raced(newsletter, composed.issue.number), store.session() as session:
+    raced = _raced(
+        f"Another run of '{newsletter}' recorded issue #{composed.issue.number} at the same "
+        f"moment; this one stopped before sending anything. Run 'digest run {newsletter}' "
+        "again to help finish that issue once the other run is done or gone."
+    )
+    with raced, store.session() as session:
         session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         row = IssueRow(
             newsletter=newsletter,
@@ -152,17 +162,13 @@ def record(
 
 
 @contextmanager
-def _raced(newsletter: str, number: int) -> Iterator[None]:
-    """Turn the unique-key conflict of two runs recording issue ``number`` of
-    ``newsletter`` at once into ``RunConflict``: the loser recorded nothing."""
+def _raced(sentence: str) -> Iterator[None]:
+    """Turn the unique-key conflict of two processes writing the same row at once
+    into ``RunConflict`` saying ``sentence``: the loser's transaction wrote nothing."""
     try:
         yield
     except IntegrityError:
-        raise RunConflict(
-            f"Another run of '{newsletter}' recorded issue #{number} at the same moment; "
-            f"this one stopped before sending anything. Run 'digest run {newsletter}' again "
-            "to help finish that issue once the other run is done or gone."
-        ) from None
+        raise RunConflict(sentence) from None
 
 
 def unfinished(store: Store, newsletter: str) -> StoredIssue | None:
