@@ -8,12 +8,17 @@ past it fails with EFBIG, as one on a full tmpfs fails with ENOSPC."""
 from __future__ import annotations
 
 import email
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 from email import policy
 from pathlib import Path
+
+import pytest
 
 from digest.backends.outbox import OutboxBackend, OutboxBackendConfig
 from digest.dispatch import SendOptions, send_issue
@@ -48,9 +53,9 @@ CHILD = textwrap.dedent(
         store = Store(f"sqlite:///{db}")
         backend = OutboxBackend("local", OutboxBackendConfig(type="outbox", path=outbox))
         async with backend:
-            # The database is written in place, well under the limit; the outbox is not.
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+            if limit:  # the database is written in place, well under it; the outbox is not
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
             await send_issue(store, issue_id, Padded(), backend, options=SendOptions())
 
     try:
@@ -101,3 +106,37 @@ async def test_a_full_disk_stops_the_send_and_the_next_run_sends_each_message_on
     assert report.sent == 5
     assert recipients(outbox) == Counter({e: 1 for e in emails(10)})
     assert issue.issue_status() == "sent"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the sender as another user (nobody)")
+def test_a_read_only_outbox_stops_the_send_and_leaves_every_row_queued() -> None:
+    # Root writes anywhere whatever the modes: the sender runs as nobody here, in a
+    # folder nobody may use (pytest's own is private to root).
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o777)
+        db, outbox = folder / "d.db", folder / "outbox"
+        issue = queued_issue(db, emails(4))
+        for path in folder.iterdir():  # the database and its lock file
+            path.chmod(0o666)
+        OutboxBackend("local", OutboxBackendConfig(type="outbox", path=str(outbox)))
+        for part in ("", "tmp", "new", "cur"):
+            (outbox / part).mkdir(exist_ok=True)
+            (outbox / part).chmod(0o555)
+        child = subprocess.run(
+            [sys.executable, "-c", CHILD, str(db), str(outbox), str(issue.issue_id), "0"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=65534,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        assert child.returncode == 1, child.stderr
+        assert "cannot take another message (Permission denied)" in child.stdout
+        assert "Traceback" not in child.stdout + child.stderr
+        assert set(issue.statuses().values()) == {"queued"}
+        assert issue.issue_status() == "sending"
+        assert list((outbox / "tmp").iterdir()) == [] and list((outbox / "new").iterdir()) == []
+    finally:
+        shutil.rmtree(folder)
