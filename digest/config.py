@@ -267,6 +267,18 @@ class NewsletterConfig(StrictModel):
         return _one_line(value)
 
 
+class PreviewConfig(StrictModel):
+    """Who may see the preview gallery (``/preview``), an operator's tool.
+
+    ``token_env`` names the environment variable holding the operator's token; each
+    request then carries it (HTTP Basic password, any user name, or ``Authorization:
+    Bearer``). Unset, the gallery answers only requests from this machine, and only
+    when ``base_url`` is a loopback address (the demo, a local edit of templates).
+    """
+
+    token_env: str | None = None
+
+
 class WebConfig(StrictModel):
     """Settings of ``digest serve``: request limits, rate limits and webhook checks.
 
@@ -284,6 +296,7 @@ class WebConfig(StrictModel):
     sendgrid_public_key: str | None = None
     sns_certificate: str | None = None
     sns_topic_arns: list[str] = Field(default_factory=list)
+    preview: PreviewConfig = Field(default_factory=PreviewConfig)
 
 
 class Config(StrictModel):

@@ -13,6 +13,16 @@ settles every row of the batch in one transaction:
 - still ``queued`` after a transient failure, with ``not_before`` set by
   exponential backoff with jitter.
 
+A failure that says nothing about the recipient (``Delivery.refused``: a policy,
+relay, authentication or content refusal, or a server that cannot be reached) never
+marks a row failed by itself and never suppresses anyone. Once ``max_refusals``
+rows (the backend's setting, 5 by default; or every row, on a shorter list) are refused in one send, or a row exhausts
+its attempts on an unreachable server, the send stops with ``SendRefused``: those
+rows stay ``queued`` as they were and the issue unfinished, so the run after the
+operator fixed the cause resumes it. A row refused ``max_attempts`` times while the
+rest goes through is settled ``failed`` (the refusal was about that message), still
+without touching the subscriber.
+
 ``backend.connections`` workers run at once, so at most ``connections x batch_size``
 messages are in flight: a process killed between the server accepting a message and
 the ledger commit can send at most that many twice (``in_flight_window``). A run
@@ -29,12 +39,12 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
 from .backends import Backend
-from .errors import DigestError, NothingWanted, SendAborted, SubscriberError
+from .errors import DigestError, NothingWanted, SendAborted, SendRefused, SubscriberError
 from .hosts import worker_id
 from .models import Delivery, DeliveryStatus, Message, Subscriber
 from .store import Store, ledger, utcnow
@@ -63,6 +73,9 @@ class SendOptions:
     backoff_max: float = 600.0
     lease: float = 600.0
     worker: str = field(default_factory=worker_id)
+    #: Rows refused for reasons not about the recipient before the send stops; None:
+    #: the backend's ``max_refusals`` setting.
+    max_refusals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +148,11 @@ class _Run:
         self.claiming = asyncio.Lock()
         self.stop = stop
         self.interrupted = False
+        # Refusals not about the recipient, per ledger row, and the most a send takes.
+        self.refusals: Counter[int] = Counter()
+        self.refusal_limit = options.max_refusals or backend.max_refusals
+        self.refused_reasons: Counter[str] = Counter()
+        self.unreachable: str = ""
 
     def _report_progress(self) -> None:
         if self.progress:
@@ -251,15 +269,50 @@ class _Run:
             )
             if settled[-1].status is DeliveryStatus.FAILED and delivery.bounced:
                 bounced.append((delivery.recipient, delivery.error))
-        if aborted is not None:
+        stopped = aborted or self._refused()
+        if isinstance(stopped, SendRefused):
+            # The send stops because of us: no row of this batch fails for a refusal.
+            attempts = {item.delivery_id: item.attempts for item in batch}
+            settled = [
+                replace(row, status=DeliveryStatus.TRANSIENT, attempts=attempts[row.delivery_id])
+                if row.delivery_id in self.refusals and row.status is DeliveryStatus.FAILED
+                else row
+                for row in settled
+            ]
+        if stopped is not None:
             await asyncio.to_thread(self._settle, settled, bounced)
-            raise aborted
+            raise stopped
         return settled, bounced
+
+    def _refused(self) -> SendRefused | None:
+        """The error that stops the send when the server refuses us rather than the
+        recipients: past the refusal threshold, or unreachable through every retry."""
+        where = f"backends.{self.backend.name}"
+        if self.unreachable:
+            return SendRefused(
+                f"{self.unreachable} (tried {self.options.max_attempts} times). The send "
+                f"stops; the unsent rows stay queued and nobody was marked failed: check "
+                f"{where} and run again when the server answers."
+            )
+        if len(self.refusals) < self.refusal_limit:
+            return None
+        reason = self.refused_reasons.most_common(1)[0][0]
+        return SendRefused(
+            f"The server refused {len(self.refusals)} recipient(s) for a reason that says "
+            f"nothing about their addresses ({reason}). The send stops; those rows stay "
+            f"queued, no address was suppressed and no subscriber changed. Fix the cause "
+            f"(relay permission, login, sender domain or content; see {where}), then run "
+            "again to resume."
+        )
 
     def _outcome(self, delivery: Delivery, item: Claimed, message_id: str) -> Settlement:
         """How the row of ``item`` ends this attempt, counted. A sent row keeps the
         Message-ID it went out with (bounces and complaints quote it)."""
         attempts = item.attempts + 1
+        if delivery.refused:
+            refused = self._not_about_recipient(delivery, item)
+            if refused is not None:
+                return refused
         if delivery.status is DeliveryStatus.SENT:
             self.outcomes[DeliveryStatus.SENT] += 1
             return Settlement(
@@ -283,6 +336,31 @@ class _Run:
         self.reasons[_reason(delivery)] += 1
         return Settlement(
             item.delivery_id, DeliveryStatus.FAILED, attempts, delivery.error or "failed"
+        )
+
+    def _not_about_recipient(self, delivery: Delivery, item: Claimed) -> Settlement | None:
+        """The row of a failure that says nothing about the recipient, back in the queue
+        as it was (attempts unchanged); ``None`` when it fails like any other: a policy
+        refusal of this one row ``max_attempts`` times while the send goes on."""
+        if delivery.status is DeliveryStatus.TRANSIENT:
+            if item.attempts + 1 < self.options.max_attempts:
+                return None  # retried with backoff like any transient failure
+            self.unreachable = self.unreachable or _reason(delivery)
+            return Settlement(
+                item.delivery_id, DeliveryStatus.TRANSIENT, item.attempts, delivery.error
+            )
+        self.refusals[item.delivery_id] += 1
+        self.refused_reasons[_reason(delivery)] += 1
+        if self.refusals[item.delivery_id] >= self.options.max_attempts:
+            return None
+        self.outcomes[DeliveryStatus.TRANSIENT] += 1
+        wait = timedelta(seconds=self._backoff(self.refusals[item.delivery_id]))
+        return Settlement(
+            item.delivery_id,
+            DeliveryStatus.TRANSIENT,
+            item.attempts,
+            delivery.error,
+            not_before=utcnow() + wait,
         )
 
     def _settle(self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]] = ()) -> None:
@@ -312,6 +390,8 @@ async def send_issue(
     freed = ledger.release_dead(store, issue_id, options.worker)
     if freed:
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
+    # On a list shorter than the threshold, every row refused is enough to stop.
+    run.refusal_limit = max(1, min(run.refusal_limit, ledger.count_queued(store, issue_id)))
     try:
         if backend.connections == 1:
             # In this task: whatever stops the send (KeyboardInterrupt included) reaches

@@ -14,19 +14,28 @@ it and exits 1; anything else is a bug and keeps its traceback.
      ├── RenderError            a template or the MJML compiler failed
      ├── SubscriberError        a subscriber file or address is unusable
      ├── StoreError             the database cannot be opened or migrated
+     │    └── RunConflict       another run recorded the same issue at the same time
      ├── ReviewError            an editorial action that does not apply: no draft to edit,
      │                          an unknown story, a stale draft version (digest.editorial)
  ├── WebhookRejected        a provider webhook request is refused (unsigned, forged,
  │                          stale, replayed, malformed): a 4xx, logged, nothing changed
      └── BackendError           a backend could not send
           ├── TransientError    try again later (timeout, 4xx SMTP)
-          │    └── ThrottledError   the server asks us to slow down (421/451/452/454, 429)
+          │    ├── ThrottledError   the server asks us to slow down (421/451/452/454, 429)
+          │    └── Unreachable  the server cannot be reached or dropped us: nothing
+          │                     about the recipient; exhausting the retries stops the send
           ├── PermanentError    never retry this message (5xx SMTP, invalid address)
           │    ├── HardBounce   the address does not exist: suppress it
+          │    ├── Refusal      a policy, relay, authentication or content refusal
+          │    │                (RFC 3463 5.7.x, 5.3.x, 5.4.x): nothing about the address
           │    └── RequestRefused   a provider refused a whole batch for some of its
           │                     recipients (or its size): narrowed down, never raised out
           └── SendAborted       the backend cannot send at all (wrong credentials, TLS
-                                failure): the send stops, nothing more is marked
+               │                failure): the send stops, nothing more is marked
+               ├── SendRefused  too many refusals (or a server gone through every
+               │                retry): the send stops, the rest stays queued
+               └── OutboxFull   the outbox folder takes no more files (disk full,
+                                read-only): the send stops, what was written is recorded
 
 Per-source and per-recipient errors are collected into reports rather than raised
 to the CLI: one bad source or recipient never stops the others.
@@ -77,6 +86,12 @@ class StoreError(DigestError):
     """The database cannot be opened, migrated or written."""
 
 
+class RunConflict(StoreError):
+    """Another process recorded the same row at the same moment (two ``digest run`` of
+    one newsletter started together): this one stops with a sentence, nothing of its
+    own recorded, and the next run carries on with what the other recorded."""
+
+
 class ReviewError(DigestError):
     """An editorial action (edit, approve) that does not apply to the draft as it is."""
 
@@ -113,8 +128,21 @@ class ThrottledError(TransientError):
         self.retry_after = retry_after
 
 
+class Unreachable(TransientError):
+    """The server could not be reached, or dropped the connection: a failure of the
+    sending side, not of the recipient. Retried like any transient failure; a row that
+    exhausts its attempts on it stops the send instead of being marked failed."""
+
+
 class HardBounce(PermanentError):
     """The address does not exist (e.g. SMTP 550 5.1.1): it is suppressed from the list."""
+
+
+class Refusal(PermanentError):
+    """The server refused for a reason that says nothing about the address: a policy,
+    relay, authentication or content refusal (RFC 3463 5.7.x, 5.3.x, 5.4.x, or a 550
+    whose text speaks of relaying or policy). Never suppresses anyone; dispatch stops the
+    send once a few rows are refused and leaves them queued."""
 
 
 class RequestRefused(PermanentError):
@@ -140,3 +168,14 @@ class SendAborted(BackendError):
     """
 
     partial: list = []  # noqa: RUF012  (replaced per instance by the backend base)
+
+
+class SendRefused(SendAborted):
+    """The send stops because the server refuses us rather than the recipients (past
+    the refusal threshold), or could not be reached through every retry: the refused
+    rows stay queued, no subscriber changes, the issue stays unfinished."""
+
+
+class OutboxFull(SendAborted):
+    """The outbox folder cannot take another file (disk full, file-size limit,
+    read-only): the partial file is removed, the messages written before are recorded."""

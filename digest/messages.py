@@ -15,12 +15,17 @@ from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer, ui_text
 from .reports import Built, Sample
 from .sections import per_reader
-from .store import Store, ledger
+from .store import Store
 from .store.issues import StoredIssue
 from .subscribers import section_preferences
 from .tokens import make_token, require_secret
 
+#: The reader every preview shows (``digest preview``, the gallery): never a real
+#: subscriber, so a preview served or forwarded gives nobody's address away.
 PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview Reader")
+#: What a preview's unsubscribe and preferences links end in instead of a token: the
+#: pages answer that the link is not valid, so a preview can unsubscribe nobody.
+PREVIEW_TOKEN = "preview"
 
 
 class Messages:
@@ -59,15 +64,17 @@ class Messages:
         message_key: str,
         date: datetime,
         subject: str | None = None,
+        links: Callable[[Subscriber], dict[str, str]] | None = None,
     ) -> MessageFactory:
-        """The message factory of one issue of ``name``."""
+        """The message factory of one issue of ``name`` (``links``: the per-recipient
+        URLs, by default signed for each subscriber)."""
         newsletter = self.config.newsletter(name)
         return MessageFactory(
             rendered,
             sender=newsletter.sender,
             reply_to=newsletter.reply_to,
             list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list, newsletter.sender)}>',
-            links=self.links(newsletter.list),
+            links=links or self.links(newsletter.list),
             message_key=message_key,
             date=date,
             unsubscribe_mailto=self.config.unsubscribe_mailto,
@@ -75,13 +82,21 @@ class Messages:
             greet=ui_text(newsletter.language).greet,
         )
 
+    def sample_links(self, _subscriber: Subscriber) -> dict[str, str]:
+        """The unsubscribe and preferences links of a preview: the real pages, no token."""
+        base = self.config.base_url
+        return {
+            "unsubscribe_url": f"{base}/unsubscribe/{PREVIEW_TOKEN}",
+            "preferences_url": f"{base}/preferences/{PREVIEW_TOKEN}",
+        }
+
     def sample(self, name: str, built: Built) -> Sample:
-        """``built`` (which must hold an issue) as the first active subscriber of the
-        list would get it: HTML and text filled in, and the whole message."""
+        """``built`` (which must hold an issue) as ``PREVIEW_SUBSCRIBER`` would get it,
+        with links that carry no token: HTML and text filled in, and the whole message."""
         assert built.issue is not None and built.rendered is not None
         newsletter = self.config.newsletter(name)
-        subscriber = ledger.first_recipient(self.store, newsletter.list) or PREVIEW_SUBSCRIBER
-        links = self.links(newsletter.list)(subscriber)
+        subscriber = PREVIEW_SUBSCRIBER
+        links = self.sample_links(subscriber)
         greeting = ui_text(newsletter.language).greet(subscriber.name)
         text_values = {"greeting": greeting, **links}
         html_values = {k: html_lib.escape(v) for k, v in text_values.items()}
@@ -90,6 +105,7 @@ class Messages:
             built.rendered,
             message_key=f"{name}.{built.issue.number}.preview",
             date=self.now(),
+            links=self.sample_links,
         )
         return Sample(
             html=fill_slots(built.rendered.html, built.rendered, html_values),

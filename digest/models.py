@@ -305,7 +305,9 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What a backend reports for one message: ``status`` ``SENT``, ``TRANSIENT`` (may be
-    retried) or ``FAILED`` (never is). ``bounced``: the address does not exist."""
+    retried) or ``FAILED`` (never is). ``bounced``: the address does not exist.
+    ``refused``: the failure says nothing about the recipient (a policy refusal, or the
+    server unreachable); dispatch never settles a row failed for it."""
 
     subscriber_id: int
     recipient: str
@@ -313,3 +315,4 @@ class Delivery:
     provider_id: str = ""
     error: str = ""
     bounced: bool = False
+    refused: bool = False

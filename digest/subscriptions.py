@@ -408,3 +408,50 @@ class _Replay(Exception):
     def __init__(self, seen: str) -> None:
         super().__init__(seen)
         self.seen = seen
+
+
+def reactivate(
+    store: Store, address: str, list_name: str | None = None, source: str = "cli"
+) -> list[str]:
+    """Make ``address`` active again where a bounce made it ``bounced`` (on ``list_name``,
+    or on every list), and take it off the suppression list when a bounce put it there:
+    the operator's way back from bounces that were not about the address (a relay's
+    policy refusal recorded as a hard bounce, a mailbox restored). Each change is
+    recorded with ``source``. Returns the lists it is active on again.
+
+    ``SubscriberError`` with the reason when nothing may change: the address is not
+    bounced there, or it was suppressed by hand or for a complaint (the person's own
+    word; only they can come back, through the confirmation link).
+    """
+    key = email_key(address)
+    with store.session() as session:
+        found = [r for r in rows.with_key(session, key) if list_name in (None, r.list_name)]
+        where = f"on '{list_name}'" if list_name else "on any list"
+        if not found:
+            raise SubscriberError(f"{address} is not subscribed {where}.")
+        suppressed = rows.suppression(session, key)
+        if suppressed is not None and suppressed.reason not in ("hard-bounce", "soft-bounces"):
+            raise SubscriberError(
+                f"{address} is suppressed ({suppressed.reason}, since "
+                f"{suppressed.created_at:%Y-%m-%d}); a bounce is not why, so it stays."
+            )
+        bounced = [r for r in found if r.status == Status.BOUNCED]
+        if not bounced:
+            statuses = ", ".join(sorted({r.status for r in found}))
+            raise SubscriberError(
+                f"{address} is {statuses} {where}, not bounced: reactivate only undoes a "
+                "bounce (an unsubscription or complaint stands until the person confirms again)."
+            )
+        if suppressed is not None:
+            rows.remove_suppression(session, key)
+        for record in bounced:
+            change(session, record, Status.ACTIVE, source, "reactivated after a bounce")
+        return [record.list_name for record in bounced]
+
+
+def lists_with_status(store: Store, address: str, status: Status) -> list[str]:
+    """The lists on which ``address`` has ``status``."""
+    with store.session() as session:
+        return [
+            r.list_name for r in rows.with_key(session, email_key(address)) if r.status == status
+        ]

@@ -63,7 +63,9 @@ def test_preview_writes_html_text_and_eml_and_sends_nothing(
     assert not re.search(
         r"x[0-9a-f]{16}(greeting|unsubscribeurl|preferencesurl)x", html
     )  # slots filled
-    assert "Hi Ava Lindqvist," in html  # the first subscriber's greeting
+    # The sample reader, never a subscriber, and links that carry no token.
+    assert "Hi Preview Reader," in html and "Ava Lindqvist" not in html
+    assert "/unsubscribe/preview" in html
     message = email.message_from_bytes(
         (out / "weekly.eml").read_bytes(), policy=email.policy.default
     )

@@ -11,7 +11,9 @@ What a hook raises decides what happens (see ``digest.errors``):
 
 - ``TransientError``: the message is retried later; ``ThrottledError`` also halves
   the pace of the ``SendPacer`` and pauses it for the server's ``Retry-After``;
+  ``Unreachable`` is reported ``refused`` (nothing about the recipient);
 - ``PermanentError``: never retried; ``HardBounce`` also suppresses the address;
+  ``Refusal`` (policy, relay, content) is reported ``refused``: nobody is suppressed;
 - ``SendAborted``: the backend cannot send at all; it propagates out of ``send``.
 
 ``HttpBackend`` adds what the provider APIs share: an injected ``httpx.AsyncClient``,
@@ -39,15 +41,19 @@ from ..errors import (
     ConfigError,
     HardBounce,
     PermanentError,
+    Refusal,
     SendAborted,
     ThrottledError,
     TransientError,
+    Unreachable,
 )
 from ..models import Delivery, DeliveryStatus, Message
 from ..schema import StrictModel
 
 #: The slowest pace throttling may push a backend down to, in messages per second.
 MIN_RATE = 0.2
+#: Recipients refused for reasons not about them before a send stops, unless configured.
+DEFAULT_MAX_REFUSALS = 5
 
 
 class SendPacer:
@@ -182,6 +188,9 @@ class SendingConfig(BackendConfig):
     rate: RateConfig = Field(default_factory=RateConfig)
     connections: int = Field(4, ge=1, le=200)
     timeout: float = Field(30.0, gt=0)
+    #: Recipients refused for reasons not about them (policy, relay, content) before a
+    #: send stops (see ``digest.dispatch``).
+    max_refusals: int = Field(DEFAULT_MAX_REFUSALS, ge=1)
 
 
 class Backend:
@@ -217,6 +226,12 @@ class Backend:
     def connections(self) -> int:
         """How many batches may be in flight at once (``connections`` in the config)."""
         return int(getattr(self.config, "connections", 1))
+
+    @property
+    def max_refusals(self) -> int:
+        """How many recipients refused for reasons not about them stop a send
+        (``max_refusals`` in the config)."""
+        return int(getattr(self.config, "max_refusals", DEFAULT_MAX_REFUSALS))
 
     async def __aenter__(self) -> Backend:
         await self.open()
@@ -272,10 +287,19 @@ class Backend:
         if isinstance(exc, ThrottledError):
             self.limiter.throttled(exc.retry_after)
         if isinstance(exc, TransientError):
-            return failed(message, DeliveryStatus.TRANSIENT, str(exc))
+            return failed(
+                message,
+                DeliveryStatus.TRANSIENT,
+                str(exc),
+                refused=isinstance(exc, Unreachable),
+            )
         if isinstance(exc, PermanentError):
             return failed(
-                message, DeliveryStatus.FAILED, str(exc), bounced=isinstance(exc, HardBounce)
+                message,
+                DeliveryStatus.FAILED,
+                str(exc),
+                bounced=isinstance(exc, HardBounce),
+                refused=isinstance(exc, Refusal),
             )
         raise exc
 
@@ -321,7 +345,12 @@ def sent(message: Message, provider_id: str) -> Delivery:
 
 
 def failed(
-    message: Message, status: DeliveryStatus, error: str, *, bounced: bool = False
+    message: Message,
+    status: DeliveryStatus,
+    error: str,
+    *,
+    bounced: bool = False,
+    refused: bool = False,
 ) -> Delivery:
     """A ``TRANSIENT`` or ``FAILED`` delivery of ``message`` with the reason."""
     return Delivery(
@@ -330,6 +359,7 @@ def failed(
         status=status,
         error=error,
         bounced=bounced,
+        refused=refused,
     )
 
 
@@ -412,7 +442,8 @@ class HttpBackend(Backend):
         without ``expect_json``, and for the statuses in ``raw``, whatever their body).
 
         401/403 raise ``SendAborted``; 429 ``ThrottledError`` with ``Retry-After``;
-        5xx, timeouts, connection errors and non-JSON answers ``TransientError``;
+        connection errors ``Unreachable``; 5xx, timeouts and non-JSON answers
+        ``TransientError``;
         other 4xx ``PermanentError`` carrying the provider's message.
         """
         try:
@@ -422,7 +453,7 @@ class HttpBackend(Backend):
                 f"{self.type}: no answer within {self.config.timeout:g}s."
             ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"{self.type}: cannot reach {url} ({exc}).") from None
+            raise Unreachable(f"{self.type}: cannot reach {url} ({exc}).") from None
         status = response.status_code
         if status in (401, 403):
             raise SendAborted(

@@ -2,11 +2,17 @@
 
 The embedded default, so the whole pipeline runs on a machine with no mail server.
 Any mail client can open the files; ``new/`` holds what was "sent".
+
+A file that cannot be written whole (disk full, a file-size limit, a read-only
+folder) is removed from ``tmp/`` and stops the send with ``OutboxFull``: the
+messages already in ``new/`` are recorded sent, the rest stays queued for the run
+after the operator made room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mailbox
 import os
 import time
@@ -15,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from ..errors import PermanentError
+from ..errors import OutboxFull, PermanentError
 from ..models import Message
 from .base import Backend, BackendConfig
 
@@ -54,6 +60,15 @@ class OutboxBackend(Backend):
         name = f"{time.time_ns()}.{uuid.uuid4().hex}.eml"
         root = Path(self.config.path)
         tmp = root / "tmp" / name
-        tmp.write_bytes(message.data)
-        os.replace(tmp, root / "new" / name)
+        try:
+            tmp.write_bytes(message.data)
+            os.replace(tmp, root / "new" / name)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise OutboxFull(
+                f"The outbox folder {root} cannot take another message ({exc.strerror}): "
+                "the send stops. The messages written before are recorded sent and the "
+                "rest stays queued; make room (or make the folder writable) and run again."
+            ) from None
         return name

@@ -18,12 +18,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ..errors import PermanentError, SendAborted, ThrottledError
+from ..errors import PermanentError, Refusal, SendAborted, ThrottledError
 from ..models import Message
 from .base import HttpBackend, SendingConfig, credential
 
 FATAL = frozenset({"AccountSuspendedException", "SendingPausedException"})
 THROTTLE = frozenset({"TooManyRequestsException", "LimitExceededException"})
+#: Refusals of the sender or the content, not of the recipient (an unverified sender
+#: or domain, a message SES will not carry): ``Refusal``, nobody is suppressed.
+REFUSED = frozenset({"MessageRejected", "MailFromDomainNotVerifiedException"})
 
 
 class SesBackendConfig(SendingConfig):
@@ -97,4 +100,6 @@ class SesBackend(HttpBackend):
             )
         if kind in THROTTLE:
             raise ThrottledError(reason)
+        if kind in REFUSED:
+            raise Refusal(reason)
         raise PermanentError(reason)

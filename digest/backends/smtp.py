@@ -12,11 +12,13 @@ connection is then taken over by ``_Wire``, which sends MAIL, RCPT and DATA in o
 write: two round trips a message instead of four. Other servers get aiosmtplib's
 ``sendmail``, one command at a time.
 
-Replies map onto the error tree: 2xx sent; 4xx ``TransientError`` (421, 451, 452
-and 454 are ``ThrottledError``: the sender slows down); 5xx ``PermanentError``
-(550/551/553 and enhanced codes 5.1.x are ``HardBounce``: the address does not
-exist). Wrong credentials, a TLS failure or a server that cannot be reached when
-the send starts raise ``SendAborted``: nothing is marked sent that was not.
+Replies map onto the error tree (``reply_error``): 2xx sent; 4xx ``TransientError``
+(421, 451, 452 and 454 are ``ThrottledError``: the sender slows down); 5xx by their
+enhanced code (RFC 3463): mailbox-level ones (5.1.x, 5.2.1) are ``HardBounce``,
+policy, relay, authentication and content refusals ``Refusal`` (dispatch stops the
+send after a few and suppresses nobody), the rest ``PermanentError``. A server that
+cannot be reached or drops the connection is ``Unreachable``. Wrong credentials, a
+TLS failure or a server that cannot be reached when the send starts raise ``SendAborted``: nothing is marked sent that was not.
 """
 
 from __future__ import annotations
@@ -34,25 +36,60 @@ from pydantic import Field, model_validator
 from ..errors import (
     HardBounce,
     PermanentError,
+    Refusal,
     SendAborted,
     ThrottledError,
     TransientError,
+    Unreachable,
 )
 from ..models import Message
 from .base import Backend, SendingConfig, credential
 
 THROTTLE_CODES = frozenset({421, 451, 452, 454})
+#: Basic codes that, with no enhanced code to say otherwise, mean the mailbox is unknown.
 BOUNCE_CODES = frozenset({550, 551, 553})
+#: Basic codes that refuse the sender's session (authentication required or failed).
+REFUSAL_CODES = frozenset({530, 534, 535, 538})
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
+#: Enhanced codes (class 5, subject.detail) that speak of the recipient's mailbox or
+#: domain: RFC 3463 X.1.x but the sender's own address (X.1.7, X.1.8), and a disabled
+#: mailbox (X.2.1).
+_MAILBOX_GONE = re.compile(r"^(1\.(?!7$|8$)\d+|2\.1)$")
+#: Enhanced subjects that say nothing about the address: mail system (X.3), network and
+#: routing (X.4), protocol (X.5), content (X.6), security and policy (X.7).
+_NOT_ABOUT_ADDRESS = frozenset({"3", "4", "5", "6", "7"})
+#: What a reply without an enhanced code says when it refuses us, not the address.
+_POLICY_WORDS = re.compile(
+    r"relay|policy|spam|block|blacklist|denylist|reputation|authenticat|"
+    r"not permitted|rejected for policy|dmarc|spf|dkim|rbl",
+    re.IGNORECASE,
+)
 
 
 def reply_error(code: int, text: str, what: str) -> Exception:
-    """The error for an SMTP reply ``code`` (not 2xx) with ``text``, ``what`` naming the step."""
+    """The error for an SMTP reply ``code`` (not 2xx) with ``text``, ``what`` naming the step.
+
+    Status codes decide, not the first digit (RFC 3463): a 5xx is a ``HardBounce`` only
+    when its enhanced code speaks of the mailbox (5.1.x but the sender's own address,
+    5.2.1) or, without one, when a 550/551/553 does not speak of relaying or policy; a
+    refusal of the sender, its relay or authentication, or the content (5.3.x to
+    5.7.x, 530/535, such a 550) is a ``Refusal`` that suppresses nobody; the rest
+    (a full mailbox, 5.2.2) a plain ``PermanentError`` for this message alone.
+    """
     reason = f"{what}: {code} {' '.join(text.split())}".strip()
     if 400 <= code < 500:
         return ThrottledError(reason) if code in THROTTLE_CODES else TransientError(reason)
     enhanced = _ENHANCED.match(text)
-    if code in BOUNCE_CODES or (enhanced and enhanced.group(1, 2) == ("5", "1")):
+    if enhanced and enhanced.group(1) == "5":
+        subject, detail = enhanced.group(2, 3)
+        if _MAILBOX_GONE.match(f"{int(subject)}.{int(detail)}"):
+            return HardBounce(reason)
+        if subject in _NOT_ABOUT_ADDRESS or (subject == "1" and detail in ("7", "8")):
+            return Refusal(reason)
+        return PermanentError(reason)
+    if code in REFUSAL_CODES or _POLICY_WORDS.search(text):
+        return Refusal(reason)
+    if code in BOUNCE_CODES:
         return HardBounce(reason)
     return PermanentError(reason)
 
@@ -414,7 +451,7 @@ class SmtpBackend(Backend):
                     f"backends.{self.name}.security ('{security}'), the port and the "
                     "certificate; nothing more was sent."
                 ) from None
-            raise TransientError(f"Cannot connect to {self.where}: {exc}") from None
+            raise Unreachable(f"Cannot connect to {self.where}: {exc}") from None
         if client.supports_extension("pipelining"):
             return _Connection(None, _Wire(client, self.config.timeout))
         return _Connection(client)
@@ -491,6 +528,6 @@ class SmtpBackend(Backend):
             ) from None
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
             reusable = False
-            raise TransientError(f"{self.where} dropped the connection ({exc}).") from None
+            raise Unreachable(f"{self.where} dropped the connection ({exc}).") from None
         finally:
             await self._release(conn, reusable=reusable)

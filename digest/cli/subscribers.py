@@ -20,7 +20,14 @@ from ..subscribers import (
     subscriber_details,
 )
 from ..subscribers_csv import export_csv, import_csv
-from ..subscriptions import add, suppress_address, unsuppress_address
+from ..subscriptions import (
+    Status,
+    add,
+    lists_with_status,
+    reactivate,
+    suppress_address,
+    unsuppress_address,
+)
 from .app import ConfigOption, app, open_config, out, say, warn
 
 subscribers_app = typer.Typer(help="Manage subscriber lists.", no_args_is_help=True)
@@ -95,7 +102,19 @@ def subscribers_add(
     """Add one subscriber (an unsubscribed or bounced one keeps that status)."""
     _, store = open_config(config)
     subscriber, created = add(store, list_name, email, name=name, status=status)
-    say(f"{'Added' if created else 'Updated'} {subscriber.email} on '{list_name}'.")
+    if created:
+        say(f"Added {subscriber.email} on '{list_name}' ({status}).")
+        return
+    now = subscriber_details(store, list_name, subscriber.email).status
+    if now == status:
+        say(f"{subscriber.email} was already on '{list_name}' and is {now}.")
+        return
+    hint = (
+        f" If the bounce was not about the address: digest subscribers reactivate {subscriber.email}"
+        if now == Status.BOUNCED
+        else " Only the person can come back, through the confirmation link."
+    )
+    say(f"{subscriber.email} is on '{list_name}' and stays {now}; nothing changed.{hint}")
 
 
 @subscribers_app.command("remove")
@@ -205,3 +224,25 @@ def subscribers_unsuppress(
     _, store = open_config(config)
     removed = unsuppress_address(store, email)
     say(f"{email} {'was taken off' if removed else 'was not on'} the suppression list.")
+    bounced = lists_with_status(store, email, Status.BOUNCED)
+    if bounced:
+        say(
+            f"It is still bounced on {', '.join(repr(n) for n in bounced)}: "
+            f"digest subscribers reactivate {email} makes it active again."
+        )
+
+
+@subscribers_app.command("reactivate")
+def subscribers_reactivate(
+    email: Annotated[str, typer.Argument(help="The address a bounce made 'bounced'.")],
+    list_name: Annotated[
+        str | None, typer.Option("--list", help="Only on this list (default: every list).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make a bounced address active again (and take it off the suppression list when a
+    bounce put it there), recorded in its history: for bounces that were not about the
+    address, such as a relay's policy refusal. Unsubscribed and complained addresses stay."""
+    _, store = open_config(config)
+    lists = reactivate(store, email, list_name)
+    say(f"{email} is active again on {', '.join(repr(n) for n in lists)}.")

@@ -4,9 +4,10 @@ the article (``issue_items``, written by ``digest.store.issues``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, or_, select
 
@@ -16,6 +17,7 @@ from .dialect import insert
 from .tables import ArticleRow, IssueItemRow, IssueRow, utcnow
 
 _CHUNK = 500  # keys per query: far below any database's bind-parameter cap
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +35,7 @@ def known(store: Store, keys: Collection[str]) -> set[str]:
     wanted = list(keys)
     found: set[str] = set()
     with store.session() as session:
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for chunk in _chunks(wanted):
             rows = session.execute(
                 select(ArticleRow.url, ArticleRow.source_url, ArticleRow.guid).where(
                     or_(
@@ -81,38 +82,50 @@ def add(store: Store, found: Iterable[Found]) -> None:
 
 def unsent(store: Store, newsletter: str, listed: Collection[str]) -> list[tuple[int, Article]]:
     """The stored articles that ``listed`` (source URLs, GUIDs or canonical URLs) names
-    and no issue of ``newsletter`` carried, as (id, article)."""
+    and no issue of ``newsletter`` carried, as (id, article), oldest first. Asked
+    ``_CHUNK`` names at a time: a feed or sitemap may list a hundred thousand."""
     sent_here = (
         select(IssueItemRow.article_id)
         .join(IssueRow, IssueRow.id == IssueItemRow.issue_id)
         .where(IssueRow.newsletter == newsletter)
     )
-    names = list(listed)
+    found: dict[int, Article] = {}
     with store.session() as session:
-        rows = session.scalars(
-            select(ArticleRow).where(
-                or_(
-                    ArticleRow.source_url.in_(names),
-                    ArticleRow.guid.in_(names),
-                    ArticleRow.url.in_(names),
-                ),
-                ArticleRow.id.not_in(sent_here),
+        for chunk in _chunks(listed):
+            rows = session.scalars(
+                select(ArticleRow).where(
+                    or_(
+                        ArticleRow.source_url.in_(chunk),
+                        ArticleRow.guid.in_(chunk),
+                        ArticleRow.url.in_(chunk),
+                    ),
+                    ArticleRow.id.not_in(sent_here),
+                )
             )
-        ).all()
-        return [(row.id, _article(row)) for row in rows]
+            found.update((row.id, _article(row)) for row in rows if row.id not in found)
+    return sorted(found.items())
 
 
 def collected_since(store: Store, ids: Collection[int], since: datetime) -> int:
     """How many of the articles ``ids`` were collected after ``since``."""
     with store.session() as session:
-        return (
+        return sum(
             session.scalar(
                 select(func.count(ArticleRow.id)).where(
-                    ArticleRow.id.in_(list(ids)), ArticleRow.collected_at > since
+                    ArticleRow.id.in_(chunk), ArticleRow.collected_at > since
                 )
             )
             or 0
+            for chunk in _chunks(ids)
         )
+
+
+def _chunks(values: Collection[_T]) -> Iterator[list[_T]]:
+    """``values`` ``_CHUNK`` at a time: one bind parameter each stays far below SQLite's
+    and PostgreSQL's caps on parameters per statement (32,766 and 65,535)."""
+    items = list(values)
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 def _article(row: ArticleRow) -> Article:

@@ -10,14 +10,17 @@ draft store the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..errors import RunConflict
 from ..models import Issue, Item, Rendered, Section
 from . import Store, articles, ledger
 from .status import IssueStatus
@@ -74,8 +77,13 @@ def last_made(store: Store, newsletter: str) -> datetime | None:
 
 
 def freeze(store: Store, newsletter: str, composed: Composed) -> None:
-    """Keep ``composed`` as the draft of ``newsletter``, replacing any earlier one."""
-    with store.session() as session:
+    """Keep ``composed`` as the draft of ``newsletter``, replacing any earlier one;
+    ``RunConflict`` when another preview saved one at the same moment."""
+    raced = _raced(
+        f"Another preview of '{newsletter}' was saved at the same moment; this one was not "
+        f"kept. Run 'digest preview {newsletter}' again if you want yours."
+    )
+    with raced, store.session() as session:
         session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         session.add(
             IssueDraftRow(
@@ -128,8 +136,14 @@ def record(
     """Store ``composed`` as the issue of ``newsletter`` being sent, in one transaction:
     the issue row, its items (which marks its articles sent), a queued ledger row per
     subscriber of ``list_name`` who may be sent to; the newsletter's draft goes (it was
-    this issue, or out of date)."""
-    with store.session() as session:
+    this issue, or out of date). ``RunConflict`` when another run recorded the same
+    issue number first."""
+    raced = _raced(
+        f"Another run of '{newsletter}' recorded issue #{composed.issue.number} at the same "
+        f"moment; this one stopped before sending anything. Run 'digest run {newsletter}' "
+        "again to help finish that issue once the other run is done or gone."
+    )
+    with raced, store.session() as session:
         session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         row = IssueRow(
             newsletter=newsletter,
@@ -145,6 +159,16 @@ def record(
         )
         ledger.queue(session, row.id, list_name)
         return _stored(row, len(composed.article_ids))
+
+
+@contextmanager
+def _raced(sentence: str) -> Iterator[None]:
+    """Turn the unique-key conflict of two processes writing the same row at once
+    into ``RunConflict`` saying ``sentence``: the loser's transaction wrote nothing."""
+    try:
+        yield
+    except IntegrityError:
+        raise RunConflict(sentence) from None
 
 
 def unfinished(store: Store, newsletter: str) -> StoredIssue | None:

@@ -113,20 +113,6 @@ def queue(session: Session, issue_id: int, list_name: str) -> None:
     session.execute(insert(DeliveryRow).from_select(columns, chosen))
 
 
-def first_recipient(store: Store, list_name: str) -> Subscriber | None:
-    """The subscriber of ``list_name`` whom ``queue`` would queue first, if any."""
-    with store.session() as session:
-        row = session.scalar(
-            select(SubscriberRow)
-            .join(ListRow, ListRow.id == SubscriberRow.list_id)
-            .where(ListRow.name == list_name, sendable_clause())
-            .order_by(SubscriberRow.id)
-        )
-        if row is None:
-            return None
-        return Subscriber(id=row.id, email=row.email, name=row.name, list=list_name)
-
-
 def claim(session: Session, issue_id: int, worker: str, size: int, lease: float) -> list[Claimed]:
     """Claim up to ``size`` queued rows of the issue that nobody holds and whose backoff
     is over; on PostgreSQL rows locked by another worker's claim are skipped."""
@@ -393,3 +379,42 @@ def _settle(keys: tuple[str, ...]) -> Update:
         .where(_DELIVERIES.c.id == bindparam("row_id"))
         .values({key: bindparam(key) for key in keys if key != "row_id"})
     )
+
+
+def requeue_failed(store: Store, newsletter: str) -> tuple[int, int] | None:
+    """Queue again the ``failed`` rows of the last issue of ``newsletter`` whose
+    subscriber may still be sent to (a hard bounce or an unsubscription since stays as
+    it is), with their attempts reset, and mark the issue ``sending`` again when any
+    was: ``digest retry`` after the operator fixed what made them fail. Returns (the
+    issue's number, how many rows), or ``None`` when the newsletter has no issue."""
+    with store.session() as session:
+        issue = session.scalar(
+            select(IssueRow)
+            .where(IssueRow.newsletter == newsletter)
+            .order_by(IssueRow.number.desc())
+            .limit(1)
+        )
+        if issue is None:
+            return None
+        sendable = select(SubscriberRow.id).where(sendable_clause())
+        result = session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.issue_id == issue.id,
+                DeliveryRow.status == DeliveryStatus.FAILED,
+                DeliveryRow.subscriber_id.in_(sendable),
+            )
+            .values(
+                status=DeliveryStatus.QUEUED.value,
+                attempts=0,
+                error="",
+                not_before=None,
+                claimed_by="",
+                lease_until=None,
+                updated_at=utcnow(),
+            )
+        )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            issue.status = IssueStatus.SENDING.value
+        return issue.number, count

@@ -8,7 +8,14 @@ when one changes, so editing a template shows its effect at once.
 
 The gallery builds the issue afresh (schedules.yaml re-read, sources collected) when
 a watched file changed or its last build is over 30 seconds old, and freezes
-nothing: ``digest preview`` is the command that fixes what ``run`` sends.
+nothing: ``digest preview`` is the command that fixes what ``run`` sends. Requests
+that arrive while a build is running wait for that build: twenty at once cause one.
+
+It is the operator's tool (``web.preview``): with ``token_env`` set every request
+must carry that token (HTTP Basic password or a bearer token); without it the gallery
+answers only this machine, and only when ``base_url`` is a loopback address. It shows
+the sample reader with links that carry no token (``Messages.sample``), and its error
+pages name files relative to schedules.yaml's folder, never by absolute path.
 The gallery's own page uses a little JavaScript; the email never does. Reading
 schedules.yaml and the templates' modification times happens in worker threads; the
 build itself is the pipeline's (``Pipeline.build``).
@@ -16,9 +23,16 @@ build itself is the pipeline's (``Pipeline.build``).
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import hashlib
+import hmac
 import html
+import inspect
+import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -33,6 +47,7 @@ from ..errors import DigestError
 from ..pipeline import Pipeline, Sample
 from ..render import GMAIL_CLIP_BYTES, default_template_dir
 from ..store import Store
+from ..urls import is_loopback
 
 DESKTOP_WIDTH = 800
 MOBILE_WIDTH = 375
@@ -60,6 +75,15 @@ setInterval(async () => {
 }, 1000);
 </script>
 """
+
+
+def _error(config: Config, exc: DigestError) -> str:
+    """The message of ``exc`` for a page: paths under schedules.yaml's folder relative
+    to it, so a page never tells where the configuration lives."""
+    text = str(exc)
+    for folder in {str(config.root), str(config.root.resolve())}:
+        text = text.replace(folder + os.sep, "").replace(folder, ".")
+    return html.escape(text)
 
 
 def _page(title: str, body: str, version: str) -> HTMLResponse:
@@ -122,18 +146,23 @@ CACHE_SECONDS = 30.0
 
 
 async def _cached_build(request: Request, config: Config, name: str) -> _Preview | None:
-    cache: dict[str, tuple[str, float, _Preview | None]] | None = getattr(
+    """The preview of ``name``: the build of the watched files' current version when it
+    is under ``CACHE_SECONDS`` old or still running (requests arriving meanwhile wait
+    for it rather than collecting the sources again), else a new one."""
+    cache: dict[str, tuple[str, float, asyncio.Future[_Preview | None]]] | None = getattr(
         request.app.state, "preview_cache", None
     )
     if cache is None:
         cache = request.app.state.preview_cache = {}
     stamp = await run_in_threadpool(version, config)
     hit = cache.get(name)
-    if hit and hit[0] == stamp and time.monotonic() - hit[1] < CACHE_SECONDS:
-        return hit[2]
-    preview = await _build(config, request.app.state.store, name)
-    cache[name] = (stamp, time.monotonic(), preview)
-    return preview
+    if hit and hit[0] == stamp and (not hit[2].done() or time.monotonic() - hit[1] < CACHE_SECONDS):
+        build = hit[2]
+    else:
+        build = asyncio.ensure_future(_build(config, request.app.state.store, name))
+        cache[name] = (stamp, time.monotonic(), build)
+    # Shielded: a visitor who goes away does not cancel the build the others wait for.
+    return await asyncio.shield(build)
 
 
 async def _build(config: Config, store: Store, name: str) -> _Preview | None:
@@ -161,7 +190,9 @@ def gallery(request: Request) -> Response:
     try:
         config = _current_config(request)
     except DigestError as exc:
-        return _page("Preview", f"<p class='error'>{html.escape(str(exc))}</p>", stamp)
+        return _page(
+            "Preview", f"<p class='error'>{_error(request.app.state.config, exc)}</p>", stamp
+        )
     links = "".join(
         f"<li><a href='/preview/{html.escape(name)}'>{html.escape(n.title)}</a> ({html.escape(name)})</li>"
         for name, n in config.newsletters.items()
@@ -177,7 +208,8 @@ async def newsletter_preview(request: Request) -> Response:
         config = await run_in_threadpool(_current_config, request)
         preview = await _cached_build(request, config, name)
     except DigestError as exc:
-        return _page(name, f"<p class='error'>{html.escape(str(exc))}</p>", stamp)
+        error = _error(request.app.state.config, exc)
+        return _page(name, f"<p class='error'>{error}</p>", stamp)
     if preview is None:
         body = f"<h1>{html.escape(name)}</h1><p>No new articles since the last issue.</p>"
         return _page(name, body, stamp)
@@ -216,17 +248,74 @@ async def email_html(request: Request) -> Response:
         config = await run_in_threadpool(_current_config, request)
         preview = await _cached_build(request, config, name)
     except DigestError as exc:
-        return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", status_code=404)
+        error = _error(request.app.state.config, exc)
+        return HTMLResponse(f"<p>{error}</p>", status_code=404)
     if preview is None:
         return HTMLResponse("<p>No new articles since the last issue.</p>", status_code=404)
     return HTMLResponse(preview.sample.html)
 
 
+def _allowed(request: Request) -> Response | None:
+    """``None`` when the request may see the gallery; else the answer that refuses it."""
+    config: Config = request.app.state.config
+    env = config.web.preview.token_env
+    if env is None:
+        client = request.client.host if request.client else ""
+        if is_loopback(config.base_url) and is_loopback(f"http://{client}/"):
+            return None
+        return Response(
+            "The preview gallery is the operator's: set web.preview.token_env in "
+            "schedules.yaml to the environment variable holding a token, and send it.\n",
+            status_code=403,
+            media_type="text/plain",
+        )
+    token = os.environ.get(env, "")
+    if token and hmac.compare_digest(_presented(request).encode(), token.encode()):
+        return None
+    return Response(
+        "The preview gallery needs the operator's token.\n",
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="digest preview", charset="UTF-8"'},
+        media_type="text/plain",
+    )
+
+
+def _presented(request: Request) -> str:
+    """The token a request carries: a bearer token, or the password of HTTP Basic."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return ""
+
+
+def _operator_only(
+    handler: Callable[[Request], Awaitable[Response]] | Callable[[Request], Response],
+) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` behind ``_allowed``; a plain ``def`` runs in the thread pool, as
+    Starlette would run it."""
+
+    async def guarded(request: Request) -> Response:
+        refused = _allowed(request)
+        if refused is not None:
+            return refused
+        if inspect.iscoroutinefunction(handler):
+            return await handler(request)
+        return await run_in_threadpool(handler, request)  # type: ignore[arg-type,return-value]
+
+    return guarded
+
+
 def routes() -> list[BaseRoute]:
-    """The gallery's routes."""
+    """The gallery's routes, each for the operator only (see ``_allowed``)."""
     return [
-        Route("/preview", gallery),
-        Route("/preview/changes", changes),
-        Route("/preview/{name}", newsletter_preview),
-        Route("/preview/{name}/email.html", email_html),
+        Route("/preview", _operator_only(gallery)),
+        Route("/preview/changes", _operator_only(changes)),
+        Route("/preview/{name}", _operator_only(newsletter_preview)),
+        Route("/preview/{name}/email.html", _operator_only(email_html)),
     ]

@@ -8,6 +8,7 @@ import pytest
 
 from digest.backends.ses import SesBackend, SesBackendConfig
 from digest.dispatch import SendOptions, send_issue
+from digest.errors import SendRefused
 from tests.support import free_port
 from tests.support.mailserver.issue import queued_issue
 
@@ -50,12 +51,18 @@ def sent_by_moto() -> list:  # type: ignore[type-arg]
 async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, tmp_path) -> None:  # type: ignore[no-untyped-def]
     issue = queued_issue(tmp_path / "d.db", ["a@example.test", "b@example.test"])
     async with ses(moto) as backend:
-        report = await send_issue(
-            issue.store, issue.issue_id, issue.factory, backend, options=SendOptions(max_attempts=1)
-        )
-    # The sender is not verified yet: SES refuses every message, nothing is sent.
-    assert report.sent == 0 and report.failed == 2
-    assert "MessageRejected" in issue.rows()["a@example.test"].error
+        with pytest.raises(SendRefused) as stopped:
+            await send_issue(
+                issue.store,
+                issue.issue_id,
+                issue.factory,
+                backend,
+                options=SendOptions(max_attempts=1),
+            )
+    # The sender is not verified yet: SES refuses every message, nothing is sent, and
+    # the refusal is about us: the send stops with the rows queued, nobody failed.
+    assert "MessageRejected" in str(stopped.value)
+    assert set(issue.statuses().values()) == {"queued"}
 
     client = boto3.client(
         "ses",

@@ -11,6 +11,7 @@ from digest.dispatch import SendOptions, send_issue
 from digest.errors import (
     HardBounce,
     PermanentError,
+    Refusal,
     SendAborted,
     ThrottledError,
     TransientError,
@@ -51,8 +52,9 @@ async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):  # typ
         (450, "4.2.1 mailbox busy", TransientError),
         (550, "5.1.1 user unknown", HardBounce),
         (554, "5.1.2 bad destination", HardBounce),
-        (554, "5.7.1 rejected as spam", PermanentError),
-        (552, "5.3.4 message too big", PermanentError),
+        (554, "5.7.1 rejected as spam", Refusal),
+        (552, "5.3.4 message too big", Refusal),
+        (552, "5.2.2 mailbox full", PermanentError),
     ],
 )
 def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, error) -> None:  # type: ignore[no-untyped-def]

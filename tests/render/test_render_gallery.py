@@ -22,10 +22,14 @@ from tests.support import free_port
 from tests.support.browser import CHROMIUM, LAUNCH_ARGS, loopback_only, needs_chromium
 from tests.support.email_samples import make_site
 
+#: The operator's token for the gallery (``web.preview.token_env``).
+TOKEN = "operator-token-for-tests"
+
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, Path]]:
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[httpx.Client, Path]]:
     site = make_site(tmp_path)
+    monkeypatch.setenv("DIGEST_PREVIEW_TOKEN", TOKEN)
     # A template folder of the site's own, so the test can edit a template safely.
     templates = site / "templates"
     templates.mkdir()
@@ -36,6 +40,7 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, Path]]:
         config_file.read_text().replace(
             "    list: readers", "    list: readers\n    template_dir: templates"
         )
+        + "web: {preview: {token_env: DIGEST_PREVIEW_TOKEN}}\n"
     )
     config = load_config(config_file)
     port = free_port()
@@ -52,7 +57,9 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, Path]]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", timeout=10, auth=("operator", TOKEN)
+    ) as client:
         yield client, site
     server.should_exit = True
     thread.join(timeout=10)
@@ -130,7 +137,10 @@ def test_gallery_reloads_in_the_browser_when_a_template_changes(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(
+                viewport={"width": 1400, "height": 1000},
+                http_credentials={"username": "operator", "password": TOKEN},
+            )
             page.route("**/*", loopback_only)
             page.goto(f"{client.base_url}/preview/weekly", wait_until="load")
             frames = [f for f in page.frames if f.url.endswith("/email.html")]

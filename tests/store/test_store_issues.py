@@ -5,80 +5,15 @@ and the draft stops being current when the next issue would differ."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import select
 
-from digest.models import Article, Issue, Item, Rendered, Section
+from digest.models import Article, Section
 from digest.store import Store, articles, issues
 from digest.store.status import DeliveryStatus
-from digest.store.tables import DeliveryRow, IssueItemRow, ListRow, SubscriberRow
-
-WHEN = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
-
-
-def item(slug: str, section: str, **extra: object) -> Item:
-    return Item(
-        title=f"Story {slug}",
-        summary=f"What happened in {slug}.",
-        url=f"https://news.example.org/{slug}",
-        section=section,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
-ISSUE = Issue(
-    newsletter="weekly",
-    title="The Weekly",
-    number=1,
-    date=date(2026, 11, 30),
-    top=item(
-        "harbour",
-        "Europe",
-        image="https://news.example.org/harbour.jpg",
-        image_alt="The harbour at dawn",
-        image_width=1200,
-        image_height=675,
-        published=datetime(2026, 11, 29, 18, 5, tzinfo=timezone(timedelta(hours=1))),
-    ),
-    sections=(
-        Section("Europe", (item("rail", "Europe", published=datetime(2026, 11, 28, tzinfo=UTC)),)),
-        Section("More stories", (item("misc", ""),)),
-    ),
-)
-RENDERED = Rendered(
-    subject="The Weekly #1: Story harbour",
-    preheader="Three stories",
-    html="<p>@@greeting@@</p>",
-    text="@@greeting@@",
-    slots=(("greeting", "@@greeting@@"),),
-)
-
-
-@pytest.fixture
-def store(database_url: str) -> Store:
-    store = Store(database_url)
-    with store.session() as session:
-        readers = ListRow(name="readers")
-        session.add(readers)
-        session.flush()
-        for address in ("ana@example.org", "bo@example.org"):
-            session.add(SubscriberRow(list_id=readers.id, email=address, email_key=address))
-    return store
-
-
-def composed(store: Store) -> issues.Composed:
-    articles.add(
-        store,
-        [
-            articles.Found(Article(url=i.url, headline=i.title), guid="", source_url=i.url)
-            for i in ISSUE.items
-        ],
-    )
-    unsent = articles.unsent(store, "weekly", [i.url for i in ISSUE.items])
-    by_url = {article.url: article_id for article_id, article in unsent}
-    return issues.Composed(ISSUE, RENDERED, tuple(by_url[i.url] for i in ISSUE.items))
+from digest.store.tables import DeliveryRow, IssueItemRow
+from tests.support.issues import ISSUE, RENDERED, WHEN, composed
+from tests.support.issues import store as store  # the fixture
 
 
 def test_a_recorded_issue_reads_back_as_composed_with_its_ledger(store: Store) -> None:

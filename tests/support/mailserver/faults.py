@@ -30,6 +30,7 @@ class Faults:
     throttle_mail: int = 0
     data_delay: float = 0.0
     tempfail_reply: str = "450 4.2.1 Mailbox busy, try again later"
+    refuse_every_rcpt: str = ""  # e.g. "550 5.7.1 Relay access denied": the reply to each RCPT
 
 
 class FaultHandler:
@@ -61,6 +62,8 @@ class FaultHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.faults.refuse_every_rcpt:
+            return self.faults.refuse_every_rcpt
         if address in self.faults.unknown:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
