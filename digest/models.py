@@ -90,6 +90,9 @@ class Article:
     published: datetime | None = None
     byline: str = ""
     language: str = ""
+    #: The picture's intrinsic size as the page declares it (``None``: not declared).
+    image_width: int | None = None
+    image_height: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``published`` as ISO 8601 or ``None``)."""
@@ -101,6 +104,8 @@ class Article:
             "paragraphs": list(self.paragraphs),
             "image": self.image,
             "image_alt": self.image_alt,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
             "section": self.section,
             "published": self.published.isoformat() if self.published else None,
             "byline": self.byline,

@@ -198,6 +198,8 @@ def summarize(
         url=article.url,
         image=article.image,
         image_alt=plain(article.image_alt),
+        image_width=article.image_width if article.image else None,
+        image_height=article.image_height if article.image else None,
         section=plain(article.section),
         published=article.published,
     )

@@ -178,3 +178,20 @@ def test_summary_starts_after_the_dateline(opening: str) -> None:
 )
 def test_text_without_a_dateline_is_kept(text: str) -> None:
     assert summary_text(Article(url="https://n.example/a", headline="H", standfirst=text)) == text
+
+
+def test_an_items_picture_keeps_the_size_the_page_declared() -> None:
+    article = Article(
+        url="https://example.org/a",
+        headline="Ferry",
+        lead="The ferry sails again.",
+        image="https://example.org/a.jpg",
+        image_width=1600,
+        image_height=900,
+    )
+    item = summarize(article)
+    assert (item.image_width, item.image_height) == (1600, 900)
+    bare = summarize(
+        Article(url="https://example.org/b", headline="B", image_width=10, image_height=5)
+    )
+    assert (bare.image, bare.image_width, bare.image_height) == (None, None, None)

@@ -24,6 +24,7 @@ from .fields import (
     split_standfirst,
 )
 from .headline import around, read_headline
+from .image import declared_size
 from .meta import ld_image, ld_text, read_meta
 from .paragraphs import paragraph_nodes
 from .prose import DROP_TAGS, drop, is_prose, without_caption
@@ -100,6 +101,10 @@ def _extract_html(
         value = css_string(declared_image)
         shown = tree.css_first(f"img[src={value}], img[data-src={value}]")
         declared_alt = clean(shown.attributes.get("alt")) if shown is not None else ""
+    # The picture and its declared size are read before any <img> goes with its block.
+    image, image_alt = featured or (declared_image, declared_alt)
+    image = image or hints.image or ""
+    size = declared_size(tree, props, ld.get("image"), image)
     drop(tree.css(DROP_TAGS))
     drop(_asides(tree))
     drop(
@@ -133,10 +138,6 @@ def _extract_html(
     section = read_section(near, meta, headline) or clean_markup(hints.section)
     byline = read_byline(body, meta)
     published = read_published(body, meta) or hints.published
-    image, image_alt = declared_image, declared_alt
-    if featured:
-        image, image_alt = featured
-    image = image or hints.image or ""
 
     # Now the body: the dek and headline blocks go so they cannot pass for paragraphs.
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
@@ -166,6 +167,8 @@ def _extract_html(
         paragraphs=tuple(paragraphs),
         image=join_url(article_url, image) if image else None,
         image_alt=image_alt,
+        image_width=size[0] if size else None,
+        image_height=size[1] if size else None,
         section=section,
         published=published,
         byline=byline,

@@ -68,6 +68,8 @@ class ArticleRow(Base):
     lead: Mapped[str] = mapped_column(Text, default="")
     image: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     image_alt: Mapped[str] = mapped_column(Text, default="")
+    image_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     section: Mapped[str] = mapped_column(String(200), default="")
     byline: Mapped[str] = mapped_column(String(500), default="")
     language: Mapped[str] = mapped_column(String(35), default="")

@@ -86,3 +86,16 @@ def test_an_article_reached_twice_is_stored_once_as_first_seen(store: Store) -> 
     assert articles.known(store, [url, "guid-1", "guid-2", f"{url}?ref=home"]) == {url, "guid-1"}
     (_, stored), *rest = articles.unsent(store, "weekly", ["guid-1"])
     assert rest == [] and stored.headline == "Harbour reopens"
+
+
+def test_an_articles_declared_picture_size_is_kept(store: Store) -> None:
+    article = Article(
+        url="https://news.example.org/sized",
+        headline="Sized",
+        image="https://news.example.org/sized.jpg",
+        image_width=800,
+        image_height=450,
+    )
+    articles.add(store, [articles.Found(article, guid="", source_url=article.url)])
+    ((_, stored),) = articles.unsent(store, "weekly", [article.url])
+    assert (stored.image_width, stored.image_height) == (800, 450)

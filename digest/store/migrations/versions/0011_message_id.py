@@ -2,7 +2,7 @@
 quotes it (DSN, ARF, provider webhook) can be matched to its ledger row
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from collections.abc import Sequence
