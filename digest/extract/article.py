@@ -141,8 +141,9 @@ def _extract_html(
 
     # Now the body: the dek and headline blocks go so they cannot pass for paragraphs;
     # a mark keeps the headline's place, as prose after it opens the article.
-    if headline_node is not None:
-        _mark_headline(headline_node)
+    shown = headline_node if headline_node is not None else _shown(body, headline)
+    if shown is not None:
+        _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
         if len(node.css("p")) < 3:
@@ -179,6 +180,14 @@ def _extract_html(
 
 
 _MARK = LexborHTMLParser(f"<p {HEADLINE_MARK}></p>").css_first("p")
+
+
+def _shown(body: LexborNode, headline: str) -> LexborNode | None:
+    """The heading that shows ``headline`` when it was read from the declarations."""
+    key = match_key(headline)
+    if not key:
+        return None
+    return next((h for h in body.css("h1, h2") if match_key(block_text(h)) == key), None)
 
 
 def _mark_headline(node: LexborNode) -> None:
