@@ -337,10 +337,11 @@ def _after_headline(
     """Prose between the headline and the body: the article's opening, set apart.
 
     Page builders and hero blocks put the first paragraphs in a block of their own,
-    far from the rest of the body. What reads as prose after the headline's mark and
-    before the body's first paragraph opens the article, unless it sits in a
-    boilerplate block or a teaser or bio block, is a list item, is mostly links, is
-    about the author, is one quotation or is a declared description printed as a dek.
+    far from the rest of the body. What reads as prose (a sentence, or a line ending
+    in a colon that introduces what follows) after the headline's mark and before the
+    body's first paragraph opens the article, unless it sits in a boilerplate block or
+    a teaser or bio block, is a list item, is mostly links, is about the author, is one
+    quotation or is a declared description printed as a dek.
     """
     mark = next(
         (
@@ -359,7 +360,7 @@ def _after_headline(
         for i in range(mark + 1, first)
         if paras[i].node.tag != "li"
         and len(paras[i].text.split()) >= 12
-        and _SENTENCE_END.search(paras[i].text)
+        and (_SENTENCE_END.search(paras[i].text) or paras[i].text.endswith(":"))
         and is_prose(paras[i].text)
         and paras[i].link_density() <= 0.3
         and not boilerplate.inside(paras[i].node, None, 8)
