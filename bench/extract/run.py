@@ -3,7 +3,7 @@
 Usage (from the repository root, with the peers installed: ``pip install -e .[bench]``)::
 
     python bench/extract/run.py [--set aeb] [--set wcxb] [--only digest] [--refresh]
-                                [--misses lead|headline]
+                                [--misses lead|headline] [--show-losses lead|headline]
 
 For each set (``aeb``: 181 pages of the Scrapinghub article-extraction benchmark;
 ``wcxb``: 710 article pages of the WCXB development split, with headlines), runs each
@@ -317,6 +317,31 @@ def report(
     return "\n".join(lines)
 
 
+def show_losses(
+    set_name: str, pages: list[BenchPage], results: dict[str, dict[str, Result]], field: str
+) -> None:
+    """Print each page of ``field`` that the best peer matches and digest misses."""
+    peers = [n for n in results if n != "digest"]
+    if not peers:
+        return
+
+    def hits(name: str) -> set[str]:
+        return {
+            p.id
+            for p in pages
+            if getattr(p, field) and matches(getattr(results[name][p.id], field), getattr(p, field))
+        }
+
+    best = max(peers, key=lambda n: len(hits(n)))
+    lost = hits(best) - hits("digest")
+    for page in pages:
+        if page.id in lost:
+            print(f"LOSS {set_name} {page.id[:12]} {page.url}")
+            print(f"  want:   {getattr(page, field)[:200]}")
+            print(f"  digest: {getattr(results['digest'][page.id], field)[:200]}")
+            print(f"  {best}: {getattr(results[best][page.id], field)[:200]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: all")
@@ -324,6 +349,11 @@ def main() -> None:
     parser.add_argument("--refresh", action="store_true", help="run the peers again")
     parser.add_argument(
         "--misses", choices=("lead", "headline"), help="print digest's misses of this field"
+    )
+    parser.add_argument(
+        "--show-losses",
+        choices=("lead", "headline"),
+        help="print the pages of this field that the best peer gets right and digest misses",
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -350,6 +380,8 @@ def main() -> None:
                 if want and not matches(got, want):
                     print(f"MISS {set_name} {page.id[:12]} {page.url}")
                     print(f"  want: {want[:200]}\n  got:  {got[:200]}")
+        if args.show_losses and "digest" in results:
+            show_losses(set_name, pages, results, args.show_losses)
     print("\n\n".join([*notes, *out]))
 
 

@@ -15,6 +15,7 @@ from .body import body_paragraphs
 from .css import css_string
 from .decode import MAX_DEPTH, decode_html, defuse_nesting
 from .fields import (
+    descriptions,
     featured_image,
     read_byline,
     read_dek,
@@ -26,7 +27,7 @@ from .fields import (
 from .headline import around, read_headline
 from .image import declared_size
 from .meta import ld_image, ld_text, read_meta
-from .paragraphs import paragraph_nodes
+from .paragraphs import HEADLINE_MARK, paragraph_nodes
 from .prose import DROP_TAGS, drop, is_prose, without_caption
 from .text import BREAK, block_text, clean, clean_markup, match_key
 
@@ -139,7 +140,11 @@ def _extract_html(
     byline = read_byline(body, meta)
     published = read_published(body, meta) or hints.published
 
-    # Now the body: the dek and headline blocks go so they cannot pass for paragraphs.
+    # Now the body: the dek and headline blocks go so they cannot pass for paragraphs;
+    # a mark keeps the headline's place, as prose after it opens the article.
+    shown = headline_node if headline_node is not None else _shown(body, headline)
+    if shown is not None:
+        _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
         if len(node.css("p")) < 3:
@@ -147,7 +152,8 @@ def _extract_html(
     headline_key = match_key(headline)
     paragraphs = [
         without_caption(p)
-        for p in _corrected_body(body, corrections.body) or body_paragraphs(body)
+        for p in _corrected_body(body, corrections.body)
+        or body_paragraphs(body, descriptions(meta, hints))
         if len(p) > 2 * len(headline) + 20 or match_key(p) != headline_key
     ]
     # Date lines and stray captions before the first sentence are not the lead.
@@ -174,6 +180,35 @@ def _extract_html(
         byline=byline,
         language=re.split(r"[-_]", lang, maxsplit=1)[0].lower() if lang else "",
     )
+
+
+_MARK = LexborHTMLParser(f"<p {HEADLINE_MARK}></p>").css_first("p")
+
+
+def _shown(body: LexborNode, headline: str) -> LexborNode | None:
+    """The heading that shows ``headline`` when it was read from the declarations."""
+    key = match_key(headline)
+    if not key:
+        return None
+    return next((h for h in body.css("h1, h2") if match_key(block_text(h)) == key), None)
+
+
+def _mark_headline(node: LexborNode) -> None:
+    """Leave an empty ``<p>`` marked ``HEADLINE_MARK`` after the headline.
+
+    After its heading or ``<header>`` when it sits in one, since those go before the
+    body scan.
+    """
+    anchor = node
+    parent = node.parent
+    for _ in range(4):
+        if parent is None or parent.tag in ("body", "html"):
+            break
+        if parent.tag in ("header", "h1", "h2", "h3", "h4", "h5", "h6"):
+            anchor = parent
+        parent = parent.parent
+    if anchor.parent is not None:
+        anchor.insert_after(_MARK)
 
 
 def _asides(tree: LexborHTMLParser) -> list[LexborNode]:

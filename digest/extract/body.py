@@ -9,9 +9,16 @@ from selectolax.lexbor import LexborNode
 
 from .css import css_string
 from .decode import MAX_DEPTH
-from .paragraphs import Para, ancestor_in, direct_text, link_density, paragraph_nodes
+from .paragraphs import (
+    HEADLINE_MARK,
+    Para,
+    ancestor_in,
+    direct_text,
+    link_density,
+    paragraph_nodes,
+)
 from .prose import Boilerplate, attr_tokens, is_prose
-from .text import clean
+from .text import clean, same_text
 
 _CONTENT_HINT = re.compile(
     r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
@@ -99,8 +106,12 @@ def _drop_hover_cards(body: LexborNode) -> None:
             span.decompose()
 
 
-def body_paragraphs(body: LexborNode) -> list[str]:
-    """The article's paragraphs, in reading order."""
+def body_paragraphs(body: LexborNode, descriptions: tuple[str, ...] = ()) -> list[str]:
+    """The article's paragraphs, in reading order.
+
+    ``descriptions`` are the page's declared summaries: set apart between the headline
+    and the body, one of them is the standfirst, not the opening paragraph.
+    """
     _drop_hover_cards(body)
     # Text wrapped in spans reads as text written straight into its block.
     body.unwrap_tags(["span", "font"])
@@ -125,6 +136,7 @@ def body_paragraphs(body: LexborNode) -> list[str]:
     if chosen:
         chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
+        chosen[:0] = _after_headline(paras, chosen[0], boilerplate, descriptions)
     return [paras[i].text for i in chosen]
 
 
@@ -288,3 +300,72 @@ def _lead_before(
             break
         found.insert(0, index + 1)
     return found
+
+
+# Blocks by the headline that set a teaser apart from the body (a blurb, an excerpt,
+# a short description, a subtitle) or that address the reader (a call to action, the
+# author's bio); the prose in them is no opening paragraph.
+_SET_APART = re.compile(
+    r"blurb|excerpt|descr|subtitle|subhead|tagline|strapline|standfirst|dek\b|deck|"
+    r"(?:^|[-_])(?:cta|bio)(?:$|[-_])",
+    re.I,
+)
+# A line about the author: "Sam is a writer from ...", "Kim has been a reporter ...".
+_ABOUT_AUTHOR = re.compile(
+    r"^(?:[A-Z][\w'’.-]+\s){1,3}(?:is|has been|was)\s+an?\s+(?:[\w-]+\s+){0,4}?"
+    r"(?:writer|journalist|author|editor|reporter|contributor|columnist|freelancer|blogger)",
+)
+# A block that is one quotation: a pull quote, or the claim a fact check examines.
+_QUOTATION = re.compile(r"^[\"“„«‘].*[\"”“»’]$", re.S)
+
+
+def _set_apart(node: LexborNode | None) -> bool:
+    """True when ``node`` or one of its three nearest ancestors is a teaser or bio block."""
+    for _ in range(4):
+        if node is None or node.tag in ("body", "html"):
+            return False
+        tokens = attr_tokens(node)
+        if tokens and _SET_APART.search(tokens):
+            return True
+        node = node.parent
+    return False
+
+
+def _after_headline(
+    paras: list[Para], first: int, boilerplate: Boilerplate, descriptions: tuple[str, ...]
+) -> list[int]:
+    """Prose between the headline and the body: the article's opening, set apart.
+
+    Page builders and hero blocks put the first paragraphs in a block of their own,
+    far from the rest of the body. What reads as prose (a sentence, or a line ending
+    in a colon that introduces what follows) after the headline's mark and before the
+    body's first paragraph opens the article, unless it sits in a boilerplate block or
+    a teaser or bio block, is a list item, is mostly links, is about the author, is one
+    quotation or is a declared description printed as a dek.
+    """
+    mark = next(
+        (
+            i
+            for i in range(first)
+            if paras[i].node.tag == "p"
+            and not paras[i].text
+            and HEADLINE_MARK in paras[i].node.attributes
+        ),
+        -1,
+    )
+    if mark < 0:
+        return []
+    return [
+        i
+        for i in range(mark + 1, first)
+        if paras[i].node.tag != "li"
+        and len(paras[i].text.split()) >= 12
+        and (_SENTENCE_END.search(paras[i].text) or paras[i].text.endswith(":"))
+        and is_prose(paras[i].text)
+        and paras[i].link_density() <= 0.3
+        and not boilerplate.inside(paras[i].node, None, 8)
+        and not _set_apart(paras[i].node)
+        and not _ABOUT_AUTHOR.match(paras[i].text)
+        and not _QUOTATION.match(paras[i].text)
+        and not any(same_text(paras[i].text, d) for d in descriptions)
+    ]

@@ -215,6 +215,18 @@ def read_published(body: LexborNode, meta: Meta) -> datetime | None:
     return parse_date(node.attributes.get("datetime") or "") if node is not None else None
 
 
+def descriptions(meta: Meta, hints: EntryHints) -> tuple[str, ...]:
+    """The summaries the page declares (JSON-LD, Open Graph, ``<meta>``), then the feed's."""
+    found = (
+        ld_text(meta.ld.get("description")),
+        clean_markup(meta.props.get("og:description")),
+        clean_markup(meta.props.get("description")),
+        clean_markup(meta.props.get("twitter:description")),
+        clean_markup(hints.summary),
+    )
+    return tuple(d for d in found if d)
+
+
 def split_standfirst(
     meta: Meta, dek: str, hints: EntryHints, paragraphs: list[str], headline_key: str
 ) -> tuple[str, list[str]]:
@@ -225,14 +237,7 @@ def split_standfirst(
     again as the first paragraph is dropped from the body; a description that is
     only the lead (whole or truncated), or the headline again, is no standfirst.
     """
-    candidates = [
-        dek,
-        ld_text(meta.ld.get("description")),
-        clean_markup(meta.props.get("og:description")),
-        clean_markup(meta.props.get("description")),
-        clean_markup(meta.props.get("twitter:description")),
-        clean_markup(hints.summary),
-    ]
+    candidates = [dek, *descriptions(meta, hints)]
     candidates = [c for c in candidates if c and match_key(c) != headline_key]
     standfirst = candidates[0] if candidates else ""
     for other in candidates[1:]:

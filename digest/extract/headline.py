@@ -83,6 +83,14 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORDS.findall(text.lower()) if len(w) > 2 and w not in _SMALL_WORDS}
 
 
+def _rewords(shown: str, declared: str) -> bool:
+    """True when three quarters of the words of each are the other's (a date or a
+    label added in front does not pass)."""
+    want, have = _words(declared), _words(shown)
+    common = len(want & have)
+    return len(want) >= 3 and 4 * common >= 3 * max(len(want), len(have))
+
+
 def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborNode | None]:
     """The article's own headline, and its element when it is shown as an ``<h1>``.
 
@@ -124,7 +132,13 @@ def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborN
         ):
             return (strip_site_name(h1, site, host) if h1 == meta.title else h1), node
     if declared and declared[0] != meta.title:
-        return strip_site_name(declared[0], site, host), None
+        chosen = strip_site_name(declared[0], site, host)
+        # The <h1> that words the declared headline a little differently ("The Best
+        # ... of 2026" for "Best ... of 2026") is the headline readers see.
+        for node, h1 in h1s:
+            if _rewords(h1, chosen):
+                return h1, node
+        return chosen, None
     title = strip_site_name(meta.title, site, host) if meta.title else ""
     if len(h1s) == 1:
         k = match_key(h1s[0][1])

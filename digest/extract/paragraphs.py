@@ -11,6 +11,9 @@ from selectolax.lexbor import LexborNode
 from .decode import MAX_DEPTH
 from .text import BREAK, BREAKS, clean
 
+#: The attribute of the empty ``<p>`` that ``article`` leaves where the headline stood.
+HEADLINE_MARK = "data-digest-headline"
+
 
 @dataclass(slots=True)
 class Para:
@@ -106,6 +109,8 @@ def direct_text(node: LexborNode) -> int:
 def paragraph_nodes(root: LexborNode) -> list[Para]:
     """Paragraphs in document order: ``<p>`` elements, and text written straight into blocks.
 
+    The headline's mark (``HEADLINE_MARK``) is listed too, as a paragraph without text.
+
     Text that follows a nested block inside its parent block is held back until the
     nested paragraphs have been listed, so the order stays the reading order.
     """
@@ -117,6 +122,8 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
         tag = node.tag
         if tag == "li":
             paras.append(Para(node, None))
+        elif tag == "p" and HEADLINE_MARK in node.attributes:
+            paras.append(Para(node, ""))  # no text: only a place in the reading order
         elif tag == "p":
             raw = node.text(deep=True)
             if BREAK in raw:  # lines broken with <br> are paragraphs of their own

@@ -38,6 +38,9 @@ _BODY_CLASS = re.compile(
     re.I,
 )
 
+# Layout modifiers: "with-sidebar", "layout--has-image", "no-ads".
+_MODIFIER = re.compile(r"(?:^|[-_])(?:with|has|no)[-_]", re.I)
+
 # Paragraph texts that are labels, bylines or calls to action, not article prose.
 _NOT_PROSE = re.compile(
     r"^(?:by\s+\S|posted\s+by|written\s+by|words\s+by|photos?\s*(?:by|:)|"
@@ -75,13 +78,20 @@ def is_boilerplate_block(node: LexborNode) -> bool:
 
 @lru_cache(maxsize=4096)
 def _boilerplate_tokens(tokens: str) -> bool:
-    """The verdict on a class-and-id string (pages repeat a few of them many times)."""
-    for token in tokens.split():
-        if _BODY_CLASS.search(token) or _INTRO_BOX.search(token):
+    """The verdict on a class-and-id string (pages repeat a few of them many times).
+
+    A layout modifier (``with-sidebar``, ``card--has-image``) describes the block, it
+    does not make it one; and a block whose classes name the article body is not
+    boilerplate for a weak token beside that name (``article-content height-image``).
+    """
+    split = tokens.split()
+    names_body = any(_BODY_CLASS.search(token) for token in split)
+    for token in split:
+        if _BODY_CLASS.search(token) or _INTRO_BOX.search(token) or _MODIFIER.search(token):
             continue
         if _BOILERPLATE.search(token):
             return True
-        if _WEAK_BOILERPLATE.search(token) and not _BODY_TOKEN.search(token):
+        if not names_body and _WEAK_BOILERPLATE.search(token) and not _BODY_TOKEN.search(token):
             return True
     return False
 
