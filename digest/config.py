@@ -239,7 +239,8 @@ class NewsletterConfig(StrictModel):
     sender: str = Field(DEFAULT_FROM, alias="from")
     reply_to: str | None = None
     sources: list[SourceConfig] = Field(min_length=1)
-    list: str
+    # The YAML key is ``list``; the attribute is not, so it does not shadow the built-in.
+    list_name: str = Field(alias="list")
     backend: str
     cron: str = "0 7 * * mon"
     weekly: str | None = None
@@ -351,7 +352,7 @@ class NewsletterConfig(StrictModel):
             ) from None
         return value
 
-    @field_validator("title", "sender", "reply_to", "subject", "list", "language")
+    @field_validator("title", "sender", "reply_to", "subject", "list_name", "language")
     @classmethod
     def _no_header_injection(cls, value: str | None) -> str | None:
         return _one_line(value)
@@ -434,10 +435,10 @@ class Config(StrictModel):
                     f"defined under 'backends' ({known})"
                 )
             # Lists may be named once under 'lists:'; without that section any name goes.
-            if self.lists is not None and newsletter.list not in self.lists:
+            if self.lists is not None and newsletter.list_name not in self.lists:
                 known = ", ".join(sorted(self.lists)) or "none are defined"
                 problems.append(
-                    f"newsletters.{name}.list: '{newsletter.list}' is not a list "
+                    f"newsletters.{name}.list: '{newsletter.list_name}' is not a list "
                     f"defined under 'lists' ({known})"
                 )
         if problems:

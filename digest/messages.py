@@ -66,8 +66,8 @@ class Messages:
             rendered,
             sender=newsletter.sender,
             reply_to=newsletter.reply_to,
-            list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list, newsletter.sender)}>',
-            links=self.links(newsletter.list),
+            list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list_name, newsletter.sender)}>',
+            links=self.links(newsletter.list_name),
             message_key=message_key,
             date=date,
             unsubscribe_mailto=self.config.unsubscribe_mailto,
@@ -80,8 +80,8 @@ class Messages:
         list would get it: HTML and text filled in, and the whole message."""
         assert built.issue is not None and built.rendered is not None
         newsletter = self.config.newsletter(name)
-        subscriber = ledger.first_recipient(self.store, newsletter.list) or PREVIEW_SUBSCRIBER
-        links = self.links(newsletter.list)(subscriber)
+        subscriber = ledger.first_recipient(self.store, newsletter.list_name) or PREVIEW_SUBSCRIBER
+        links = self.links(newsletter.list_name)(subscriber)
         greeting = ui_text(newsletter.language).greet(subscriber.name)
         text_values = {"greeting": greeting, **links}
         html_values = {k: html_lib.escape(v) for k, v in text_values.items()}
@@ -108,7 +108,7 @@ class Messages:
             date=stored.created_at,
         )
         with self.store.session() as session:
-            wanted = section_preferences(session, newsletter.list)
+            wanted = section_preferences(session, newsletter.list_name)
         # Loaded when a first variant is needed: most issues go out as rendered.
         renderer = cache(lambda: Renderer(self.config, newsletter))
         return per_reader(

@@ -216,7 +216,7 @@ class Pipeline:
         self, name: str, newsletter: NewsletterConfig, built: Built
     ) -> issues.StoredIssue:
         """Store ``built`` as the issue being sent, with its items and ledger rows."""
-        return issues.record(self.store, name, built.composed, newsletter.list, self._stamp())
+        return issues.record(self.store, name, built.composed, newsletter.list_name, self._stamp())
 
     def _record(
         self, name: str, newsletter: NewsletterConfig, built: Built
@@ -228,7 +228,7 @@ class Pipeline:
         notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
         if draft is None:
             return self._record_issue(name, newsletter, built), notes
-        stored = issues.record(self.store, name, draft.composed, newsletter.list, self._stamp())
+        stored = issues.record(self.store, name, draft.composed, newsletter.list_name, self._stamp())
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
     def _stamp(self) -> datetime:
@@ -259,7 +259,7 @@ class Pipeline:
         if stored is None:
             built = await self.build(name)
             with self.store.session() as session:
-                recipients = count_active(session, newsletter.list)
+                recipients = count_active(session, newsletter.list_name)
             unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
             if unsent is not None:
                 return unsent
