@@ -35,7 +35,7 @@ def read_outbox(config: Path) -> list[EmailMessage]:
     if not folder.exists():
         return []
     return [
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         for path in sorted(folder.glob("*.eml"))
     ]
 

@@ -57,7 +57,7 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 # -- the issue ---------------------------------------------------------------
 
 
-def rendered():  # type: ignore[no-untyped-def]
+def rendered():
     """A digest of realistic size (about 20 kB of HTML): twelve items in three sections."""
     from digest.models import Rendered, Slot
 
@@ -102,7 +102,7 @@ def rendered():  # type: ignore[no-untyped-def]
     )
 
 
-def factory():  # type: ignore[no-untyped-def]
+def factory():
     from digest.models import Slot
     from digest.personalize import MessageFactory
 
@@ -280,7 +280,7 @@ class RecordingSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            async def handle_DATA(self, server, session, envelope):
                 with sink.lock:
                     sink.received.update(envelope.rcpt_tos)
                 return "250 2.0.0 Ok"

@@ -163,7 +163,7 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     ]
     # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
     # paused since then means skipped.
-    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
+    blocked = blocked_subscribers(session, claimed)
     return [replace(item, status=blocked.get(item.id, "active")) for item in claimed]
 
 

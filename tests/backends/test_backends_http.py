@@ -49,29 +49,29 @@ def backend(kind: str, url: str, **settings: object) -> HttpBackend:
     return made
 
 
-def issue_for(kind: str, path, addresses: list[str], **options: object):  # type: ignore[no-untyped-def]
+def issue_for(kind: str, path, addresses: list[str], **options: object):
     """An issue queued for ``addresses``, its factory as the pipeline makes it."""
     return queued_issue(path, addresses, **options)  # type: ignore[arg-type]
 
 
-async def run(issue, api: HttpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
+async def run(issue, api: HttpBackend, options: SendOptions = FAST):
     async with api:
         return await send_issue(issue.store, issue.issue_id, issue.factory, api, options=options)
 
 
 @pytest.fixture(autouse=True)
-def api_key(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def api_key(monkeypatch) -> None:
     monkeypatch.setenv("T_API_KEY", KEY)
 
 
 @pytest.fixture
-def server():  # type: ignore[no-untyped-def]
+def server():
     with ProviderServer() as running:
         yield running
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(7))
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 7, report.reasons
@@ -97,14 +97,14 @@ async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_pat
     assert "Message-ID" in headers and "List-Id" in headers
 
 
-async def test_postmark_batches_stay_within_500(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_postmark_batches_stay_within_500(server, tmp_path) -> None:
     issue = issue_for("postmark", tmp_path / "d.db", emails(1203))
     report = await run(issue, backend("postmark", server.url, connections=2))
     assert report.sent == 1203
     assert sorted(server.state.batch_sizes) == [203, 500, 500]
 
 
-async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server, tmp_path) -> None:
     issue = queued_issue(
         tmp_path / "d.db", ["a@example.test", "inactive@example.test", "b@example.test"]
     )
@@ -124,7 +124,7 @@ INJECTING = {
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(INJECTING), names=INJECTING)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -137,7 +137,7 @@ async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tm
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:
     from datetime import UTC, datetime
 
     from digest.models import Subscriber
@@ -167,7 +167,7 @@ async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_path) -> None:
     server.state.script.append(
         JSONResponse({"message": "Too many requests"}, 429, headers={"Retry-After": "1"})
     )
@@ -180,7 +180,7 @@ async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_pat
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_server_errors_are_retried(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_server_errors_are_retried(kind, server, tmp_path) -> None:
     server.state.script.extend([Response("upstream", 502), Response("oops", 503)])
     issue = issue_for(kind, tmp_path / "d.db", emails(2))
     report = await run(issue, backend(kind, server.url, connections=1))
@@ -190,7 +190,7 @@ async def test_server_errors_are_retried(kind, server, tmp_path) -> None:  # typ
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
     kind, server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     if kind == "sendgrid":  # SendGrid's success has no body; its errors are JSON
         server.state.script.append(HTMLResponse("<html><body>Bad gateway</body></html>", 400))
     else:
@@ -205,7 +205,7 @@ async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_wrong_key_stops_the_send_with_a_sentence(
     kind, server, tmp_path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv("T_API_KEY", "wrong")
     issue = issue_for(kind, tmp_path / "d.db", emails(4))
     with pytest.raises(SendAborted, match="refused the credentials"):
@@ -214,13 +214,13 @@ async def test_wrong_key_stops_the_send_with_a_sentence(
     assert not server.state.delivered
 
 
-async def test_missing_key_variable_is_a_config_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_key_variable_is_a_config_error(monkeypatch) -> None:
     monkeypatch.delenv("T_API_KEY")
     with pytest.raises(ConfigError, match=r"\$T_API_KEY, which is not set"):
         await backend("resend", "http://127.0.0.1:9").open()
 
 
-async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp_path) -> None:
     issue = issue_for("resend", tmp_path / "d.db", emails(3))
     api = backend("resend", server.url)
     from digest.models import Subscriber
@@ -233,7 +233,7 @@ async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp
     assert set(server.state.delivered.values()) == {1}
 
 
-async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_injected_client_is_used_and_left_open(tmp_path) -> None:
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -257,7 +257,7 @@ async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type:
 # -- SendGrid and Mailgun: one request per 1,000 recipients, values filled in by the provider
 
 
-def mime_view(issue, email: str, name: str = "") -> dict[str, object]:  # type: ignore[no-untyped-def]
+def mime_view(issue, email: str, name: str = "") -> dict[str, object]:
     """What the SMTP/outbox message of ``email`` shows a reader: bodies and headers."""
     from digest.models import Subscriber
 
@@ -285,7 +285,7 @@ def display_name(to: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_2500_recipients_go_out_in_3_calls(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_2500_recipients_go_out_in_3_calls(kind, server, tmp_path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(2500))
     api = backend(kind, server.url, connections=2)
     report = await run(issue, api)
@@ -306,7 +306,7 @@ NAMES = {
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(NAMES), names=NAMES)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -326,7 +326,7 @@ async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_pa
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tmp_path) -> None:
     good = emails(5)
     # "nodot" fails our check before sending; "rejected" passes it and only the
     # provider refuses it, for the whole request.
@@ -345,7 +345,7 @@ async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tm
 
 async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_own(
     server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     long_name = "Bartholomew " * 500  # 6,000 bytes, twice (text and HTML): over the limit
     addresses = emails(4)
     issue = issue_for("sendgrid", tmp_path / "d.db", addresses, names={addresses[1]: long_name})
@@ -357,7 +357,7 @@ async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_
     assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]  # type: ignore[index]
 
 
-async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path) -> None:
     server.state.script.append(
         JSONResponse(
             {
@@ -382,7 +382,7 @@ async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_p
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) -> None:
     server.state.script.append(Response("Payload Too Large", 413, media_type="text/plain"))
     issue = issue_for(kind, tmp_path / "d.db", emails(10))
     report = await run(issue, backend(kind, server.url), SendOptions(max_attempts=1))
@@ -390,7 +390,7 @@ async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) 
     assert server.state.batch_sizes == [5, 5] and set(server.state.delivered.values()) == {1}
 
 
-async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:
     addresses = emails(3)
     names = {addresses[0]: "%recipient.h:List-Unsubscribe%"}
     issue = issue_for("mailgun", tmp_path / "d.db", addresses, names=names)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 
 @pytest.fixture(scope="module")
-def mail():  # type: ignore[no-untyped-def]
+def mail():
     # Not pytest's tmp_path: its folders are 0700 root, and Postfix's daemons (user
     # postfix) and mail delivery (user mail) must reach their folders.
     root = Path(tempfile.mkdtemp(prefix="digest-mail-"))
@@ -67,13 +67,13 @@ def fetch_inbox(
                     _, parts = imap.fetch(number, "(RFC822)")
                     raw = parts[0][1]
                     messages.append(email.message_from_bytes(raw, policy=policy.default))
-                return messages  # type: ignore[return-value]
+                return messages
         finally:
             imap.logout()
         time.sleep(0.1)
 
 
-async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) -> None:
     postfix, dovecot = mail
     issue = queued_issue(
         tmp_path / "d.db",
@@ -84,7 +84,7 @@ async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) 
     factory = issue.factory
     original_build = factory.build
 
-    def build(subscriber):  # type: ignore[no-untyped-def]
+    def build(subscriber):
         message = original_build(subscriber)
         sent_bytes[message.recipient] = message.data
         return message
@@ -134,7 +134,7 @@ async def test_message_arrives_with_both_parts_and_every_header(mail, tmp_path) 
     assert fetch_inbox(dovecot.port, "grace", "pw-grace", want=0, timeout=0) == []
 
 
-async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -> None:  # type: ignore[no-untyped-def]
+async def test_pipelined_body_lines_starting_with_a_dot_arrive_unchanged(mail) -> None:
     postfix, dovecot = mail
     body = "Dots:\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
     data = (

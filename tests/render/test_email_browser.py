@@ -103,11 +103,11 @@ def _route(route: object) -> None:
 
 
 @pytest.fixture
-def open_email(browser: object, tmp_path: Path):  # type: ignore[no-untyped-def]
+def open_email(browser: object, tmp_path: Path):
     pages = []
     content = email_html(tmp_path)
 
-    def opener(width: int, scheme: str = "light"):  # type: ignore[no-untyped-def]
+    def opener(width: int, scheme: str = "light"):
         page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[attr-defined]
         page.route("**/*", _route)
         page.set_content(content, wait_until="load")
@@ -120,7 +120,7 @@ def open_email(browser: object, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_horizontal_scroll_and_images_fit_the_column(open_email, width: int) -> None:  # type: ignore[no-untyped-def]
+def test_no_horizontal_scroll_and_images_fit_the_column(open_email, width: int) -> None:
     page = open_email(width)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"email-{width}px.png"), full_page=True)
@@ -186,7 +186,7 @@ CONTRAST_JS = """
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:  # type: ignore[no-untyped-def]
+def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:
     page = open_email(375, scheme)
     if scheme == "dark":
         ARTIFACTS.mkdir(exist_ok=True)
@@ -197,17 +197,17 @@ def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:  #
     assert low == [], low[:5]
 
 
-def test_dark_mode_changes_the_palette(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_dark_mode_changes_the_palette(open_email) -> None:
     colour = "getComputedStyle(document.querySelector('h3 a')).color"
     assert open_email(375, "light").evaluate(colour) != open_email(375, "dark").evaluate(colour)
 
 
-def test_masthead_stays_legible_when_a_client_inverts_colours(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_masthead_stays_legible_when_a_client_inverts_colours(open_email) -> None:
     masthead = [s for s in open_email(375).evaluate(CONTRAST_JS) if s["masthead"]]
     assert masthead and all(s["inverted"] >= 4.5 and s["ratio"] >= 4.5 for s in masthead)
 
 
-def test_links_have_meaningful_accessible_names(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_links_have_meaningful_accessible_names(open_email) -> None:
     page = open_email(600)
     names = [
         " ".join(name.split())
@@ -221,14 +221,14 @@ def test_links_have_meaningful_accessible_names(open_email) -> None:  # type: ig
     assert page.get_by_role("link", name="Read more", exact=True).count() == 0
 
 
-def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:
     page = open_email(600)
     assert page.evaluate("document.scripts.length") == 0
     title = '<script>alert("x")</script> Broken image'
     assert page.get_by_role("heading", name=title, exact=True).count() == 1
 
 
-def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:
     cfg = config(tmp_path, language="ar", title="نشرة الميناء")
     rendered = Renderer(cfg, cfg.newsletter("weekly")).render(sample_issue(6))
     values = {
@@ -236,7 +236,7 @@ def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> N
         "unsubscribe_url": "https://u.example/1",
         "preferences_url": "https://u.example/2",
     }
-    page = browser.new_page(viewport={"width": 320, "height": 900})  # type: ignore[attr-defined]
+    page = browser.new_page(viewport={"width": 320, "height": 900})
     try:
         page.route("**/*", _route)
         page.set_content(fill_slots(rendered.html, rendered, values), wait_until="load")
@@ -303,7 +303,7 @@ VISIBLE_TEXT_JS = """
 """
 
 
-def _load(browser: object, content: str, width: int):  # type: ignore[no-untyped-def]
+def _load(browser: object, content: str, width: int):
     page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
     page.route("**/*", _route)
     page.set_content(content, wait_until="load")
@@ -312,7 +312,7 @@ def _load(browser: object, content: str, width: int):  # type: ignore[no-untyped
 
 @pytest.mark.parametrize("width", [320, 375, 600])
 def test_clients_that_drop_css_show_no_overflow_and_no_hidden_text(
-    browser,  # type: ignore[no-untyped-def]
+    browser,
     tmp_path: Path,
     width: int,
 ) -> None:
@@ -338,7 +338,7 @@ def test_clients_that_drop_css_show_no_overflow_and_no_hidden_text(
             page.close()
 
 
-def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> None:
     """Colours, sizes and the frame come from inline styles, not from <style>."""
     content = email_html(tmp_path)
     probe = """() => {
@@ -361,7 +361,7 @@ def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> N
     assert abs(bare["height"] - built["height"]) <= built["height"] * 0.02
 
 
-def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:
     heights = open_email(375).evaluate(
         "[...document.querySelectorAll('a[href]')].map(a => "
         "[a.innerText.trim().slice(0, 30), a.getBoundingClientRect().height])"
@@ -371,7 +371,7 @@ def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:  # type
     assert small == []
 
 
-def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> None:
     page = open_email(375)
     targets = page.evaluate(
         "[...document.querySelectorAll('li a[href^=\"#\"]')].map(a => a.getAttribute('href'))"
@@ -397,7 +397,7 @@ def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> No
 @pytest.mark.parametrize(("width", "beside"), [(600, True), (375, False)])
 def test_thumbnails_sit_beside_the_text_when_there_is_room(
     open_email, width: int, beside: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     boxes = open_email(width).evaluate(
         """() => [...document.querySelectorAll('[id^="item-"]')].filter(i => i.querySelector('img'))
             .map(i => [i.querySelector('img').getBoundingClientRect().toJSON(),

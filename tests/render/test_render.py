@@ -27,7 +27,7 @@ from tests.support.email_samples import SUMMARY, config, issue, item, sample_iss
 GENERIC_LINK_TEXT = {"", "here", "click here", "read more", "more", "link", "this"}
 
 
-def render(tmp_path: Path, the_issue=None, **newsletter):  # type: ignore[no-untyped-def]
+def render(tmp_path: Path, the_issue=None, **newsletter):
     cfg = config(tmp_path, **newsletter)
     return Renderer(cfg, cfg.newsletter("weekly")).render(the_issue or sample_issue(12))
 

@@ -16,7 +16,7 @@ from digest.triggers import fire_times, is_repeat, make_trigger, next_run, slot_
 LONDON = ZoneInfo("Europe/London")
 
 
-def newsletter(tmp_path: Path, **settings: object):  # type: ignore[no-untyped-def]
+def newsletter(tmp_path: Path, **settings: object):
     data = {
         "backends": {"box": {"type": "outbox"}},
         "newsletters": {
