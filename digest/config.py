@@ -239,7 +239,6 @@ class NewsletterConfig(StrictModel):
     sender: str = Field(DEFAULT_FROM, alias="from")
     reply_to: str | None = None
     sources: list[SourceConfig] = Field(min_length=1)
-    # The YAML key is ``list``; the attribute is not, so it does not shadow the built-in.
     list_name: str = Field(alias="list")
     backend: str
     cron: str = "0 7 * * mon"
@@ -489,7 +488,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for error in exc.errors():
         message = error["msg"].removeprefix("Value error, ")
         where = _key_path(error["loc"])

@@ -228,7 +228,9 @@ class Pipeline:
         notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
         if draft is None:
             return self._record_issue(name, newsletter, built), notes
-        stored = issues.record(self.store, name, draft.composed, newsletter.list_name, self._stamp())
+        stored = issues.record(
+            self.store, name, draft.composed, newsletter.list_name, self._stamp()
+        )
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
     def _stamp(self) -> datetime:

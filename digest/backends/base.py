@@ -218,7 +218,7 @@ class Backend:
         """How many batches may be in flight at once (``connections`` in the config)."""
         return int(getattr(self.config, "connections", 1))
 
-    async def __aenter__(self) -> Backend:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 

@@ -323,7 +323,7 @@ _FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NO
 
 
 @functools.cache
-def _claimable() -> Select[tuple[int]]:
+def _claimable() -> Select[int]:
     """The ids of up to ``size`` claimable rows of the issue ``issue`` at ``now``."""
     d = _DELIVERIES.c
     return (
@@ -368,7 +368,7 @@ def _take() -> Update:
 
 
 @functools.cache
-def _claimed() -> Select[tuple[int, int, int, str, str, str]]:
+def _claimed() -> Select[int, int, int, str, str, str]:
     d = _DELIVERIES.c
     return (
         select(
