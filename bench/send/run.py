@@ -429,7 +429,7 @@ def bench_memory(work: Path, quick: bool) -> None:
 def bench_crash(work: Path, quick: bool) -> None:
     from sqlalchemy import func, select
 
-    from digest.backends.smtp import SmtpBackend
+    from digest.backends.smtp import SmtpBackend, SmtpBackendConfig
     from digest.dispatch import SendOptions, in_flight_window
     from digest.store import Store
     from digest.store.tables import DeliveryRow
@@ -475,11 +475,8 @@ def bench_crash(work: Path, quick: bool) -> None:
     lost = len(expected - set(sink.received))
     duplicates = sum(sink.received.values()) - len(sink.received)
 
-    class _B:
-        connections = CONNECTIONS
-        dispatch_batch = SmtpBackend.dispatch_batch
-
-    window = in_flight_window(_B(), SendOptions())  # type: ignore[arg-type]
+    sink_config = SmtpBackendConfig(type="smtp", host="127.0.0.1", connections=CONNECTIONS)
+    window = in_flight_window(SmtpBackend("sink", sink_config), SendOptions())
     print(f"{n} recipients, {killed} kill -9 at random moments, resumed each time")
     print(f"ledger rows sent: {sent_rows}/{n}")
     print(f"lost: {lost} (must be 0)")

@@ -7,6 +7,8 @@ from the messages' shared content and each reader's values."""
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -18,8 +20,8 @@ from digest.backends.merge import MergeBackend
 from digest.config import Config
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import ConfigError, SendAborted
-from tests.support import emails
-from tests.support.mailserver.issue import queued_issue
+from tests.support import body_text, emails, to_address
+from tests.support.mailserver.issue import QueuedIssue, queued_issue
 from tests.support.mailserver.providers import KEY, ProviderServer
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.02)
@@ -49,9 +51,11 @@ def backend(kind: str, url: str, **settings: object) -> HttpBackend:
     return made
 
 
-def issue_for(kind: str, path, addresses: list[str], **options: object):
+def issue_for(
+    kind: str, path: Path, addresses: list[str], names: dict[str, str] | None = None
+) -> QueuedIssue:
     """An issue queued for ``addresses``, its factory as the pipeline makes it."""
-    return queued_issue(path, addresses, **options)  # type: ignore[arg-type]
+    return queued_issue(path, addresses, names=names)
 
 
 async def run(issue, api: HttpBackend, options: SendOptions = FAST):
@@ -257,7 +261,15 @@ async def test_injected_client_is_used_and_left_open(tmp_path) -> None:
 # -- SendGrid and Mailgun: one request per 1,000 recipients, values filled in by the provider
 
 
-def mime_view(issue, email: str, name: str = "") -> dict[str, object]:
+class MimeView(TypedDict):
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    name: str
+
+
+def mime_view(issue: QueuedIssue, email: str, name: str = "") -> MimeView:
     """What the SMTP/outbox message of ``email`` shows a reader: bodies and headers."""
     from digest.models import Subscriber
 
@@ -266,13 +278,13 @@ def mime_view(issue, email: str, name: str = "") -> dict[str, object]:
     parsed = message_from_bytes(built.data, policy=policy.default)
     return {
         "subject": str(parsed["Subject"]),
-        "text": parsed.get_body(("plain",)).get_content().replace("\r\n", "\n"),  # type: ignore[union-attr]
-        "html": parsed.get_body(("html",)).get_content().replace("\r\n", "\n"),  # type: ignore[union-attr]
+        "text": body_text(parsed, "plain").replace("\r\n", "\n"),
+        "html": body_text(parsed, "html").replace("\r\n", "\n"),
         "headers": {
             name: " ".join(str(parsed[name]).split())
             for name in ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id")
         },
-        "name": parsed["To"].addresses[0].display_name,
+        "name": to_address(parsed).display_name,
     }
 
 
@@ -317,8 +329,8 @@ async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_pa
         assert got["html"].replace("\r\n", "\n") == want["html"]
         assert got["subject"] == want["subject"]
         # Each build draws a new Message-ID: the one sent is the one the ledger kept.
-        want["headers"]["Message-ID"] = issue.rows()[email].message_id  # type: ignore[index]
-        assert {k: got["headers"][k] for k in want["headers"]} == want["headers"]  # type: ignore[attr-defined]
+        want["headers"]["Message-ID"] = issue.rows()[email].message_id
+        assert {k: got["headers"][k] for k in want["headers"]} == want["headers"]
         assert display_name(got["to"]) == want["name"] == " ".join(name.split())
     tricky = server.state.received["tricky@example.test"]
     assert "Hi Zoë &quot;Z&quot; O&#x27;Brien, Jr.; &lt;Ω&gt; &amp; Co %20," in tricky["html"]
@@ -354,7 +366,7 @@ async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_
     assert sorted(server.state.batch_sizes) == [1, 3] and server.state.problems == []
     got, want = server.state.received[addresses[1]], mime_view(issue, addresses[1], long_name)
     assert got["text"].replace("\r\n", "\n") == want["text"]
-    assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]  # type: ignore[index]
+    assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]
 
 
 async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path) -> None:
@@ -397,4 +409,4 @@ async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp
     report = await run(issue, backend("mailgun", server.url))
     assert report.sent == 3 and server.state.batch_sizes == [2, 1] and len(server.state.mime) == 1
     parsed = message_from_bytes(server.state.mime[0], policy=policy.default)
-    assert "Hi %recipient.h:List-Unsubscribe%," in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hi %recipient.h:List-Unsubscribe%," in body_text(parsed, "plain")

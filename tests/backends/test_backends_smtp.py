@@ -16,7 +16,7 @@ from digest.errors import (
     TransientError,
 )
 from digest.models import Content, DeliveryStatus, Message
-from tests.support import emails
+from tests.support import body_text, emails
 from tests.support.mailserver.faults import Faults, FaultServer, ScriptedServer, SilentServer
 from tests.support.mailserver.issue import queued_issue
 from tests.support.mailserver.tls import make_certificates
@@ -77,7 +77,7 @@ async def test_pool_sends_every_message_once_over_at_most_n_connections(
     assert issue.issue_status() == "sent"
     message = server.parsed("reader0@example.test")
     assert message["To"].addresses[0].display_name == "Ada"
-    assert "Hi Ada," in message.get_body(("plain",)).get_content()
+    assert "Hi Ada," in body_text(message, "plain")
     assert backend.pipelined == (60 if pipelining else 0)
 
 
@@ -196,8 +196,11 @@ async def test_sends_over_tls_with_the_certificate_checked(tmp_path, security, p
     certs = make_certificates(tmp_path / "certs")
     context = certs.server_context()
     issue = queued_issue(tmp_path / "d.db", emails(6))
-    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
-    with FaultServer(pipelining=pipelining, **tls) as server:
+    with FaultServer(
+        pipelining=pipelining,
+        starttls=context if security == "starttls" else None,
+        implicit_tls=context if security == "tls" else None,
+    ) as server:
         backend = smtp(server.port, security=security, ca_file=str(certs.ca_file), connections=2)
         report = await send(issue, backend)
     assert report.sent == 6 and sorted(rcpt for rcpt, _ in server.received) == emails(6)

@@ -394,7 +394,9 @@ async def test_checks_again_after_a_redirect(site: Site) -> None:
         # The first host passes for public; the redirect target resolves for real.
         if host == "127.0.0.1":
             return ["93.184.216.34"]
-        return [info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(host, port)]
+        return [
+            str(info[4][0]) for info in await asyncio.get_running_loop().getaddrinfo(host, port)
+        ]
 
     async with fetcher(resolver=resolver, network_backend=FakeInternet()) as f:
         with pytest.raises(SourceError, match=r"'localhost' resolves to .*loopback"):

@@ -18,9 +18,10 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from digest.personalize import fill_slots
 from digest.render import Renderer
@@ -86,29 +87,29 @@ def email_html(tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield instance
         instance.close()
 
 
-def _route(route: object) -> None:
-    url = route.request.url  # type: ignore[attr-defined]
+def _route(route: Route) -> None:
+    url = route.request.url
     if url in (WIDE_IMAGE, TALL_IMAGE):
         size = (2400, 600) if url == WIDE_IMAGE else (900, 1600)
-        route.fulfill(status=200, content_type="image/png", body=png(*size))  # type: ignore[attr-defined]
+        route.fulfill(status=200, content_type="image/png", body=png(*size))
     else:
         loopback_only(route)
 
 
 @pytest.fixture
-def open_email(browser: object, tmp_path: Path):
+def open_email(browser: Browser, tmp_path: Path):
     pages = []
     content = email_html(tmp_path)
 
-    def opener(width: int, scheme: str = "light"):
-        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[attr-defined]
+    def opener(width: int, scheme: Literal["light", "dark"] = "light") -> Page:
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
         page.route("**/*", _route)
         page.set_content(content, wait_until="load")
         pages.append(page)
@@ -303,8 +304,8 @@ VISIBLE_TEXT_JS = """
 """
 
 
-def _load(browser: object, content: str, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+def _load(browser: Browser, content: str, width: int) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.route("**/*", _route)
     page.set_content(content, wait_until="load")
     return page

@@ -92,7 +92,7 @@ def test_every_table_is_presentational_and_every_image_has_alt(tmp_path: Path) -
 
 def test_headings_form_an_outline(tmp_path: Path) -> None:
     root = tree(render(tmp_path, sample_issue(12)).html)
-    levels = [int(h.tag[1]) for h in root.iter("h1", "h2", "h3", "h4", "h5", "h6")]
+    levels = [int(str(h.tag)[1]) for h in root.iter("h1", "h2", "h3", "h4", "h5", "h6")]
     assert levels[0] == 1 and levels.count(1) == 1
     # No level is skipped on the way down.
     assert all(b - a <= 1 for a, b in itertools.pairwise(levels))

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 import yaml
+from typer.core import TyperGroup
 
 from digest.cli import app
 from tests.support import ROOT
@@ -24,6 +25,7 @@ def blocks(language: str) -> list[str]:
 def parse(argv: list[str]) -> Any:
     """Parse ``digest ARGV`` as the CLI would, without running it (UsageError if wrong)."""
     group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
     context = group.make_context("digest", list(argv), resilient_parsing=False)
     name, command, rest = group.resolve_command(context, [*context._protected_args, *context.args])
     assert command is not None, f"no command {name}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,13 +19,13 @@ from digest.store.tables import DeliveryRow, IssueItemRow, ListRow, SubscriberRo
 WHEN = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 
 
-def item(slug: str, section: str, **extra: object) -> Item:
+def item(slug: str, section: str, **extra: Any) -> Item:
     return Item(
         title=f"Story {slug}",
         summary=f"What happened in {slug}.",
         url=f"https://news.example.org/{slug}",
         section=section,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

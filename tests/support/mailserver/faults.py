@@ -15,6 +15,7 @@ import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -113,7 +114,7 @@ class FaultServer:
     ) -> None:
         self.handler = FaultHandler(faults or Faults(), pipelining)
         self.port = free_port()
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=True)
         if implicit_tls is not None:
