@@ -74,7 +74,7 @@ def source(site: Site, path: str, **settings) -> SourceConfig:
     kind = settings.pop("kind", "feed")
     settings.setdefault("allow_private_networks", True)
     settings.setdefault("robots", False)
-    return SourceConfig(**{kind: site.url(path)}, **settings)
+    return SourceConfig.model_validate({kind: site.url(path), **settings})
 
 
 def fetcher(**kwargs) -> Fetcher:
