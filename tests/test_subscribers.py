@@ -270,7 +270,7 @@ def test_remove_and_forget(store: Store) -> None:
         list_subscribers(store, "nope")
 
 
-def test_cli_commands(tmp_path: Path, capsys) -> None:
+def test_cli_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = demo_project(tmp_path, base_url="http://127.0.0.1:8000")
     c = ["--config", str(config)]
     csv_path = tmp_path / "examples" / "subscribers.csv"

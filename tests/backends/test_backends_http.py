@@ -64,7 +64,7 @@ async def run(issue, api: HttpBackend, options: SendOptions = FAST):
 
 
 @pytest.fixture(autouse=True)
-def api_key(monkeypatch) -> None:
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_API_KEY", KEY)
 
 
@@ -75,7 +75,9 @@ def server():
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_path) -> None:
+async def test_each_recipient_gets_one_well_formed_message(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(7))
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 7, report.reasons
@@ -101,14 +103,16 @@ async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_pat
     assert "Message-ID" in headers and "List-Id" in headers
 
 
-async def test_postmark_batches_stay_within_500(server, tmp_path) -> None:
+async def test_postmark_batches_stay_within_500(server, tmp_path: Path) -> None:
     issue = issue_for("postmark", tmp_path / "d.db", emails(1203))
     report = await run(issue, backend("postmark", server.url, connections=2))
     assert report.sent == 1203
     assert sorted(server.state.batch_sizes) == [203, 500, 500]
 
 
-async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server, tmp_path) -> None:
+async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(
+    server, tmp_path: Path
+) -> None:
     issue = queued_issue(
         tmp_path / "d.db", ["a@example.test", "inactive@example.test", "b@example.test"]
     )
@@ -128,7 +132,9 @@ INJECTING = {
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:
+async def test_a_name_holding_an_address_never_adds_a_recipient(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(INJECTING), names=INJECTING)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -141,7 +147,7 @@ async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tm
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:
+async def test_a_text_only_message_goes_out_with_its_text(kind: str, server) -> None:
     from datetime import UTC, datetime
 
     from digest.models import Subscriber
@@ -171,7 +177,9 @@ async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_path) -> None:
+async def test_429_with_retry_after_slows_down_and_retries(
+    kind: str, server, tmp_path: Path
+) -> None:
     server.state.script.append(
         JSONResponse({"message": "Too many requests"}, 429, headers={"Retry-After": "1"})
     )
@@ -184,7 +192,7 @@ async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_pat
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_server_errors_are_retried(kind, server, tmp_path) -> None:
+async def test_server_errors_are_retried(kind: str, server, tmp_path: Path) -> None:
     server.state.script.extend([Response("upstream", 502), Response("oops", 503)])
     issue = issue_for(kind, tmp_path / "d.db", emails(2))
     report = await run(issue, backend(kind, server.url, connections=1))
@@ -193,7 +201,7 @@ async def test_server_errors_are_retried(kind, server, tmp_path) -> None:
 
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
-    kind, server, tmp_path
+    kind: str, server, tmp_path: Path
 ) -> None:
     if kind == "sendgrid":  # SendGrid's success has no body; its errors are JSON
         server.state.script.append(HTMLResponse("<html><body>Bad gateway</body></html>", 400))
@@ -208,7 +216,7 @@ async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
 
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_wrong_key_stops_the_send_with_a_sentence(
-    kind, server, tmp_path, monkeypatch
+    kind: str, server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("T_API_KEY", "wrong")
     issue = issue_for(kind, tmp_path / "d.db", emails(4))
@@ -218,13 +226,15 @@ async def test_wrong_key_stops_the_send_with_a_sentence(
     assert not server.state.delivered
 
 
-async def test_missing_key_variable_is_a_config_error(monkeypatch) -> None:
+async def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("T_API_KEY")
     with pytest.raises(ConfigError, match=r"\$T_API_KEY, which is not set"):
         await backend("resend", "http://127.0.0.1:9").open()
 
 
-async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp_path) -> None:
+async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(
+    server, tmp_path: Path
+) -> None:
     issue = issue_for("resend", tmp_path / "d.db", emails(3))
     api = backend("resend", server.url)
     from digest.models import Subscriber
@@ -237,7 +247,7 @@ async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp
     assert set(server.state.delivered.values()) == {1}
 
 
-async def test_injected_client_is_used_and_left_open(tmp_path) -> None:
+async def test_injected_client_is_used_and_left_open(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -297,7 +307,7 @@ def display_name(to: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_2500_recipients_go_out_in_3_calls(kind, server, tmp_path) -> None:
+async def test_2500_recipients_go_out_in_3_calls(kind: str, server, tmp_path: Path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(2500))
     api = backend(kind, server.url, connections=2)
     report = await run(issue, api)
@@ -318,7 +328,9 @@ NAMES = {
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_path) -> None:
+async def test_each_reader_gets_what_the_smtp_message_shows(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(NAMES), names=NAMES)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -338,7 +350,9 @@ async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_pa
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tmp_path) -> None:
+async def test_a_bad_address_fails_alone_and_the_batch_goes_out(
+    kind: str, server, tmp_path: Path
+) -> None:
     good = emails(5)
     # "nodot" fails our check before sending; "rejected" passes it and only the
     # provider refuses it, for the whole request.
@@ -356,7 +370,7 @@ async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tm
 
 
 async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_own(
-    server, tmp_path
+    server, tmp_path: Path
 ) -> None:
     long_name = "Bartholomew " * 500  # 6,000 bytes, twice (text and HTML): over the limit
     addresses = emails(4)
@@ -369,7 +383,7 @@ async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_
     assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]
 
 
-async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path) -> None:
+async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path: Path) -> None:
     server.state.script.append(
         JSONResponse(
             {
@@ -394,7 +408,7 @@ async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_p
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) -> None:
+async def test_413_payload_too_large_halves_the_request(kind: str, server, tmp_path: Path) -> None:
     server.state.script.append(Response("Payload Too Large", 413, media_type="text/plain"))
     issue = issue_for(kind, tmp_path / "d.db", emails(10))
     report = await run(issue, backend(kind, server.url), SendOptions(max_attempts=1))
@@ -402,7 +416,9 @@ async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) 
     assert server.state.batch_sizes == [5, 5] and set(server.state.delivered.values()) == {1}
 
 
-async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:
+async def test_mailgun_sends_content_holding_its_own_syntax_as_built(
+    server, tmp_path: Path
+) -> None:
     addresses = emails(3)
     names = {addresses[0]: "%recipient.h:List-Unsubscribe%"}
     issue = issue_for("mailgun", tmp_path / "d.db", addresses, names=names)

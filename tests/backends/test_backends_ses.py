@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.utils import getaddresses
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture(autouse=True)
-def aws_keys(monkeypatch) -> None:
+def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
@@ -47,7 +48,9 @@ def sent_by_moto() -> list:
     return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
 
-async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, tmp_path) -> None:
+async def test_raw_messages_go_out_once_verified_and_are_rejected_before(
+    moto, tmp_path: Path
+) -> None:
     issue = queued_issue(tmp_path / "d.db", ["a@example.test", "b@example.test"])
     async with ses(moto) as backend:
         report = await send_issue(
@@ -80,7 +83,7 @@ async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, t
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw[0].raw_data
 
 
-async def test_a_name_holding_an_address_never_adds_a_recipient(moto, tmp_path) -> None:
+async def test_a_name_holding_an_address_never_adds_a_recipient(moto, tmp_path: Path) -> None:
     attacker = "attacker@evil.example"
     names = {
         "zoe@example.test": f"Zoë, {attacker}, thanks",

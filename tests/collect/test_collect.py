@@ -35,7 +35,7 @@ def site(server: Site) -> Site:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()

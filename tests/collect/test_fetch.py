@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import tracemalloc
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -37,7 +38,7 @@ def site(server: Site) -> Site:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()
@@ -494,7 +495,7 @@ def test_public_addresses_pass() -> None:
     assert forbidden_reason("2606:2800:220:1:248:1893:25c8:1946") is None
 
 
-async def test_local_files_read_and_gunzip(tmp_path) -> None:
+async def test_local_files_read_and_gunzip(tmp_path: Path) -> None:
     (tmp_path / "map.xml.gz").write_bytes(gzip.compress(b"<urlset/>"))
     async with fetcher() as f:
         response = await f.get((tmp_path / "map.xml.gz").as_uri())
