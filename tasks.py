@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Developer tasks that need nothing but python3: ``python3 tasks.py demo|test``.
+"""Developer tasks that need nothing but python3: ``python3 tasks.py demo|check|test``.
 
 Each task creates ``.venv`` and installs the project with its test extras when they
 are missing or pyproject.toml changed, so it works on a fresh clone and running it
@@ -49,12 +49,18 @@ def demo() -> None:
     _run(digest, "run", "weekly")
 
 
+def check() -> None:
+    """The static checks: ruff's lint rules and mypy's types (both set in pyproject.toml)."""
+    _run(BIN / "ruff", "check", "digest", "tests", "bench")
+    _run(BIN / "python", "-m", "mypy")
+
+
 def test() -> None:
     """The whole test suite (extra pytest arguments are passed on)."""
     _run(BIN / "python", "-m", "pytest", *sys.argv[2:])
 
 
-TASKS = {"demo": demo, "test": test}
+TASKS = {"demo": demo, "check": check, "test": test}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:

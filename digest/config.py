@@ -148,7 +148,7 @@ class NewsletterConfig(StrictModel):
     sender: str = Field(DEFAULT_FROM, alias="from")
     reply_to: str | None = None
     sources: list[SourceConfig] = Field(min_length=1)
-    list: str
+    list_name: str = Field(alias="list")
     backend: str
     cron: str = "0 7 * * mon"
     weekly: str | None = None
@@ -261,7 +261,7 @@ class NewsletterConfig(StrictModel):
             ) from None
         return value
 
-    @field_validator("title", "sender", "reply_to", "subject", "list", "language")
+    @field_validator("title", "sender", "reply_to", "subject", "list_name", "language")
     @classmethod
     def _no_header_injection(cls, value: str | None) -> str | None:
         return _one_line(value)
@@ -357,10 +357,10 @@ class Config(StrictModel):
                     f"defined under 'backends' ({known})"
                 )
             # Lists may be named once under 'lists:'; without that section any name goes.
-            if self.lists is not None and newsletter.list not in self.lists:
+            if self.lists is not None and newsletter.list_name not in self.lists:
                 known = ", ".join(sorted(self.lists)) or "none are defined"
                 problems.append(
-                    f"newsletters.{name}.list: '{newsletter.list}' is not a list "
+                    f"newsletters.{name}.list: '{newsletter.list_name}' is not a list "
                     f"defined under 'lists' ({known})"
                 )
         if problems:
@@ -411,7 +411,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for error in exc.errors():
         message = error["msg"].removeprefix("Value error, ")
         where = _key_path(error["loc"])
@@ -437,7 +437,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
                 first = seen.setdefault(key, line)

@@ -73,8 +73,8 @@ class Messages:
             rendered,
             sender=newsletter.sender,
             reply_to=newsletter.reply_to,
-            list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list, newsletter.sender)}>',
-            links=links or self.links(newsletter.list),
+            list_id=f'"{newsletter.title}" <{list_id(name, newsletter.list_name, newsletter.sender)}>',
+            links=links or self.links(newsletter.list_name),
             message_key=message_key,
             date=date,
             unsubscribe_mailto=self.config.unsubscribe_mailto,
@@ -124,7 +124,7 @@ class Messages:
             date=stored.created_at,
         )
         with self.store.session() as session:
-            wanted = section_preferences(session, newsletter.list)
+            wanted = section_preferences(session, newsletter.list_name)
         # Loaded when a first variant is needed: most issues go out as rendered.
         renderer = cache(lambda: Renderer(self.config, newsletter))
         return per_reader(

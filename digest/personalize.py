@@ -82,6 +82,9 @@ class _RandomPool(threading.local):
     worker process), so no two messages ever share bytes."""
 
     def __init__(self) -> None:
+        self.empty()
+
+    def empty(self) -> None:
         self.data, self.used = b"", 0
 
     def take(self, size: int) -> bytes:
@@ -92,7 +95,7 @@ class _RandomPool(threading.local):
 
 
 _POOL = _RandomPool()
-os.register_at_fork(after_in_child=_POOL.__init__)
+os.register_at_fork(after_in_child=_POOL.empty)
 
 
 def globally_unique_id(key: str, subscriber_id: int, domain: str) -> str:

@@ -225,7 +225,7 @@ class Pipeline:
         self, name: str, newsletter: NewsletterConfig, built: Built
     ) -> issues.StoredIssue:
         """Store ``built`` as the issue being sent, with its items and ledger rows."""
-        return issues.record(self.store, name, built.composed, newsletter.list, self._stamp())
+        return issues.record(self.store, name, built.composed, newsletter.list_name, self._stamp())
 
     def _record(
         self, name: str, newsletter: NewsletterConfig, built: Built
@@ -237,7 +237,9 @@ class Pipeline:
         notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
         if draft is None:
             return self._record_issue(name, newsletter, built), notes
-        stored = issues.record(self.store, name, draft.composed, newsletter.list, self._stamp())
+        stored = issues.record(
+            self.store, name, draft.composed, newsletter.list_name, self._stamp()
+        )
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
     def _reviewed(
@@ -311,12 +313,12 @@ class Pipeline:
                 return awaiting
             if built is not None:
                 stored = issues.record(
-                    self.store, name, built.composed, newsletter.list, self._stamp()
+                    self.store, name, built.composed, newsletter.list_name, self._stamp()
                 )
         if stored is None:
             built = await self.build(name)
             with self.store.session() as session:
-                recipients = count_active(session, newsletter.list)
+                recipients = count_active(session, newsletter.list_name)
             unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
             if unsent is not None:
                 return unsent

@@ -67,7 +67,7 @@ class RunReport:
             return None
         message = (
             f"Dry run: issue #{built.issue.number} of '{name}' with {found} item(s) "
-            f"would go to {recipients} subscriber(s) of '{newsletter.list}'. Nothing was sent."
+            f"would go to {recipients} subscriber(s) of '{newsletter.list_name}'. Nothing was sent."
         )
         return cls(
             name,

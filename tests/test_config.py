@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.backends.outbox import OutboxBackendConfig
 from digest.config import load_config
 from digest.errors import ConfigError
 from tests.support import write_config
@@ -33,7 +34,8 @@ def test_valid_file_loads_and_resolves_relative_paths_against_its_folder(tmp_pat
     weekly = config.newsletter("weekly")
     assert weekly.sender == "The Weekly Round-up <news@example.org>"
     assert weekly.sources[0].feed == str(tmp_path / "examples/site/feed.xml")
-    assert config.backends["local"].path == str(tmp_path / "outbox")
+    outbox = config.backends["local"]
+    assert isinstance(outbox, OutboxBackendConfig) and outbox.path == str(tmp_path / "outbox")
     assert config.database_url == f"sqlite:///{tmp_path / 'digest.db'}"
     assert config.base_url == "https://news.example.org"
 

@@ -29,7 +29,7 @@ def emails(n: int) -> list[str]:
 
 async def test_every_active_subscriber_gets_one_message_and_the_issue_is_marked_sent(
     tmp_path,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(23))
     backend = Recorder()
     report = await send_issue(issue.store, issue.issue_id, issue.factory, backend, options=FAST)
@@ -40,7 +40,7 @@ async def test_every_active_subscriber_gets_one_message_and_the_issue_is_marked_
     assert all(row.claimed_by == "" for row in issue.rows().values())
 
 
-async def test_in_flight_messages_never_exceed_the_window(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_in_flight_messages_never_exceed_the_window(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(60))
     backend = Recorder(connections=3)
     backend.pause = 0.05  # long enough for the three workers to overlap
@@ -49,7 +49,7 @@ async def test_in_flight_messages_never_exceed_the_window(tmp_path) -> None:  # 
     assert 5 < backend.most_in_flight <= 15
 
 
-async def test_unsubscribed_after_queueing_is_skipped_at_send_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unsubscribed_after_queueing_is_skipped_at_send_time(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(6))
     issue.set_status("r2@example.test", "unsubscribed")
     issue.set_status("r4@example.test", "bounced")
@@ -61,7 +61,7 @@ async def test_unsubscribed_after_queueing_is_skipped_at_send_time(tmp_path) -> 
     assert issue.rows()["r2@example.test"].error == "unsubscribed"
 
 
-async def test_transient_failures_back_off_then_fail_after_max_attempts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_transient_failures_back_off_then_fail_after_max_attempts(tmp_path) -> None:
     plan: dict[str, list[Exception]] = {
         "r0@example.test": [TransientError("busy")],
         "r1@example.test": [TransientError("busy") for _ in range(5)],
@@ -78,7 +78,7 @@ async def test_transient_failures_back_off_then_fail_after_max_attempts(tmp_path
     assert dict(report.reasons) == {"busy": 1}
 
 
-async def test_backoff_leaves_the_row_unclaimable_until_its_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_backoff_leaves_the_row_unclaimable_until_its_time(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(2))
     with issue.store.session() as session:
         session.execute(
@@ -90,7 +90,7 @@ async def test_backoff_leaves_the_row_unclaimable_until_its_time(tmp_path) -> No
     assert [c.subscriber.email for c in claimed] == ["r1@example.test"]
 
 
-async def test_permanent_failure_is_not_retried_and_hard_bounce_suppresses(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_permanent_failure_is_not_retried_and_hard_bounce_suppresses(tmp_path) -> None:
     from digest.errors import HardBounce
 
     plan: dict[str, list[Exception]] = {
@@ -105,7 +105,7 @@ async def test_permanent_failure_is_not_retried_and_hard_bounce_suppresses(tmp_p
     assert issue.subscriber_status("r1@example.test") == "bounced"
 
 
-async def test_an_unusable_address_fails_alone_with_a_sentence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_an_unusable_address_fails_alone_with_a_sentence(tmp_path) -> None:
     issue = queued_issue(
         tmp_path / "d.db", ["ok@example.test", "evil@example.test\r\nBcc: x@y", "no-at-sign"]
     )
@@ -118,7 +118,7 @@ async def test_an_unusable_address_fails_alone_with_a_sentence(tmp_path) -> None
     assert report.failed == 2 and dict(report.reasons) == {"unusable address": 2}
 
 
-async def test_send_aborted_leaves_every_unsettled_row_queued_and_unclaimed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_send_aborted_leaves_every_unsettled_row_queued_and_unclaimed(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(30))
     backend = Recorder(
         {"r12@example.test": [SendAborted("The API refused the credentials.")]}, connections=1
@@ -136,7 +136,7 @@ async def test_send_aborted_leaves_every_unsettled_row_queued_and_unclaimed(tmp_
     assert issue.issue_status() == "sending"
 
 
-async def test_interrupted_send_resumes_without_repeating_anyone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_interrupted_send_resumes_without_repeating_anyone(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(40))
     first = Recorder(connections=2)
     task = asyncio.create_task(
@@ -158,7 +158,7 @@ async def test_interrupted_send_resumes_without_repeating_anyone(tmp_path) -> No
     assert issue.issue_status() == "sent"
 
 
-async def test_claims_of_a_dead_process_are_freed_but_a_live_one_is_respected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_claims_of_a_dead_process_are_freed_but_a_live_one_is_respected(tmp_path) -> None:
     import socket
 
     issue = queued_issue(tmp_path / "d.db", emails(4))
@@ -190,7 +190,7 @@ async def test_claims_of_a_dead_process_are_freed_but_a_live_one_is_respected(tm
     assert issue.issue_status() == "sent"
 
 
-async def test_outbox_backend_writes_each_message_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_outbox_backend_writes_each_message_once(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(7))
     backend = OutboxBackend("box", OutboxBackendConfig(type="outbox", path=str(tmp_path / "box")))
     async with backend:
@@ -259,9 +259,9 @@ async def test_unlimited_backend_slows_to_half_its_observed_pace_then_unlimited_
     assert limiter.rate is None
 
 
-async def test_throttled_batch_api_slows_the_limiter_and_retries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_throttled_batch_api_slows_the_limiter_and_retries(tmp_path) -> None:
     class Batchy(Recorder):
-        async def deliver_batch(self, messages):  # type: ignore[no-untyped-def]
+        async def deliver_batch(self, messages):
             if not self.attempts["batch"]:
                 self.attempts["batch"] += 1
                 raise ThrottledError("429", retry_after=0.05)
@@ -274,7 +274,7 @@ async def test_throttled_batch_api_slows_the_limiter_and_retries(tmp_path) -> No
     assert backend.delivered == Counter({e: 1 for e in emails(5)})
 
 
-async def test_two_senders_sharing_one_sqlite_file_never_send_the_same_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_two_senders_sharing_one_sqlite_file_never_send_the_same_row(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(200))
     first, second = Recorder(connections=2), Recorder(connections=2)
     await asyncio.gather(
@@ -301,7 +301,7 @@ async def test_two_senders_sharing_one_sqlite_file_never_send_the_same_row(tmp_p
 
 async def test_a_worker_with_nothing_left_to_claim_ends_without_waiting_for_the_others(
     tmp_path,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Two batches: one worker finds nothing more to claim while the other still sends.
     # It used to poll every 0.5 s until that batch was settled, adding up to half a
     # second to every send.
@@ -315,7 +315,7 @@ async def test_a_worker_with_nothing_left_to_claim_ends_without_waiting_for_the_
     assert loop.time() - started < 0.4
 
 
-async def test_retries_of_a_batch_still_go_after_the_idle_workers_ended(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_retries_of_a_batch_still_go_after_the_idle_workers_ended(tmp_path) -> None:
     flaky = "r9@example.test"
     issue = queued_issue(tmp_path / "d.db", emails(10))
     backend = Recorder({flaky: [TransientError("busy"), TransientError("busy")]}, connections=3)

@@ -11,7 +11,7 @@ from tests.support.mailserver.issue import queued_issue
 
 
 def test_concurrent_claims_skip_rows_locked_by_another_worker(postgres_url: str) -> None:
-    issue = queued_issue(None, [f"r{i}@example.test" for i in range(10)], url=postgres_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, [f"r{i}@example.test" for i in range(10)], url=postgres_url)
     with issue.store.session() as first:
         mine = claim(first, issue.issue_id, "host-a:1", 4, 60)
         # The first transaction is still open: its rows are locked, not yet leased.

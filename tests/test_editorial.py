@@ -80,7 +80,7 @@ def readers(project: Project) -> list[EmailMessage]:
 def part(message: EmailMessage, kind: str) -> str:
     body = message.get_body(preferencelist=(kind,))
     assert body is not None
-    return str(body.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+    return str(body.get_content()).replace("\r\n", "\n")
 
 
 def story_urls(text: str) -> list[str]:
@@ -104,7 +104,7 @@ def opened(project: Project) -> tuple[Editorial, TestClient]:
 
 def frozen_daemon(project: Project, now: datetime) -> Daemon:
     daemon = Daemon(project.config)
-    daemon.clock = lambda: now  # type: ignore[method-assign]
+    daemon.clock = lambda: now
     return daemon
 
 
@@ -114,7 +114,7 @@ def test_review_mail_web_edits_approval_and_the_scheduled_send_of_exactly_that(
     under_review(project)
     daemon = frozen_daemon(project, SLOT - timedelta(hours=30))
     assert not daemon.prepare_review("news")  # more than `ahead` before the slot
-    daemon.clock = lambda: SLOT - timedelta(hours=12)  # type: ignore[method-assign]
+    daemon.clock = lambda: SLOT - timedelta(hours=12)
     assert daemon.prepare_review("news")
     assert not daemon.prepare_review("news")  # once per slot
     [review] = mails(project)
@@ -155,7 +155,7 @@ def test_review_mail_web_edits_approval_and_the_scheduled_send_of_exactly_that(
     assert edited.approved and edited.approved_by == f"{EDITOR} (web)"
     assert edited.items[0].url == last and dropped not in {i.url for i in edited.items}
 
-    daemon.clock = lambda: SLOT + timedelta(minutes=1)  # type: ignore[method-assign]
+    daemon.clock = lambda: SLOT + timedelta(minutes=1)
     daemon.fire("news", SLOT)
     sent = readers(project)
     assert len(sent) == 3
@@ -243,7 +243,7 @@ def test_the_timeout_does_what_on_timeout_says_and_logs_it(
     editorial.edit("news", Edits(note=NOTE), note=True)
     drafted = editorial.status("news")
     # misfire_grace is 1h: at slot + 2h the wait is over at once.
-    daemon.clock = lambda: SLOT + timedelta(hours=2)  # type: ignore[method-assign]
+    daemon.clock = lambda: SLOT + timedelta(hours=2)
     with caplog.at_level(logging.INFO, logger="digest.schedule"):
         daemon.fire("news", SLOT)
     assert "event=review-timeout newsletter=news" in caplog.text
@@ -262,7 +262,7 @@ def test_the_slot_waits_within_misfire_grace_for_the_approval(project: Project) 
     under_review(project)
     daemon = frozen_daemon(project, SLOT - timedelta(hours=1))
     assert daemon.prepare_review("news")
-    daemon.clock = lambda: SLOT + timedelta(minutes=5)  # type: ignore[method-assign]
+    daemon.clock = lambda: SLOT + timedelta(minutes=5)
     daemon.approval_every = 0.05
     firing = threading.Thread(target=daemon.fire, args=("news", SLOT))
     firing.start()
@@ -310,11 +310,11 @@ def test_the_archive_has_an_atom_feed_of_the_issues_web_versions(project: Projec
     atom = "{http://www.w3.org/2005/Atom}"
     feed = ElementTree.fromstring(answer.content)
     [entry] = feed.findall(f"{atom}entry")
-    url = entry.find(f"{atom}link").get("href")  # type: ignore[union-attr]
-    assert url == "http://127.0.0.1:8000/archive/news/1"
-    content = entry.find(f"{atom}content").text or ""  # type: ignore[union-attr]
-    assert content == client.get("/archive/news/1").text
-    assert entry.find(f"{atom}title").text == readers(project)[0]["Subject"]  # type: ignore[union-attr]
+    assert [e.get("href") for e in entry.iterfind(f"{atom}link")] == [
+        "http://127.0.0.1:8000/archive/news/1"
+    ]
+    assert entry.findtext(f"{atom}content") == client.get("/archive/news/1").text
+    assert entry.findtext(f"{atom}title") == readers(project)[0]["Subject"]
     assert client.get("/archive/nothing-here/feed.xml").status_code == 404
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()
@@ -110,7 +111,9 @@ def test_import_with_bom_keeps_good_rows_and_reports_bad_ones_by_line(
         "dee@example.org": ("Dee", "active"),
     }
     with store.session() as session:
-        row = session.scalar(select(SubscriberRow).where(SubscriberRow.email == "cy@example.org"))
+        row = session.scalars(
+            select(SubscriberRow).where(SubscriberRow.email == "cy@example.org")
+        ).one()
         assert row.attributes == {"city": "Lima"}
         assert row.status_source == "import"
     assert events_of(store, "dee@example.org") == [("active", "import")]
@@ -230,7 +233,7 @@ def test_paused_subscribers_are_blocked_until_the_pause_ends(store: Store) -> No
     subscriber, _ = add_subscriber(store, "demo", "p@example.org")
     with store.session() as session:
         rows.set_preferences(session, subscriber.id, sections=None, pause_weeks=1)
-        row = session.get(SubscriberRow, subscriber.id)
+        row = session.get_one(SubscriberRow, subscriber.id)
         assert blocked_subscribers(session, [row]) == {subscriber.id: "paused"}
         rows.set_preferences(session, subscriber.id, sections=None, pause_weeks=0)
         assert blocked_subscribers(session, [row]) == {}
@@ -267,7 +270,7 @@ def test_remove_and_forget(store: Store) -> None:
         list_subscribers(store, "nope")
 
 
-def test_cli_commands(tmp_path: Path, capsys) -> None:
+def test_cli_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = demo_project(tmp_path, base_url="http://127.0.0.1:8000")
     c = ["--config", str(config)]
     csv_path = tmp_path / "examples" / "subscribers.csv"
@@ -333,6 +336,7 @@ def test_someone_suppressed_after_queueing_is_skipped_at_send_time(tmp_path: Pat
         import_csv(store, "demo", tmp_path / "examples" / "subscribers.csv")
         pipeline = Pipeline(config, store)
         built = asyncio.run(pipeline.build("weekly"))
+        assert built.rendered is not None
         row = pipeline._record_issue("weekly", config.newsletter("weekly"), built)
         with store.session() as session:
             suppress(session, "ava.lindqvist@example.org", "complaint", "webhook:postmark")
@@ -375,5 +379,7 @@ def test_import_suppression_and_sending_rules_on_postgresql(
     assert status_of(pg_store, "b@example.org") == "bounced"
     assert status_counts(pg_store, "demo")["suppressed"] == 1
     with pg_store.session() as session:
-        row = session.scalar(select(SubscriberRow).where(SubscriberRow.email == "a@example.org"))
+        row = session.scalars(
+            select(SubscriberRow).where(SubscriberRow.email == "a@example.org")
+        ).one()
         assert (row.name, row.attributes) == ("A2", {"city": "Riga"})

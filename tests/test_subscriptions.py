@@ -181,6 +181,7 @@ def test_unknown_sources_statuses_and_new_statuses_are_refused(store: Store) -> 
         with pytest.raises(ValueError, match="source"):
             subscriptions.change(session, record, Status.ACTIVE, "carrier-pigeon")
         with pytest.raises(ValueError):
+            # On purpose a status outside SubscriberStatus: the run-time check must refuse it.
             subscriptions.change(session, record, "gone", "cli")  # type: ignore[arg-type]
     with pytest.raises(SubscriberError, match="use active or pending"):
         subscriptions.add(store, "demo", "bob@example.org", status="bounced")

@@ -49,14 +49,16 @@ def test_other_list_in_a_token_breaks_its_signature() -> None:
     assert read_token(KEY, "unsubscribe", f"{sid}.{list_part}.{mac}") is not None
 
 
-def test_secret_key_prefers_the_environment(tmp_path: Path, monkeypatch) -> None:
+def test_secret_key_prefers_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DIGEST_SECRET_KEY", "from-env")
     assert secret_key(tmp_path) == b"from-env"
     assert not (tmp_path / ".digest-secret").exists()
 
 
 def test_without_the_environment_a_private_key_file_is_made_once(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
     first = secret_key(tmp_path)

@@ -83,7 +83,7 @@ def test_the_flipped_character_would_decode_to_the_same_mac() -> None:
 # --- the key file: two processes on a fresh folder -----------------------------------------
 
 
-def _make_key(folder: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _make_key(folder: str, queue: multiprocessing.Queue) -> None:
     os.environ.pop("DIGEST_SECRET_KEY", None)
     queue.put(secret_key(Path(folder)))
 

@@ -105,7 +105,7 @@ def serve(sockets: list[socket.socket], hosts: list[str], articles: int, latency
     }
     tags = {body: etag(body) for body in [*pages.values(), *feeds.values(), robots]}
 
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send):
         if scope["type"] != "http":
             return
         path = scope["path"]
@@ -211,7 +211,7 @@ async def digest_run(pipeline: Pipeline, sources: list[SourceConfig]) -> int:
     return len(collected.pages)
 
 
-def measure(host: str, work) -> tuple[float, int, int, int, float]:  # type: ignore[no-untyped-def]
+def measure(host: str, work) -> tuple[float, int, int, int, float]:
     server_stats(host, reset=True)
     start, cpu = time.perf_counter(), time.process_time()
     pages = work()

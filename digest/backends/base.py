@@ -233,7 +233,7 @@ class Backend:
         (``max_refusals`` in the config)."""
         return int(getattr(self.config, "max_refusals", DEFAULT_MAX_REFUSALS))
 
-    async def __aenter__(self) -> Backend:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 

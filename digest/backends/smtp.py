@@ -306,11 +306,11 @@ class _Wire(asyncio.Protocol):
             self.transport.close()
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
+def _is_tls_failure(exc: BaseException | None) -> bool:
     while exc is not None:
         if isinstance(exc, ssl.SSLError):
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = exc.__cause__ or exc.__context__
     return False
 
 

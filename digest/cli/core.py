@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..backends.outbox import OutboxBackendConfig
 from ..collect.fetch import Fetcher, Rules
 from ..config import load_config
 from ..dispatch import SendProgress
@@ -149,7 +150,7 @@ def run(
         )
     _print_run(report)
     backend = cfg.backends[cfg.newsletter(name).backend]
-    if report.send and report.send.sent and backend.type == "outbox":
+    if report.send and report.send.sent and isinstance(backend, OutboxBackendConfig):
         say(f"Delivered messages: {Path(backend.path) / 'new'}")
     if report.send and report.send.interrupted:
         warn(f"stopped by SIGTERM; 'digest run {name}' sends the rest of this issue.")

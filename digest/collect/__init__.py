@@ -216,13 +216,13 @@ async def _collect_source(
     for task in tasks:
         if task.cancelled():
             continue
-        exc = task.exception()
-        if exc is None:
+        failure = task.exception()
+        if failure is None:
             pages.append(task.result())
-        elif isinstance(exc, SourceError):
-            errors.append(str(exc))
+        elif isinstance(failure, SourceError):
+            errors.append(str(failure))
         else:
-            raise exc
+            raise failure
     warnings.extend(_unmatched_corrections(name, pages))
     report = SourceReport(
         source=name,

@@ -182,7 +182,9 @@ def _extract_html(
     )
 
 
-_MARK = LexborHTMLParser(f"<p {HEADLINE_MARK}></p>").css_first("p")
+_MARK_NODE = LexborHTMLParser(f"<p {HEADLINE_MARK}></p>").css_first("p")
+assert _MARK_NODE is not None  # parsed from a literal: always there
+_MARK: LexborNode = _MARK_NODE
 
 
 def _shown(body: LexborNode, headline: str) -> LexborNode | None:

@@ -55,7 +55,7 @@ def byline_name(text: str) -> str:
     text = _BYLINE_HEAD.sub("", text.strip(), count=1)
     text = _BYLINE_TAIL.sub("", text).strip(" ,;:/")
     parts = [p.strip() for p in re.split(r",\s*", text) if p.strip()]
-    names = []
+    names: list[str] = []
     for part in parts:
         if names and (_ROLE.search(part) or len(part.split()) < 2):
             break  # a role or a place after the names
@@ -181,7 +181,7 @@ def read_byline(body: LexborNode, meta: Meta) -> str:
     return ""
 
 
-def in_comments(node: LexborNode) -> bool:
+def in_comments(node: LexborNode | None) -> bool:
     """True inside a form or a comments block (a commenter's name is no byline)."""
     for _ in range(12):
         if node is None or node.tag == "body":

@@ -84,7 +84,7 @@ def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[st
     runs.append("".join(current))
 
     def split(chunks: list[str], first: int) -> list[tuple[str, int]]:
-        out = []
+        out: list[tuple[str, int]] = []
         for offset, chunk in enumerate(chunks):
             pieces = [c for c in map(clean, BREAKS.split(chunk)) if c]
             links = linked.get(first + offset, 0)

@@ -157,7 +157,7 @@ class Boilerplate:
             verdict = self.cache[key] = is_boilerplate_block(node)
         return verdict
 
-    def inside(self, node: LexborNode, stop: LexborNode | None, levels: int) -> bool:
+    def inside(self, node: LexborNode | None, stop: LexborNode | None, levels: int) -> bool:
         """True when ``node`` or an ancestor below ``stop`` (at most ``levels`` up) is one."""
         stop_key = stop.mem_id if stop is not None else -1
         while node is not None and levels > 0 and node.mem_id != stop_key:

@@ -28,7 +28,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x64696765
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets a reader (preview, web) work while a sender writes; foreign keys are off
     # by default in SQLite; busy_timeout waits for a lock rather than failing at once.
     # synchronous=NORMAL in WAL mode: a commit is written to the log without waiting for

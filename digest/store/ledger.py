@@ -149,7 +149,7 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
     ]
     # Checked now, not when the issue was queued: unsubscribed, bounced, suppressed or
     # paused since then means skipped.
-    blocked = blocked_subscribers(session, claimed)  # type: ignore[arg-type]
+    blocked = blocked_subscribers(session, claimed)
     return [replace(item, status=blocked.get(item.id, "active")) for item in claimed]
 
 
@@ -309,7 +309,7 @@ _FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NO
 
 
 @functools.cache
-def _claimable() -> Select[tuple[int]]:
+def _claimable() -> Select[int]:
     """The ids of up to ``size`` claimable rows of the issue ``issue`` at ``now``."""
     d = _DELIVERIES.c
     return (
@@ -354,7 +354,7 @@ def _take() -> Update:
 
 
 @functools.cache
-def _claimed() -> Select[tuple[int, int, int, str, str, str]]:
+def _claimed() -> Select[int, int, int, str, str, str]:
     d = _DELIVERIES.c
     return (
         select(

@@ -111,6 +111,7 @@ def reclaim_slot(
             .where(ScheduleRunRow.newsletter == name, ScheduleRunRow.slot == slot, taken_from)
             .values(status=RunStatus.RUNNING, owner=owner, finished_at=None, heartbeat_at=utcnow())
         )
+        # Session.execute is typed as returning Result; an UPDATE gives a CursorResult.
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Table,
     and_,
@@ -412,6 +413,7 @@ def remove_suppression(session: Session, key: str) -> bool:
     when it was not suppressed."""
     session.execute(delete(SoftBounceRow).where(SoftBounceRow.email_key == key))
     result = session.execute(delete(SuppressionRow).where(SuppressionRow.email_key == key))
+    # Session.execute is typed as returning Result; a DELETE gives a CursorResult.
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -439,7 +441,7 @@ def _suppressed() -> ColumnElement[bool]:
     return exists().where(SuppressionRow.email_key == SubscriberRow.email_key)
 
 
-def _paused(now: datetime) -> ColumnElement[bool]:
+def _paused(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return exists().where(
         PreferenceRow.subscriber_id == SubscriberRow.id, PreferenceRow.paused_until > now
     )
@@ -470,7 +472,7 @@ def blocked_subscribers(
 # The query of ``blocked_subscribers``, built once (parameters ``ids`` and ``now``).
 _BLOCKED = select(SubscriberRow.id, _suppressed()).where(
     SubscriberRow.id.in_(bindparam("ids", expanding=True)),
-    or_(_suppressed(), _paused(bindparam("now", type_=UTCDateTime()))),  # type: ignore[arg-type]
+    or_(_suppressed(), _paused(bindparam("now", type_=UTCDateTime()))),
 )
 
 

@@ -52,7 +52,7 @@ def _secret(request: Request) -> bytes:
 
 
 def _newsletters_of(config: Config, list_name: str) -> list[str]:
-    return [name for name, n in config.newsletters.items() if n.list == list_name]
+    return [name for name, n in config.newsletters.items() if n.list_name == list_name]
 
 
 def _what(config: Config, list_name: str) -> str:
@@ -105,7 +105,7 @@ def subscribe_form(request: Request) -> Response:
         "subscribe.html",
         title=f"Subscribe to {newsletter.title}",
         newsletter_title=newsletter.title,
-        list_name=newsletter.list,
+        list_name=newsletter.list_name,
         action=f"{config.base_url}/subscribe",
     )
 

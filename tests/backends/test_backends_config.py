@@ -40,14 +40,14 @@ def test_every_backend_module_registers_one_type_named_like_it() -> None:
         assert cls.config_model.__name__.lower() == f"{kind}backendconfig"
 
 
-def test_an_unknown_type_names_the_known_ones(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_type_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, "type: carrier-pigeon"))
     assert "backends.mail" in str(error.value)
     assert all(f"'{kind}'" in str(error.value) for kind in BACKENDS)
 
 
-def test_smtp_settings_with_rate_and_connections(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_settings_with_rate_and_connections(tmp_path: Path) -> None:
     config = load_config(
         write(
             tmp_path,
@@ -84,7 +84,7 @@ rate: {per_second: 20, per_hour: 50000}
         ("type: carrier-pigeon", "carrier-pigeon"),
     ],
 )
-def test_bad_backend_settings_name_the_key(tmp_path, settings, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_backend_settings_name_the_key(tmp_path: Path, settings, message) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, settings))
     assert message in str(caught.value)

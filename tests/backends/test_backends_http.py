@@ -7,6 +7,8 @@ from the messages' shared content and each reader's values."""
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -18,8 +20,8 @@ from digest.backends.merge import MergeBackend
 from digest.config import Config
 from digest.dispatch import SendOptions, send_issue
 from digest.errors import ConfigError, SendAborted
-from tests.support import emails
-from tests.support.mailserver.issue import queued_issue
+from tests.support import body_text, emails, to_address
+from tests.support.mailserver.issue import QueuedIssue, queued_issue
 from tests.support.mailserver.providers import KEY, ProviderServer
 
 FAST = SendOptions(backoff_base=0.01, backoff_max=0.02)
@@ -49,29 +51,33 @@ def backend(kind: str, url: str, **settings: object) -> HttpBackend:
     return made
 
 
-def issue_for(kind: str, path, addresses: list[str], **options: object):  # type: ignore[no-untyped-def]
+def issue_for(
+    kind: str, path: Path, addresses: list[str], names: dict[str, str] | None = None
+) -> QueuedIssue:
     """An issue queued for ``addresses``, its factory as the pipeline makes it."""
-    return queued_issue(path, addresses, **options)  # type: ignore[arg-type]
+    return queued_issue(path, addresses, names=names)
 
 
-async def run(issue, api: HttpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
+async def run(issue, api: HttpBackend, options: SendOptions = FAST):
     async with api:
         return await send_issue(issue.store, issue.issue_id, issue.factory, api, options=options)
 
 
 @pytest.fixture(autouse=True)
-def api_key(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_API_KEY", KEY)
 
 
 @pytest.fixture
-def server():  # type: ignore[no-untyped-def]
+def server():
     with ProviderServer() as running:
         yield running
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_each_recipient_gets_one_well_formed_message(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(7))
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 7, report.reasons
@@ -97,14 +103,16 @@ async def test_each_recipient_gets_one_well_formed_message(kind, server, tmp_pat
     assert "Message-ID" in headers and "List-Id" in headers
 
 
-async def test_postmark_batches_stay_within_500(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_postmark_batches_stay_within_500(server, tmp_path: Path) -> None:
     issue = issue_for("postmark", tmp_path / "d.db", emails(1203))
     report = await run(issue, backend("postmark", server.url, connections=2))
     assert report.sent == 1203
     assert sorted(server.state.batch_sizes) == [203, 500, 500]
 
 
-async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_postmark_inactive_recipient_fails_alone_and_is_suppressed(
+    server, tmp_path: Path
+) -> None:
     issue = queued_issue(
         tmp_path / "d.db", ["a@example.test", "inactive@example.test", "b@example.test"]
     )
@@ -124,7 +132,9 @@ INJECTING = {
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_name_holding_an_address_never_adds_a_recipient(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(INJECTING), names=INJECTING)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -137,7 +147,7 @@ async def test_a_name_holding_an_address_never_adds_a_recipient(kind, server, tm
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_text_only_message_goes_out_with_its_text(kind: str, server) -> None:
     from datetime import UTC, datetime
 
     from digest.models import Subscriber
@@ -167,7 +177,9 @@ async def test_a_text_only_message_goes_out_with_its_text(kind, server) -> None:
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_429_with_retry_after_slows_down_and_retries(
+    kind: str, server, tmp_path: Path
+) -> None:
     server.state.script.append(
         JSONResponse({"message": "Too many requests"}, 429, headers={"Retry-After": "1"})
     )
@@ -180,7 +192,7 @@ async def test_429_with_retry_after_slows_down_and_retries(kind, server, tmp_pat
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-async def test_server_errors_are_retried(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_server_errors_are_retried(kind: str, server, tmp_path: Path) -> None:
     server.state.script.extend([Response("upstream", 502), Response("oops", 503)])
     issue = issue_for(kind, tmp_path / "d.db", emails(2))
     report = await run(issue, backend(kind, server.url, connections=1))
@@ -189,8 +201,8 @@ async def test_server_errors_are_retried(kind, server, tmp_path) -> None:  # typ
 
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
-    kind, server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    kind: str, server, tmp_path: Path
+) -> None:
     if kind == "sendgrid":  # SendGrid's success has no body; its errors are JSON
         server.state.script.append(HTMLResponse("<html><body>Bad gateway</body></html>", 400))
     else:
@@ -204,8 +216,8 @@ async def test_html_instead_of_json_is_reported_and_nothing_marked_sent(
 
 @pytest.mark.parametrize("kind", PROVIDERS)
 async def test_wrong_key_stops_the_send_with_a_sentence(
-    kind, server, tmp_path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    kind: str, server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("T_API_KEY", "wrong")
     issue = issue_for(kind, tmp_path / "d.db", emails(4))
     with pytest.raises(SendAborted, match="refused the credentials"):
@@ -214,13 +226,15 @@ async def test_wrong_key_stops_the_send_with_a_sentence(
     assert not server.state.delivered
 
 
-async def test_missing_key_variable_is_a_config_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("T_API_KEY")
     with pytest.raises(ConfigError, match=r"\$T_API_KEY, which is not set"):
         await backend("resend", "http://127.0.0.1:9").open()
 
 
-async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(
+    server, tmp_path: Path
+) -> None:
     issue = issue_for("resend", tmp_path / "d.db", emails(3))
     api = backend("resend", server.url)
     from digest.models import Subscriber
@@ -233,7 +247,7 @@ async def test_resend_idempotency_key_makes_a_repeated_batch_a_no_op(server, tmp
     assert set(server.state.delivered.values()) == {1}
 
 
-async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_injected_client_is_used_and_left_open(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -257,7 +271,15 @@ async def test_injected_client_is_used_and_left_open(tmp_path) -> None:  # type:
 # -- SendGrid and Mailgun: one request per 1,000 recipients, values filled in by the provider
 
 
-def mime_view(issue, email: str, name: str = "") -> dict[str, object]:  # type: ignore[no-untyped-def]
+class MimeView(TypedDict):
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    name: str
+
+
+def mime_view(issue: QueuedIssue, email: str, name: str = "") -> MimeView:
     """What the SMTP/outbox message of ``email`` shows a reader: bodies and headers."""
     from digest.models import Subscriber
 
@@ -266,13 +288,13 @@ def mime_view(issue, email: str, name: str = "") -> dict[str, object]:  # type: 
     parsed = message_from_bytes(built.data, policy=policy.default)
     return {
         "subject": str(parsed["Subject"]),
-        "text": parsed.get_body(("plain",)).get_content().replace("\r\n", "\n"),  # type: ignore[union-attr]
-        "html": parsed.get_body(("html",)).get_content().replace("\r\n", "\n"),  # type: ignore[union-attr]
+        "text": body_text(parsed, "plain").replace("\r\n", "\n"),
+        "html": body_text(parsed, "html").replace("\r\n", "\n"),
         "headers": {
             name: " ".join(str(parsed[name]).split())
             for name in ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id")
         },
-        "name": parsed["To"].addresses[0].display_name,
+        "name": to_address(parsed).display_name,
     }
 
 
@@ -285,7 +307,7 @@ def display_name(to: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_2500_recipients_go_out_in_3_calls(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_2500_recipients_go_out_in_3_calls(kind: str, server, tmp_path: Path) -> None:
     issue = issue_for(kind, tmp_path / "d.db", emails(2500))
     api = backend(kind, server.url, connections=2)
     report = await run(issue, api)
@@ -306,7 +328,9 @@ NAMES = {
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_each_reader_gets_what_the_smtp_message_shows(
+    kind: str, server, tmp_path: Path
+) -> None:
     issue = issue_for(kind, tmp_path / "d.db", list(NAMES), names=NAMES)
     report = await run(issue, backend(kind, server.url))
     assert report.sent == 3, report.reasons
@@ -317,8 +341,8 @@ async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_pa
         assert got["html"].replace("\r\n", "\n") == want["html"]
         assert got["subject"] == want["subject"]
         # Each build draws a new Message-ID: the one sent is the one the ledger kept.
-        want["headers"]["Message-ID"] = issue.rows()[email].message_id  # type: ignore[index]
-        assert {k: got["headers"][k] for k in want["headers"]} == want["headers"]  # type: ignore[attr-defined]
+        want["headers"]["Message-ID"] = issue.rows()[email].message_id
+        assert {k: got["headers"][k] for k in want["headers"]} == want["headers"]
         assert display_name(got["to"]) == want["name"] == " ".join(name.split())
     tricky = server.state.received["tricky@example.test"]
     assert "Hi Zoë &quot;Z&quot; O&#x27;Brien, Jr.; &lt;Ω&gt; &amp; Co %20," in tricky["html"]
@@ -326,7 +350,9 @@ async def test_each_reader_gets_what_the_smtp_message_shows(kind, server, tmp_pa
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bad_address_fails_alone_and_the_batch_goes_out(
+    kind: str, server, tmp_path: Path
+) -> None:
     good = emails(5)
     # "nodot" fails our check before sending; "rejected" passes it and only the
     # provider refuses it, for the whole request.
@@ -344,8 +370,8 @@ async def test_a_bad_address_fails_alone_and_the_batch_goes_out(kind, server, tm
 
 
 async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_own(
-    server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    server, tmp_path: Path
+) -> None:
     long_name = "Bartholomew " * 500  # 6,000 bytes, twice (text and HTML): over the limit
     addresses = emails(4)
     issue = issue_for("sendgrid", tmp_path / "d.db", addresses, names={addresses[1]: long_name})
@@ -354,10 +380,10 @@ async def test_sendgrid_substitutions_over_10000_bytes_go_in_a_request_of_their_
     assert sorted(server.state.batch_sizes) == [1, 3] and server.state.problems == []
     got, want = server.state.received[addresses[1]], mime_view(issue, addresses[1], long_name)
     assert got["text"].replace("\r\n", "\n") == want["text"]
-    assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]  # type: ignore[index]
+    assert got["headers"]["List-Unsubscribe"] == want["headers"]["List-Unsubscribe"]
 
 
-async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_path: Path) -> None:
     server.state.script.append(
         JSONResponse(
             {
@@ -382,7 +408,7 @@ async def test_sendgrid_400_about_the_request_fails_the_batch_once(server, tmp_p
 
 
 @pytest.mark.parametrize("kind", BATCHING)
-async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_413_payload_too_large_halves_the_request(kind: str, server, tmp_path: Path) -> None:
     server.state.script.append(Response("Payload Too Large", 413, media_type="text/plain"))
     issue = issue_for(kind, tmp_path / "d.db", emails(10))
     report = await run(issue, backend(kind, server.url), SendOptions(max_attempts=1))
@@ -390,11 +416,13 @@ async def test_413_payload_too_large_halves_the_request(kind, server, tmp_path) 
     assert server.state.batch_sizes == [5, 5] and set(server.state.delivered.values()) == {1}
 
 
-async def test_mailgun_sends_content_holding_its_own_syntax_as_built(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_mailgun_sends_content_holding_its_own_syntax_as_built(
+    server, tmp_path: Path
+) -> None:
     addresses = emails(3)
     names = {addresses[0]: "%recipient.h:List-Unsubscribe%"}
     issue = issue_for("mailgun", tmp_path / "d.db", addresses, names=names)
     report = await run(issue, backend("mailgun", server.url))
     assert report.sent == 3 and server.state.batch_sizes == [2, 1] and len(server.state.mime) == 1
     parsed = message_from_bytes(server.state.mime[0], policy=policy.default)
-    assert "Hi %recipient.h:List-Unsubscribe%," in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hi %recipient.h:List-Unsubscribe%," in body_text(parsed, "plain")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.utils import getaddresses
+from pathlib import Path
 
 import pytest
 
@@ -19,14 +20,14 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture(autouse=True)
-def aws_keys(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTESTING")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
 
 
 @pytest.fixture
-def moto():  # type: ignore[no-untyped-def]
+def moto():
     port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -41,14 +42,16 @@ def ses(url: str) -> SesBackend:
     )
 
 
-def sent_by_moto() -> list:  # type: ignore[type-arg]
+def sent_by_moto() -> list:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
 
-async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_raw_messages_go_out_once_verified_and_are_rejected_before(
+    moto, tmp_path: Path
+) -> None:
     issue = queued_issue(tmp_path / "d.db", ["a@example.test", "b@example.test"])
     async with ses(moto) as backend:
         with pytest.raises(SendRefused) as stopped:
@@ -87,7 +90,7 @@ async def test_raw_messages_go_out_once_verified_and_are_rejected_before(moto, t
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw[0].raw_data
 
 
-async def test_a_name_holding_an_address_never_adds_a_recipient(moto, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_name_holding_an_address_never_adds_a_recipient(moto, tmp_path: Path) -> None:
     attacker = "attacker@evil.example"
     names = {
         "zoe@example.test": f"Zoë, {attacker}, thanks",

@@ -17,7 +17,7 @@ from digest.errors import (
     TransientError,
 )
 from digest.models import Content, DeliveryStatus, Message
-from tests.support import emails
+from tests.support import body_text, emails
 from tests.support.mailserver.faults import Faults, FaultServer, ScriptedServer, SilentServer
 from tests.support.mailserver.issue import queued_issue
 from tests.support.mailserver.tls import make_certificates
@@ -35,7 +35,7 @@ def smtp(port: int, **settings: object) -> SmtpBackend:
     return SmtpBackend("mail", config)
 
 
-async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):  # type: ignore[no-untyped-def]
+async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):
     async with backend:
         return await send_issue(
             issue.store, issue.issue_id, issue.factory, backend, options=options
@@ -57,7 +57,7 @@ async def send(issue, backend: SmtpBackend, options: SendOptions = FAST):  # typ
         (552, "5.2.2 mailbox full", PermanentError),
     ],
 )
-def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, error) -> None:  # type: ignore[no-untyped-def]
+def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, error) -> None:
     exc = reply_error(code, text, "step")
     assert type(exc) is error
     assert str(code) in str(exc)
@@ -66,7 +66,7 @@ def test_replies_map_to_transient_throttled_bounce_or_permanent(code, text, erro
 @PIPELINING
 async def test_pool_sends_every_message_once_over_at_most_n_connections(
     tmp_path, pipelining
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(60), names={"reader0@example.test": "Ada"})
     with FaultServer(pipelining=pipelining) as server:
         backend = smtp(server.port, connections=3)
@@ -79,12 +79,12 @@ async def test_pool_sends_every_message_once_over_at_most_n_connections(
     assert issue.issue_status() == "sent"
     message = server.parsed("reader0@example.test")
     assert message["To"].addresses[0].display_name == "Ada"
-    assert "Hi Ada," in message.get_body(("plain",)).get_content()
+    assert "Hi Ada," in body_text(message, "plain")
     assert backend.pipelined == (60 if pipelining else 0)
 
 
 @PIPELINING
-async def test_per_connection_limit_opens_a_fresh_connection(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
+async def test_per_connection_limit_opens_a_fresh_connection(tmp_path, pipelining) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(20))
     with FaultServer(pipelining=pipelining) as server:
         await send(issue, smtp(server.port, connections=1, max_messages_per_connection=5))
@@ -93,7 +93,7 @@ async def test_per_connection_limit_opens_a_fresh_connection(tmp_path, pipelinin
 
 
 @PIPELINING
-async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
+async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path, pipelining) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(10))
     gone = "reader3@example.test"
     with FaultServer(Faults(unknown={gone}), pipelining=pipelining) as server:
@@ -112,7 +112,7 @@ async def test_unknown_user_fails_at_once_and_is_suppressed(tmp_path, pipelining
 
 
 @PIPELINING
-async def test_temporary_failures_are_retried_until_delivered_once(tmp_path, pipelining) -> None:  # type: ignore[no-untyped-def]
+async def test_temporary_failures_are_retried_until_delivered_once(tmp_path, pipelining) -> None:
     flaky = set(emails(30)[::3])
     issue = queued_issue(tmp_path / "d.db", emails(30))
     with FaultServer(Faults(tempfail_first=flaky), pipelining=pipelining) as server:
@@ -127,7 +127,7 @@ async def test_temporary_failures_are_retried_until_delivered_once(tmp_path, pip
 @PIPELINING
 async def test_connection_dropped_mid_transaction_reconnects_and_delivers(
     tmp_path, pipelining
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     dropped = set(emails(12)[::4])
     issue = queued_issue(tmp_path / "d.db", emails(12))
     with FaultServer(Faults(drop_first=dropped), pipelining=pipelining) as server:
@@ -140,7 +140,7 @@ async def test_connection_dropped_mid_transaction_reconnects_and_delivers(
 @PIPELINING
 async def test_421_throttling_halves_the_pace_and_everything_still_goes(
     tmp_path, pipelining
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(15))
     with FaultServer(Faults(throttle_mail=3), pipelining=pipelining) as server:
         backend = smtp(server.port, connections=1, rate={"per_second": 200})
@@ -155,7 +155,7 @@ async def test_421_throttling_halves_the_pace_and_everything_still_goes(
 @PIPELINING
 async def test_a_server_slower_than_the_timeout_is_reported_never_marked_sent(
     tmp_path, pipelining
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(2))
     with FaultServer(Faults(data_delay=1.0), pipelining=pipelining) as server:
         report = await send(
@@ -168,7 +168,7 @@ async def test_a_server_slower_than_the_timeout_is_reported_never_marked_sent(
     assert all("did not answer within 0.3s" in row.error for row in issue.rows().values())
 
 
-async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("T_SMTP_USER", "digest")
     monkeypatch.setenv("T_SMTP_PASS", "wrong")
     issue = queued_issue(tmp_path / "d.db", emails(5))
@@ -182,7 +182,7 @@ async def test_wrong_credentials_stop_at_once_and_nothing_is_marked(tmp_path, mo
 
 
 @PIPELINING
-async def test_right_credentials_log_in_and_send(tmp_path, pipelining, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_right_credentials_log_in_and_send(tmp_path, pipelining, monkeypatch) -> None:
     monkeypatch.setenv("T_SMTP_USER", "digest")
     monkeypatch.setenv("T_SMTP_PASS", "right")
     issue = queued_issue(tmp_path / "d.db", emails(5))
@@ -194,12 +194,15 @@ async def test_right_credentials_log_in_and_send(tmp_path, pipelining, monkeypat
 
 @PIPELINING
 @pytest.mark.parametrize("security", ["starttls", "tls"])
-async def test_sends_over_tls_with_the_certificate_checked(tmp_path, security, pipelining) -> None:  # type: ignore[no-untyped-def]
+async def test_sends_over_tls_with_the_certificate_checked(tmp_path, security, pipelining) -> None:
     certs = make_certificates(tmp_path / "certs")
     context = certs.server_context()
     issue = queued_issue(tmp_path / "d.db", emails(6))
-    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
-    with FaultServer(pipelining=pipelining, **tls) as server:
+    with FaultServer(
+        pipelining=pipelining,
+        starttls=context if security == "starttls" else None,
+        implicit_tls=context if security == "tls" else None,
+    ) as server:
         backend = smtp(server.port, security=security, ca_file=str(certs.ca_file), connections=2)
         report = await send(issue, backend)
     assert report.sent == 6 and sorted(rcpt for rcpt, _ in server.received) == emails(6)
@@ -208,7 +211,7 @@ async def test_sends_over_tls_with_the_certificate_checked(tmp_path, security, p
     assert server.parsed(emails(6)[0])["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
-async def test_a_certificate_from_an_unknown_authority_stops_the_send(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_certificate_from_an_unknown_authority_stops_the_send(tmp_path) -> None:
     certs = make_certificates(tmp_path / "certs")
     issue = queued_issue(tmp_path / "d.db", emails(2))
     with FaultServer(starttls=certs.server_context()) as server:
@@ -219,7 +222,7 @@ async def test_a_certificate_from_an_unknown_authority_stops_the_send(tmp_path) 
 
 
 @pytest.mark.parametrize(("security", "needle"), [("tls", "TLS"), ("starttls", "STARTTLS")])
-async def test_tls_failure_stops_with_a_sentence(tmp_path, security, needle) -> None:  # type: ignore[no-untyped-def]
+async def test_tls_failure_stops_with_a_sentence(tmp_path, security, needle) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(3))
     with FaultServer() as server:
         backend = smtp(server.port, security=security, timeout=3)
@@ -229,14 +232,14 @@ async def test_tls_failure_stops_with_a_sentence(tmp_path, security, needle) -> 
     assert set(issue.statuses().values()) == {"queued"}
 
 
-async def test_a_server_that_never_answers_times_out_and_nothing_is_marked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_server_that_never_answers_times_out_and_nothing_is_marked(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(3))
     with SilentServer() as silent, pytest.raises(SendAborted, match=r"did not answer within 0\.5s"):
         await send(issue, smtp(silent.port, timeout=0.5))
     assert set(issue.statuses().values()) == {"queued"}
 
 
-async def test_missing_password_variable_is_a_config_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_password_variable_is_a_config_error(tmp_path, monkeypatch) -> None:
     from digest.errors import ConfigError
 
     monkeypatch.setenv("T_SMTP_USER", "digest")
@@ -282,7 +285,7 @@ async def test_mail_rcpt_and_data_go_together_when_pipelining_is_offered() -> No
     assert server.connections == 1 and backend.pipelined == 2
 
 
-async def test_a_name_holding_an_address_never_adds_a_recipient(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_name_holding_an_address_never_adds_a_recipient(tmp_path) -> None:
     names = {
         "zoe@example.test": "Zoë, attacker@evil.example, thanks",
         "ann@example.test": "Ann Lee of the Harbour Letter Readers Association, attacker@evil.example",
@@ -385,7 +388,7 @@ def test_dot_stuffing_doubles_leading_dots_and_ends_every_line_in_crlf() -> None
 
 
 @PIPELINING
-async def test_body_lines_starting_with_a_dot_arrive_intact(pipelining) -> None:  # type: ignore[no-untyped-def]
+async def test_body_lines_starting_with_a_dot_arrive_intact(pipelining) -> None:
     data = b"Subject: dots\r\n\r\n.hidden\r\n.\r\n..two\r\nend\r\n"
     with FaultServer(pipelining=pipelining) as server:
         backend = smtp(server.port, connections=1)

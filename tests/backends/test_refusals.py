@@ -47,12 +47,12 @@ def test_only_mailbox_level_codes_are_hard_bounces(code: int, text: str, error: 
     assert type(reply_error(code, text, "recipient refused")) is error
 
 
-def counts(issue) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def counts(issue) -> dict[str, int]:
     statuses = issue.statuses()
     return {status: list(statuses.values()).count(status) for status in set(statuses.values())}
 
 
-def suppressed(issue) -> int:  # type: ignore[no-untyped-def]
+def suppressed(issue) -> int:
     with issue.store.session() as session:
         return session.scalar(select(func.count(SuppressionRow.id))) or 0
 
@@ -60,7 +60,7 @@ def suppressed(issue) -> int:  # type: ignore[no-untyped-def]
 @PIPELINING
 async def test_a_relay_refusing_every_rcpt_stops_the_send_and_changes_nobody(
     tmp_path, pipelining
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(40))
     faults = Faults(refuse_every_rcpt="550 5.7.1 Relay access denied")
     with FaultServer(faults, pipelining=pipelining) as server:
@@ -89,7 +89,7 @@ async def test_a_relay_refusing_every_rcpt_stops_the_send_and_changes_nobody(
     assert issue.issue_status() == "sent"
 
 
-async def test_a_short_list_all_refused_stops_before_the_threshold(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_short_list_all_refused_stops_before_the_threshold(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(3))
     faults = Faults(refuse_every_rcpt="550 5.7.1 Relay access denied")
     with FaultServer(faults) as server:
@@ -101,7 +101,7 @@ async def test_a_short_list_all_refused_stops_before_the_threshold(tmp_path) -> 
     assert issue.issue_status() == "sending"
 
 
-async def test_one_address_refused_by_policy_fails_alone_and_is_not_suppressed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_one_address_refused_by_policy_fails_alone_and_is_not_suppressed(tmp_path) -> None:
     from tests.support.recorder import Recorder
 
     issue = queued_issue(tmp_path / "d.db", emails(12))
@@ -114,7 +114,7 @@ async def test_one_address_refused_by_policy_fails_alone_and_is_not_suppressed(t
     assert issue.issue_status() == "sent"
 
 
-async def test_a_server_gone_for_the_whole_send_leaves_the_issue_unfinished(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_server_gone_for_the_whole_send_leaves_the_issue_unfinished(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(6))
     with FaultServer() as server:
         backend = smtp(server.port, connections=1, timeout=2)
@@ -129,7 +129,7 @@ async def test_a_server_gone_for_the_whole_send_leaves_the_issue_unfinished(tmp_
     assert issue.issue_status() == "sending"
 
 
-async def test_unreachable_provider_is_retried_then_stops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_unreachable_provider_is_retried_then_stops(tmp_path) -> None:
     from tests.support.recorder import Recorder
 
     issue = queued_issue(tmp_path / "d.db", emails(4))
@@ -140,7 +140,7 @@ async def test_unreachable_provider_is_retried_then_stops(tmp_path) -> None:  # 
     assert issue.issue_status() == "sending"
 
 
-async def test_requeue_failed_leaves_hard_bounces_and_the_unsubscribed_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_requeue_failed_leaves_hard_bounces_and_the_unsubscribed_alone(tmp_path) -> None:
     from digest.store import ledger
     from tests.support.recorder import Recorder
 
@@ -166,7 +166,7 @@ async def test_requeue_failed_leaves_hard_bounces_and_the_unsubscribed_alone(tmp
     assert ledger.requeue_failed(issue.store, "nobody") is None
 
 
-async def test_the_refusal_threshold_is_the_backends_max_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_refusal_threshold_is_the_backends_max_refusals(tmp_path) -> None:
     issue = queued_issue(tmp_path / "d.db", emails(10))
     faults = Faults(refuse_every_rcpt="554 5.7.1 Client host rejected: blocklisted")
     with FaultServer(faults) as server:

@@ -35,7 +35,7 @@ def site(server: Site) -> Site:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()
@@ -74,7 +74,7 @@ def source(site: Site, path: str, **settings) -> SourceConfig:
     kind = settings.pop("kind", "feed")
     settings.setdefault("allow_private_networks", True)
     settings.setdefault("robots", False)
-    return SourceConfig(**{kind: site.url(path)}, **settings)
+    return SourceConfig.model_validate({kind: site.url(path), **settings})
 
 
 def fetcher(**kwargs) -> Fetcher:
@@ -420,6 +420,7 @@ newsletters:
     try:
         pipeline = Pipeline(config, store, now=lambda: datetime(2026, 11, 20, 7, tzinfo=UTC))
         built = await pipeline.build("weekly")
+        assert built.issue is not None
         assert [i.title for i in built.issue.items] == ["Story first-one"]
         pipeline._record_issue("weekly", config.newsletter("weekly"), built)
         site.text(
@@ -431,6 +432,7 @@ newsletters:
             ),
         )
         second = await pipeline.build("weekly")
+        assert second.issue is not None
         assert [i.title for i in second.issue.items] == ["Story fresh-one"]
         assert site.count("/a/backdated") == 0  # older than issue #1: not even fetched
     finally:

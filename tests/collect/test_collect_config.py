@@ -66,7 +66,7 @@ def test_user_agent_carries_the_contact_url(tmp_path: Path) -> None:
     assert config.http_user_agent == "digest/0.1 (+https://news.example.org/crawler)"
 
 
-def test_extract_command_fetches_a_typed_localhost_url(capsys) -> None:
+def test_extract_command_fetches_a_typed_localhost_url(capsys: pytest.CaptureFixture[str]) -> None:
     with Server() as site:
         site.text(
             "/story",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import tracemalloc
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -37,7 +38,7 @@ def site(server: Site) -> Site:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
     yield store
     store.close()
@@ -394,7 +395,9 @@ async def test_checks_again_after_a_redirect(site: Site) -> None:
         # The first host passes for public; the redirect target resolves for real.
         if host == "127.0.0.1":
             return ["93.184.216.34"]
-        return [info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(host, port)]
+        return [
+            str(info[4][0]) for info in await asyncio.get_running_loop().getaddrinfo(host, port)
+        ]
 
     async with fetcher(resolver=resolver, network_backend=FakeInternet()) as f:
         with pytest.raises(SourceError, match=r"'localhost' resolves to .*loopback"):
@@ -492,7 +495,7 @@ def test_public_addresses_pass() -> None:
     assert forbidden_reason("2606:2800:220:1:248:1893:25c8:1946") is None
 
 
-async def test_local_files_read_and_gunzip(tmp_path) -> None:
+async def test_local_files_read_and_gunzip(tmp_path: Path) -> None:
     (tmp_path / "map.xml.gz").write_bytes(gzip.compress(b"<urlset/>"))
     async with fetcher() as f:
         response = await f.get((tmp_path / "map.xml.gz").as_uri())

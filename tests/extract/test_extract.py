@@ -29,8 +29,14 @@ from tests.support import FIXTURES
 CASES = FIXTURES / "extract"
 
 
-def read(name: str, url: str, **kwargs: object) -> Article:
-    return extract_html((CASES / name).read_bytes(), url, **kwargs)
+def read(
+    name: str,
+    url: str,
+    *,
+    hints: EntryHints | None = None,
+    corrections: Corrections | None = None,
+) -> Article:
+    return extract_html((CASES / name).read_bytes(), url, hints=hints, corrections=corrections)
 
 
 def _field(article: Article, name: str) -> object:
@@ -258,7 +264,9 @@ def test_cli_url_option_is_only_for_a_local_file(capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize("value", ['a"b', "a\\b", "a\nb\r\tc", "a']b[", "x y", "ü\x7f", "\x00"])
 def test_page_values_reach_a_selector_only_as_escaped_css_strings(value: str) -> None:
     tree = LexborHTMLParser(f'<div class="{escape(value)}">found</div>')
-    real = tree.css_first("div").attributes.get("class") or ""
+    div = tree.css_first("div")
+    assert div is not None
+    real = div.attributes.get("class") or ""
     node = tree.css_first(f"[class={css_string(real)}]")
     assert node is not None and node.text() == "found"
 

@@ -18,9 +18,10 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from digest.personalize import fill_slots
 from digest.render import Renderer
@@ -86,29 +87,29 @@ def email_html(tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield instance
         instance.close()
 
 
-def _route(route: object) -> None:
-    url = route.request.url  # type: ignore[attr-defined]
+def _route(route: Route) -> None:
+    url = route.request.url
     if url in (WIDE_IMAGE, TALL_IMAGE):
         size = (2400, 600) if url == WIDE_IMAGE else (900, 1600)
-        route.fulfill(status=200, content_type="image/png", body=png(*size))  # type: ignore[attr-defined]
+        route.fulfill(status=200, content_type="image/png", body=png(*size))
     else:
         loopback_only(route)
 
 
 @pytest.fixture
-def open_email(browser: object, tmp_path: Path):  # type: ignore[no-untyped-def]
+def open_email(browser: Browser, tmp_path: Path):
     pages = []
     content = email_html(tmp_path)
 
-    def opener(width: int, scheme: str = "light"):  # type: ignore[no-untyped-def]
-        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[attr-defined]
+    def opener(width: int, scheme: Literal["light", "dark"] = "light") -> Page:
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
         page.route("**/*", _route)
         page.set_content(content, wait_until="load")
         pages.append(page)
@@ -120,7 +121,7 @@ def open_email(browser: object, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_horizontal_scroll_and_images_fit_the_column(open_email, width: int) -> None:  # type: ignore[no-untyped-def]
+def test_no_horizontal_scroll_and_images_fit_the_column(open_email, width: int) -> None:
     page = open_email(width)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"email-{width}px.png"), full_page=True)
@@ -186,7 +187,7 @@ CONTRAST_JS = """
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:  # type: ignore[no-untyped-def]
+def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:
     page = open_email(375, scheme)
     if scheme == "dark":
         ARTIFACTS.mkdir(exist_ok=True)
@@ -197,17 +198,17 @@ def test_text_contrast_is_at_least_4_5_to_1(open_email, scheme: str) -> None:  #
     assert low == [], low[:5]
 
 
-def test_dark_mode_changes_the_palette(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_dark_mode_changes_the_palette(open_email) -> None:
     colour = "getComputedStyle(document.querySelector('h3 a')).color"
     assert open_email(375, "light").evaluate(colour) != open_email(375, "dark").evaluate(colour)
 
 
-def test_masthead_stays_legible_when_a_client_inverts_colours(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_masthead_stays_legible_when_a_client_inverts_colours(open_email) -> None:
     masthead = [s for s in open_email(375).evaluate(CONTRAST_JS) if s["masthead"]]
     assert masthead and all(s["inverted"] >= 4.5 and s["ratio"] >= 4.5 for s in masthead)
 
 
-def test_links_have_meaningful_accessible_names(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_links_have_meaningful_accessible_names(open_email) -> None:
     page = open_email(600)
     names = [
         " ".join(name.split())
@@ -221,14 +222,14 @@ def test_links_have_meaningful_accessible_names(open_email) -> None:  # type: ig
     assert page.get_by_role("link", name="Read more", exact=True).count() == 0
 
 
-def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_title_is_text_and_nothing_runs(open_email) -> None:
     page = open_email(600)
     assert page.evaluate("document.scripts.length") == 0
     title = '<script>alert("x")</script> Broken image'
     assert page.get_by_role("heading", name=title, exact=True).count() == 1
 
 
-def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> None:
     cfg = config(tmp_path, language="ar", title="نشرة الميناء")
     rendered = Renderer(cfg, cfg.newsletter("weekly")).render(sample_issue(6))
     values = {
@@ -236,7 +237,7 @@ def test_right_to_left_newsletter_holds_its_layout(browser, tmp_path: Path) -> N
         "unsubscribe_url": "https://u.example/1",
         "preferences_url": "https://u.example/2",
     }
-    page = browser.new_page(viewport={"width": 320, "height": 900})  # type: ignore[attr-defined]
+    page = browser.new_page(viewport={"width": 320, "height": 900})
     try:
         page.route("**/*", _route)
         page.set_content(fill_slots(rendered.html, rendered, values), wait_until="load")
@@ -303,8 +304,8 @@ VISIBLE_TEXT_JS = """
 """
 
 
-def _load(browser: object, content: str, width: int):  # type: ignore[no-untyped-def]
-    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+def _load(browser: Browser, content: str, width: int) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.route("**/*", _route)
     page.set_content(content, wait_until="load")
     return page
@@ -312,7 +313,7 @@ def _load(browser: object, content: str, width: int):  # type: ignore[no-untyped
 
 @pytest.mark.parametrize("width", [320, 375, 600])
 def test_clients_that_drop_css_show_no_overflow_and_no_hidden_text(
-    browser,  # type: ignore[no-untyped-def]
+    browser,
     tmp_path: Path,
     width: int,
 ) -> None:
@@ -338,7 +339,7 @@ def test_clients_that_drop_css_show_no_overflow_and_no_hidden_text(
             page.close()
 
 
-def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> None:
     """Colours, sizes and the frame come from inline styles, not from <style>."""
     content = email_html(tmp_path)
     probe = """() => {
@@ -361,7 +362,7 @@ def test_without_style_the_email_looks_as_designed(browser, tmp_path: Path) -> N
     assert abs(bare["height"] - built["height"]) <= built["height"] * 0.02
 
 
-def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:
     heights = open_email(375).evaluate(
         "[...document.querySelectorAll('a[href]')].map(a => "
         "[a.innerText.trim().slice(0, 30), a.getBoundingClientRect().height])"
@@ -371,7 +372,7 @@ def test_links_are_44px_tall_tap_targets_on_a_phone(open_email) -> None:  # type
     assert small == []
 
 
-def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> None:  # type: ignore[no-untyped-def]
+def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> None:
     page = open_email(375)
     targets = page.evaluate(
         "[...document.querySelectorAll('li a[href^=\"#\"]')].map(a => a.getAttribute('href'))"
@@ -397,7 +398,7 @@ def test_in_this_issue_leads_to_every_item_and_back_to_the_top(open_email) -> No
 @pytest.mark.parametrize(("width", "beside"), [(600, True), (375, False)])
 def test_thumbnails_sit_beside_the_text_when_there_is_room(
     open_email, width: int, beside: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     boxes = open_email(width).evaluate(
         """() => [...document.querySelectorAll('[id^="item-"]')].filter(i => i.querySelector('img'))
             .map(i => [i.querySelector('img').getBoundingClientRect().toJSON(),

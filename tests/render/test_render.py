@@ -27,7 +27,7 @@ from tests.support.email_samples import SUMMARY, config, issue, item, sample_iss
 GENERIC_LINK_TEXT = {"", "here", "click here", "read more", "more", "link", "this"}
 
 
-def render(tmp_path: Path, the_issue=None, **newsletter):  # type: ignore[no-untyped-def]
+def render(tmp_path: Path, the_issue=None, **newsletter):
     cfg = config(tmp_path, **newsletter)
     return Renderer(cfg, cfg.newsletter("weekly")).render(the_issue or sample_issue(12))
 
@@ -92,7 +92,7 @@ def test_every_table_is_presentational_and_every_image_has_alt(tmp_path: Path) -
 
 def test_headings_form_an_outline(tmp_path: Path) -> None:
     root = tree(render(tmp_path, sample_issue(12)).html)
-    levels = [int(h.tag[1]) for h in root.iter("h1", "h2", "h3", "h4", "h5", "h6")]
+    levels = [int(str(h.tag)[1]) for h in root.iter("h1", "h2", "h3", "h4", "h5", "h6")]
     assert levels[0] == 1 and levels.count(1) == 1
     # No level is skipped on the way down.
     assert all(b - a <= 1 for a, b in itertools.pairwise(levels))

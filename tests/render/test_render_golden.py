@@ -49,7 +49,7 @@ def check(name: str, actual: bytes) -> None:
 
 
 @pytest.fixture
-def rendered(tmp_path: Path):  # type: ignore[no-untyped-def]
+def rendered(tmp_path: Path):
     cfg = config(tmp_path)
     base = sample_issue(6)
     edge = item(9, title="Ports & “quotes” <em>", image=None, summary="Short.")
@@ -57,15 +57,15 @@ def rendered(tmp_path: Path):  # type: ignore[no-untyped-def]
     return Renderer(cfg, cfg.newsletter("weekly")).render(the_issue)
 
 
-def test_html_matches_golden(rendered) -> None:  # type: ignore[no-untyped-def]
+def test_html_matches_golden(rendered) -> None:
     check("issue.html", rendered.html.encode("utf-8"))
 
 
-def test_text_matches_golden(rendered) -> None:  # type: ignore[no-untyped-def]
+def test_text_matches_golden(rendered) -> None:
     check("issue.txt", rendered.text.encode("utf-8"))
 
 
-def test_message_matches_golden(rendered) -> None:  # type: ignore[no-untyped-def]
+def test_message_matches_golden(rendered) -> None:
     factory = MessageFactory(
         rendered,
         sender="The Harbour Letter <letters@harbour.example>",

@@ -22,6 +22,7 @@ from digest.pipeline import Pipeline, PreviewFiles
 from digest.store import Store
 from digest.store.tables import DeliveryRow, IssueDraftRow, IssueItemRow, IssueRow
 from digest.subscribers import import_csv
+from tests.support import body_text
 from tests.support.email_samples import STORIES, make_site, write_site
 
 
@@ -43,7 +44,7 @@ def outbox(site: Path) -> list[bytes]:
 
 def html_part(data: bytes) -> str:
     message = message_from_bytes(data, policy=policy.default)
-    return message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return body_text(message, "html")
 
 
 def test_run_sends_the_previewed_issue_byte_for_byte(site: Path) -> None:

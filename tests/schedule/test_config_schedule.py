@@ -52,7 +52,7 @@ def test_defaults_are_monday_seven_utc_six_hours_grace_enabled(tmp_path: Path) -
 def test_minimal_file_without_lists_section_loads_any_list_name(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, {"list": "whatever"}))
     assert config.lists is None
-    assert config.newsletters["weekly"].list == "whatever"
+    assert config.newsletters["weekly"].list_name == "whatever"
 
 
 @pytest.mark.parametrize(

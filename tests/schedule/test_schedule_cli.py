@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +18,20 @@ from digest.store.tables import ListRow, SubscriberRow
 from tests.support.schedule import Project, project_on
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The project and the slot its issue #1 was sent for."""
+
+    project: Project
+    slot: datetime
+
+    @property
+    def config(self) -> Path:
+        return self.project.config
+
+
 @pytest.fixture
-def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Project:
+def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Sent:
     """Issue #1 of ``news`` sent for a slot an hour ago: 3 good addresses, 1 unusable."""
     caplog.set_level(logging.INFO, logger="digest")
     with project_on("sqlite", tmp_path) as project:
@@ -35,8 +48,7 @@ def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Project:
         slot = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
         daemon.fire("news", slot)
         daemon.store.close()
-        project.slot = slot  # type: ignore[attr-defined]
-        return project
+        return Sent(project, slot)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -46,7 +58,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def test_schedules_json_gives_next_run_in_zone_and_utc_and_last_results(
-    sent: Project, capsys: pytest.CaptureFixture[str]
+    sent: Sent, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(capsys, "-c", str(sent.config), "schedules", "--json")
     assert code == 0
@@ -60,12 +72,12 @@ def test_schedules_json_gives_next_run_in_zone_and_utc_and_last_results(
     assert local > datetime.now(UTC)
     assert row["last_issue"]["number"] == 1 and row["last_issue"]["status"] == "sent"
     assert row["last_result"]["status"] == "failed"  # one unusable address failed
-    assert datetime.fromisoformat(row["last_result"]["slot"]) == sent.slot  # type: ignore[attr-defined]
+    assert datetime.fromisoformat(row["last_result"]["slot"]) == sent.slot
     assert "3 delivered, 1 failed" in row["last_result"]["message"]
 
 
 def test_schedules_table_lists_each_newsletter(
-    sent: Project, capsys: pytest.CaptureFixture[str]
+    sent: Sent, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(capsys, "-c", str(sent.config), "schedules")
     assert code == 0
@@ -73,7 +85,7 @@ def test_schedules_table_lists_each_newsletter(
 
 
 def test_history_counts_items_recipients_and_failures(
-    sent: Project, capsys: pytest.CaptureFixture[str]
+    sent: Sent, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(capsys, "-c", str(sent.config), "history", "news", "--json")
     assert code == 0
@@ -84,7 +96,7 @@ def test_history_counts_items_recipients_and_failures(
 
 
 def test_history_of_unknown_newsletter_is_an_error(
-    sent: Project, capsys: pytest.CaptureFixture[str]
+    sent: Sent, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run_cli(capsys, "-c", str(sent.config), "history", "nope")
     assert code == 1
@@ -92,7 +104,7 @@ def test_history_of_unknown_newsletter_is_an_error(
 
 
 def test_a_run_logs_each_stage_with_counts_and_timings(
-    sent: Project, caplog: pytest.LogCaptureFixture
+    sent: Sent, caplog: pytest.LogCaptureFixture
 ) -> None:
     lines = [record.getMessage() for record in caplog.get_records("setup")]  # logged by `sent`
     collect = next(line for line in lines if "stage=collect" in line)

@@ -187,8 +187,8 @@ def test_slot_outside_send_window_waits_for_it_to_open(
         what="a deferred job",
     )
     daemon.shutdown()
-    assert deferred.next_run_time == opens  # type: ignore[attr-defined]
-    assert deferred.args == ("news", slot.isoformat())  # type: ignore[attr-defined]
+    assert deferred.next_run_time == opens
+    assert deferred.args == ("news", slot.isoformat())
     assert project.runs() == [] and project.delivered() == []
 
 

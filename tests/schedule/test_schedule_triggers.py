@@ -16,7 +16,7 @@ from digest.triggers import fire_times, is_repeat, make_trigger, next_run, slot_
 LONDON = ZoneInfo("Europe/London")
 
 
-def newsletter(tmp_path: Path, **settings: object):  # type: ignore[no-untyped-def]
+def newsletter(tmp_path: Path, **settings: object):
     data = {
         "backends": {"box": {"type": "outbox"}},
         "newsletters": {
@@ -34,8 +34,10 @@ def newsletter(tmp_path: Path, **settings: object):  # type: ignore[no-untyped-d
     return load_config(tmp_path / "schedules.yaml").newsletters["n"]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_weekly_monday_0700_london_stays_0700_local_across_spring_change(tmp_path: Path) -> None:

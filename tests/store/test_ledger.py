@@ -18,7 +18,7 @@ EMAILS = [f"r{n}@example.test" for n in range(5)]
 
 
 def test_queue_takes_each_sendable_subscriber_once(database_url: str) -> None:
-    issue = queued_issue(None, EMAILS, url=database_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, EMAILS, url=database_url)
     assert set(issue.statuses().values()) == {DeliveryStatus.QUEUED}
     with issue.store.session() as session:
         session.execute(delete(DeliveryRow).where(DeliveryRow.email == "r4@example.test"))
@@ -34,7 +34,7 @@ def test_queue_takes_each_sendable_subscriber_once(database_url: str) -> None:
 
 
 def test_two_workers_claim_disjoint_batches_and_see_who_is_blocked(database_url: str) -> None:
-    issue = queued_issue(None, EMAILS, url=database_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, EMAILS, url=database_url)
     issue.set_status("r1@example.test", "unsubscribed")  # after queueing
     with issue.store.session() as session:
         mine = ledger.claim(session, issue.issue_id, "host-a:1", 3, 60)
@@ -49,7 +49,7 @@ def test_two_workers_claim_disjoint_batches_and_see_who_is_blocked(database_url:
 
 
 def test_settling_records_each_outcome_and_frees_the_claim(database_url: str) -> None:
-    issue = queued_issue(None, EMAILS[:4], url=database_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, EMAILS[:4], url=database_url)
     with issue.store.session() as session:
         claimed = ledger.claim(session, issue.issue_id, "w:1", 4, 60)
     later = utcnow() + timedelta(minutes=5)
@@ -89,7 +89,7 @@ def test_settling_records_each_outcome_and_frees_the_claim(database_url: str) ->
 
 
 def test_claims_of_dead_processes_on_this_host_are_released(database_url: str) -> None:
-    issue = queued_issue(None, EMAILS[:4], url=database_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, EMAILS[:4], url=database_url)
     host = socket.gethostname()
     me = f"{host}:1"  # as this worker calls itself
     holders = {
@@ -110,7 +110,7 @@ def test_claims_of_dead_processes_on_this_host_are_released(database_url: str) -
 
 
 def test_an_issue_is_finished_only_when_nothing_is_queued(database_url: str) -> None:
-    issue = queued_issue(None, EMAILS[:2], url=database_url)  # type: ignore[arg-type]
+    issue = queued_issue(None, EMAILS[:2], url=database_url)
     assert ledger.count_queued(issue.store, issue.issue_id) == 2
     assert not ledger.finish(issue.store, issue.issue_id)
     assert issue.issue_status() == IssueStatus.SENDING

@@ -14,6 +14,8 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.headerregistry import Address, AddressHeader
+from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -47,6 +49,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def body_text(message: EmailMessage, subtype: str) -> str:
+    """The decoded ``text/<subtype>`` body of ``message`` (``plain`` or ``html``)."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"the message has no text/{subtype} body"
+    return str(part.get_content())
+
+
+def to_address(message: EmailMessage) -> Address:
+    """The message's first To: recipient (its ``addr_spec`` and ``display_name``)."""
+    to = message["To"]
+    assert isinstance(to, AddressHeader), to  # typeshed types every header as str
+    return to.addresses[0]
 
 
 def emails(n: int, local: str = "reader") -> list[str]:

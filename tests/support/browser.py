@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Route
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -34,9 +35,9 @@ def is_local(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or url.startswith(("data:", "about:"))
 
 
-def loopback_only(route: object) -> None:
+def loopback_only(route: Route) -> None:
     """A Playwright route handler: local requests go ahead, all others are aborted."""
-    if is_local(route.request.url):  # type: ignore[attr-defined]
-        route.continue_()  # type: ignore[attr-defined]
+    if is_local(route.request.url):
+        route.continue_()
     else:
-        route.abort()  # type: ignore[attr-defined]
+        route.abort()

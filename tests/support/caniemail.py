@@ -16,7 +16,7 @@ import lxml.html
 from tests.support import DATA
 
 SNAPSHOT = json.loads((DATA / "caniemail" / "caniemail.json").read_text(encoding="utf-8"))
-FEATURES: dict[str, dict] = SNAPSHOT["features"]  # type: ignore[type-arg]
+FEATURES: dict[str, dict] = SNAPSHOT["features"]
 # Gmail (web, apps, mobile web), Outlook (Windows, Outlook.com), Yahoo, Apple Mail.
 CLIENTS = tuple(sorted({c for f in FEATURES.values() for c in f["support"]}))
 # Properties caniemail files under a feature of another name.

@@ -4,6 +4,7 @@ with two readers: for tests of the issue store and of what records issues."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -14,13 +15,13 @@ from digest.store.tables import ListRow, SubscriberRow
 WHEN = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 
 
-def item(slug: str, section: str, **extra: object) -> Item:
+def item(slug: str, section: str, **extra: Any) -> Item:
     return Item(
         title=f"Story {slug}",
         summary=f"What happened in {slug}.",
         url=f"https://news.example.org/{slug}",
         section=section,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

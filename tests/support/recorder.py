@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from digest.backends.base import Backend
-from digest.models import Message
+from digest.models import Delivery, Message
 
 
 class Recorder(Backend):
@@ -32,7 +32,7 @@ class Recorder(Backend):
     def connections(self) -> int:
         return self._connections
 
-    async def deliver_batch(self, messages: Sequence[Message]):  # type: ignore[no-untyped-def]
+    async def deliver_batch(self, messages: Sequence[Message]) -> list[Delivery]:
         self.in_flight += len(messages)
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:

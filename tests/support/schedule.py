@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
@@ -107,14 +108,14 @@ class Project:
                 select(ScheduleRunRow.newsletter, ScheduleRunRow.slot, ScheduleRunRow.status)
             ).all()
         store.close()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(newsletter, slot, status) for newsletter, slot, status in rows]
 
     def issues(self) -> list[tuple[int, str]]:
         store = self.store()
         with store.session() as session:
             rows = session.execute(select(IssueRow.number, IssueRow.status)).all()
         store.close()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [(number, status) for number, status in rows]
 
     def deliveries(self) -> dict[str, int]:
         store = self.store()
@@ -145,7 +146,10 @@ def seed(project: Project, next_run_time: datetime) -> None:
     daemon.store.close()
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> object:
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
     """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.message import Message as EmailMessage
+from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from digest.pipeline import Pipeline, RunReport
 from digest.store import Store
 from digest.store.tables import SubscriberEventRow, SubscriberRow
 from digest.web import create_app
-from tests.support import ROOT
+from tests.support import ROOT, to_address
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 ITEM = re.compile(r"\s*<item>.*?</item>", re.S)
@@ -85,7 +85,7 @@ def outbox_messages(folder: Path, name: str = "outbox") -> list[EmailMessage]:
 
 def recipients(folder: Path, name: str = "outbox") -> list[str]:
     """The To: address of every message in the outbox."""
-    return sorted(str(m["To"].addresses[0].addr_spec) for m in outbox_messages(folder, name))
+    return sorted(to_address(m).addr_spec for m in outbox_messages(folder, name))
 
 
 def clear_outbox(folder: Path, name: str = "outbox") -> None:
@@ -106,11 +106,11 @@ def status_of(store: Store, address: str, list_name: str = "demo") -> str:
     from digest.store.tables import ListRow
 
     with store.session() as session:
-        return session.scalar(
+        return session.scalars(
             select(SubscriberRow.status)
             .join(ListRow, ListRow.id == SubscriberRow.list_id)
             .where(SubscriberRow.email == address, ListRow.name == list_name)
-        )
+        ).one()
 
 
 def events_of(store: Store, address: str) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ def test_unsubscribe_button_in_chromium(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
     with served_demo(tmp_path) as (server, _, store):
         with store.session() as session:
-            sid = session.scalar(select(SubscriberRow.id).where(SubscriberRow.email == AVA))
+            sid = session.scalars(select(SubscriberRow.id).where(SubscriberRow.email == AVA)).one()
         url = f"{server.url}/unsubscribe/{make_token(SECRET.encode(), 'unsubscribe', sid, 'demo')}"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)

@@ -15,6 +15,7 @@ import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -45,13 +46,13 @@ class FaultHandler:
         self.rsets = 0
         self.port = 0
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         if self.pipelining:
             responses.insert(1, "250-PIPELINING")
         return responses
 
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.faults.throttle_mail > 0:
             self.faults.throttle_mail -= 1
             self.throttled += 1
@@ -61,7 +62,7 @@ class FaultHandler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.faults.refuse_every_rcpt:
             return self.faults.refuse_every_rcpt
         if address in self.faults.unknown:
@@ -69,11 +70,11 @@ class FaultHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_RSET(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_RSET(self, server, session, envelope):
         self.rsets += 1
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0]
         self.data_attempts[rcpt] += 1
         first = self.data_attempts[rcpt] == 1
@@ -93,7 +94,7 @@ class FaultHandler:
 
     def parsed(self, rcpt: str) -> email.message.EmailMessage:
         data = next(data for to, data in self.received if to == rcpt)
-        return email.message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
+        return email.message_from_bytes(data, policy=policy.default)
 
 
 class FaultServer:
@@ -116,14 +117,14 @@ class FaultServer:
     ) -> None:
         self.handler = FaultHandler(faults or Faults(), pipelining)
         self.port = free_port()
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=True)
         if implicit_tls is not None:
             kwargs.update(ssl_context=implicit_tls)
         if login:
 
-            def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+            def authenticate(server, session, envelope, mechanism, auth_data):
                 ok = (
                     isinstance(auth_data, LoginPassword)
                     and (
@@ -183,7 +184,7 @@ class ScriptedServer:
     previous one was answered is recorded in ``unasked``.
     """
 
-    def __init__(self, script, *, pipelining: bool = True) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, script, *, pipelining: bool = True) -> None:
         self.script = script
         self.pipelining = pipelining
         self.transactions: list[list[str]] = []

@@ -63,17 +63,21 @@ class QueuedIssue:
 
     def set_status(self, email: str, status: str) -> None:
         with self.store.session() as session:
-            session.scalar(
+            session.scalars(
                 select(SubscriberRow).where(SubscriberRow.email == email)
-            ).status = status
+            ).one().status = status
 
     def subscriber_status(self, email: str) -> str:
         with self.store.session() as session:
-            return session.scalar(select(SubscriberRow.status).where(SubscriberRow.email == email))
+            return session.scalars(
+                select(SubscriberRow.status).where(SubscriberRow.email == email)
+            ).one()
 
     def issue_status(self) -> str:
         with self.store.session() as session:
-            return session.scalar(select(IssueRow.status).where(IssueRow.id == self.issue_id))
+            return session.scalars(
+                select(IssueRow.status).where(IssueRow.id == self.issue_id)
+            ).one()
 
 
 def make_factory() -> MessageFactory:
@@ -91,7 +95,7 @@ def make_factory() -> MessageFactory:
 
 
 def queued_issue(
-    path: Path,
+    path: Path | None,
     emails: list[str],
     url: str | None = None,
     names: dict[str, str] | None = None,

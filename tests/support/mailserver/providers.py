@@ -55,6 +55,11 @@ SENDGRID_RESERVED = {
 MAILGUN_VARIABLE = re.compile(r"%recipient\.([^%]+)%")
 
 
+def _fill_variables(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``%recipient.NAME%`` replaced by ``values[NAME]``."""
+    return MAILGUN_VARIABLE.sub(lambda m: values[m.group(1)], template)
+
+
 def refused_address(address: str) -> bool:
     local, _, domain = address.rpartition("@")
     return not local or "." not in domain or REJECTED in address
@@ -346,10 +351,7 @@ def make_app(state: ProviderState) -> Starlette:
         state.batch_sizes.append(len(to))
         for name, address in recipients:
             values = variables[address]
-            filled = {
-                k: MAILGUN_VARIABLE.sub(lambda m, v=values: v[m.group(1)], value)
-                for k, value in templated.items()
-            }
+            filled = {k: _fill_variables(value, values) for k, value in templated.items()}
             state.delivered[address] += 1
             state.received[address] = {
                 "subject": filled["subject"],
