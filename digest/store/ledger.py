@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    delete,
     func,
     insert,
     literal,
@@ -48,9 +49,17 @@ from sqlalchemy.orm import Session
 from ..hosts import is_alive
 from ..models import Subscriber
 from ..subscribers import blocked_subscribers, sendable_clause, suppress
-from . import Store
+from . import Store, dialect
 from .status import DeliveryStatus, IssueStatus
-from .tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, UTCDateTime, utcnow
+from .tables import (
+    DeliveryCountRow,
+    DeliveryRow,
+    IssueRow,
+    ListRow,
+    SubscriberRow,
+    UTCDateTime,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,14 @@ class Settlement:
     provider_id: str = ""
     not_before: datetime | None = None
     message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What ``prune`` removed: ledger rows of how many issues, and how many rows."""
+
+    issues: int
+    rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +363,44 @@ def finish(store: Store, issue_id: int) -> bool:
             .values(status=IssueStatus.SENT.value, sent_at=utcnow())
         )
         return True
+
+
+def prune(store: Store, older_than: timedelta) -> Pruned:
+    """Delete the ledger rows of finished issues sent more than ``older_than`` ago,
+    adding their count per status to ``delivery_counts`` first (``history`` keeps
+    counting them), one issue per transaction. Unfinished issues keep every row, and
+    nothing a subscriber's status, suppression or tokens depend on lives in these rows;
+    bounces and complaints arrive within days of a send, long before a prune."""
+    cutoff = utcnow() - older_than
+    with store.session() as session:
+        old = session.scalars(
+            select(IssueRow.id).where(
+                IssueRow.status == IssueStatus.SENT, IssueRow.sent_at < cutoff
+            )
+        ).all()
+    pruned = Pruned(0, 0)
+    for issue_id in old:
+        with store.session() as session:
+            counts = session.execute(
+                select(DeliveryRow.status, func.count(DeliveryRow.id))
+                .where(DeliveryRow.issue_id == issue_id)
+                .group_by(DeliveryRow.status)
+            ).all()
+            if not counts:
+                continue
+            for status, n in counts:
+                statement = dialect.insert(session, DeliveryCountRow).values(
+                    issue_id=issue_id, status=status, count=n
+                )
+                session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["issue_id", "status"],
+                        set_={"count": DeliveryCountRow.count + statement.excluded.count},
+                    )
+                )
+            session.execute(delete(DeliveryRow).where(DeliveryRow.issue_id == issue_id))
+            pruned = Pruned(pruned.issues + 1, pruned.rows + sum(n for _, n in counts))
+    return pruned
 
 
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
