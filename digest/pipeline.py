@@ -28,9 +28,10 @@ from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
-from .dispatch import SendOptions, SendProgress, send_issue
+from .dispatch import SendOptions, SendProgress, SendReport, send_issue
 from .errors import ConfigError, ExtractError, SubscriberError
 from .extract import extract
+from .hosts import worker_id
 from .messages import Messages
 from .models import Article, Rendered, Subscriber
 from .personalize import MessageFactory
@@ -214,21 +215,24 @@ class Pipeline:
 
     def _record_issue(
         self, name: str, newsletter: NewsletterConfig, built: Built
-    ) -> issues.StoredIssue:
+    ) -> issues.StoredIssue | None:
         """Store ``built`` as the issue being sent, with its items and ledger rows."""
         return issues.record(self.store, name, built.composed, newsletter.list, self._stamp())
 
     def _record(
         self, name: str, newsletter: NewsletterConfig, built: Built
-    ) -> tuple[issues.StoredIssue, tuple[str, ...]]:
+    ) -> tuple[issues.StoredIssue | None, tuple[str, ...]]:
         """The issue to send: the draft exactly as previewed while it is still current,
-        else ``built``; and the notes for the report."""
+        else ``built``; and the notes for the report. ``None`` when another run recorded
+        this issue first."""
         assert built.rendered is not None
         draft, stale = issues.current_draft(self.store, name, built.candidate_ids)
         notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
         if draft is None:
             return self._record_issue(name, newsletter, built), notes
         stored = issues.record(self.store, name, draft.composed, newsletter.list, self._stamp())
+        if stored is None:
+            return None, notes
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
     def _stamp(self) -> datetime:
@@ -256,6 +260,8 @@ class Pipeline:
         stored = None if dry_run else issues.unfinished(self.store, name)
         built: Built | None = None
         notes: tuple[str, ...] = ()
+        if stored is not None and issues.held_elsewhere(self.store, stored.id, worker_id()):
+            notes = (f"Issue #{stored.number} is being sent by another run; this run joins it.",)
         if stored is None:
             built = await self.build(name)
             with self.store.session() as session:
@@ -263,7 +269,19 @@ class Pipeline:
             unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
             if unsent is not None:
                 return unsent
-            stored, notes = self._record(name, newsletter, built)
+            recorded, notes = self._record(name, newsletter, built)
+            if recorded is None:
+                # Another run started at the same moment recorded this issue first.
+                joined = issues.unfinished(self.store, name)
+                assert built.issue is not None
+                number = joined.number if joined else built.issue.number
+                notes = (
+                    f"Issue #{number} was started by another run at the same time; this run joins it.",
+                )
+                if joined is None:  # and has already sent it all
+                    return RunReport.sent(name, number, 0, 0, SendReport(), built, notes)
+                recorded = joined
+            stored = recorded
         total = ledger.count_queued(self.store, stored.id)
 
         def advance(snapshot: SendProgress) -> None:

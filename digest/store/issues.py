@@ -19,9 +19,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Issue, Item, Rendered, Section
-from . import Store, articles, ledger
+from . import Store, articles, dialect, ledger
 from .status import IssueStatus
-from .tables import IssueDraftRow, IssueItemRow, IssueRow, utcnow
+from .tables import DeliveryRow, IssueDraftRow, IssueItemRow, IssueRow, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +124,54 @@ def current_draft(
 
 def record(
     store: Store, newsletter: str, composed: Composed, list_name: str, created_at: datetime
-) -> StoredIssue:
+) -> StoredIssue | None:
     """Store ``composed`` as the issue of ``newsletter`` being sent, in one transaction:
     the issue row, its items (which marks its articles sent), a queued ledger row per
     subscriber of ``list_name`` who may be sent to; the newsletter's draft goes (it was
-    this issue, or out of date)."""
+    this issue, or out of date). ``None`` when another process recorded an issue of that
+    number first (two runs started at once): the caller joins that one instead."""
     with store.session() as session:
-        session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
-        row = IssueRow(
-            newsletter=newsletter,
-            status=IssueStatus.SENDING.value,
-            created_at=created_at,
+        values = {
+            "newsletter": newsletter,
+            "status": IssueStatus.SENDING.value,
+            "created_at": created_at,
             **_columns(composed),
+        }
+        # An upsert, not a check-then-insert: of two runs at once exactly one records it.
+        issue_id = session.scalar(
+            dialect.insert(session, IssueRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["newsletter", "number"])
+            .returning(IssueRow.id)
         )
-        session.add(row)
-        session.flush()
+        if issue_id is None:
+            return None
+        session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         session.add_all(
-            IssueItemRow(issue_id=row.id, position=position, **entry)
+            IssueItemRow(issue_id=issue_id, position=position, **entry)
             for position, entry in enumerate(_items(composed))
         )
-        ledger.queue(session, row.id, list_name)
+        ledger.queue(session, issue_id, list_name)
+        row = session.get(IssueRow, issue_id)
+        assert row is not None
         return _stored(row, len(composed.article_ids))
+
+
+def held_elsewhere(store: Store, issue_id: int, worker: str) -> bool:
+    """Whether a process other than ``worker`` holds rows of the issue now (another run
+    is sending it)."""
+    with store.session() as session:
+        return bool(
+            session.scalar(
+                select(func.count(DeliveryRow.id)).where(
+                    DeliveryRow.issue_id == issue_id,
+                    DeliveryRow.status == "queued",
+                    DeliveryRow.claimed_by != "",
+                    DeliveryRow.claimed_by != worker,
+                    DeliveryRow.lease_until > utcnow(),
+                )
+            )
+        )
 
 
 def unfinished(store: Store, newsletter: str) -> StoredIssue | None:
