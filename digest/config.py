@@ -345,6 +345,18 @@ class WebConfig(StrictModel):
     sns_topic_arns: list[str] = Field(default_factory=list)
 
 
+class WorkersConfig(StrictModel):
+    """``workers:``: send on Celery workers (``digest worker``) through ``broker``
+    (``amqp://...`` for RabbitMQ, ``redis://...``); see docs/scaling.md."""
+
+    broker: str
+    #: Ledger rows one task sends; a task redelivered after its worker died sends
+    #: only those of them nobody sent.
+    batch: int = Field(500, ge=1)
+    #: The broker queue of this installation's tasks (several may share a broker).
+    queue: str = "digest"
+
+
 class Config(StrictModel):
     """The whole of schedules.yaml, paths already resolved."""
 
@@ -358,6 +370,7 @@ class Config(StrictModel):
     lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
+    workers: WorkersConfig | None = None
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("base_url")
@@ -391,6 +404,15 @@ class Config(StrictModel):
             if _one_line(name) is not None and not name.strip():
                 raise ValueError("a name cannot be empty")
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_a_server(self) -> Config:
+        if self.workers is not None and self.database.startswith("sqlite"):
+            raise ValueError(
+                "workers: needs a database every worker can reach (PostgreSQL, "
+                "'database: postgresql+psycopg://...'); SQLite is a file on one machine"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

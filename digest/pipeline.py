@@ -240,6 +240,46 @@ class Pipeline:
 
     # -- run -----------------------------------------------------------------
 
+    async def prepare(
+        self, name: str, *, dry_run: bool = False
+    ) -> RunReport | tuple[issues.StoredIssue, Built | None, tuple[str, ...]]:
+        """The issue of ``name`` to send now, its rows queued: the unfinished one (which
+        another run may be sending: this one joins it), else the next one built and
+        recorded; with the ``Built`` (``None`` when resumed) and notes for the report.
+        A ``RunReport`` instead when there is nothing to send (or ``dry_run``)."""
+        newsletter = self.config.newsletter(name)
+        # A missing signing key stops the run before anything is recorded.
+        require_secret(self.config)
+        if newsletter.backend not in self.config.backends:
+            raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
+        stored = None if dry_run else issues.unfinished(self.store, name)
+        notes: tuple[str, ...] = ()
+        if stored is not None:
+            if issues.held_elsewhere(self.store, stored.id, worker_id()):
+                notes = (
+                    f"Issue #{stored.number} is being sent by another run; this run joins it.",
+                )
+            return stored, None, notes
+        built = await self.build(name)
+        with self.store.session() as session:
+            recipients = count_active(session, newsletter.list)
+        unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
+        if unsent is not None:
+            return unsent
+        recorded, notes = self._record(name, newsletter, built)
+        if recorded is None:
+            # Another run started at the same moment recorded this issue first.
+            joined = issues.unfinished(self.store, name)
+            assert built.issue is not None
+            number = joined.number if joined else built.issue.number
+            notes = (
+                f"Issue #{number} was started by another run at the same time; this run joins it.",
+            )
+            if joined is None:  # and has already sent it all
+                return RunReport.sent(name, number, 0, 0, SendReport(), built, notes)
+            recorded = joined
+        return recorded, built, notes
+
     async def run(
         self,
         name: str,
@@ -253,35 +293,10 @@ class Pipeline:
         issue first. With ``dry_run`` nothing is sent or recorded. ``stop()`` is asked
         between batches (see ``dispatch.send_issue``): a stopped send stays resumable."""
         newsletter = self.config.newsletter(name)
-        # A missing signing key stops the run before anything is recorded.
-        require_secret(self.config)
-        if newsletter.backend not in self.config.backends:
-            raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
-        stored = None if dry_run else issues.unfinished(self.store, name)
-        built: Built | None = None
-        notes: tuple[str, ...] = ()
-        if stored is not None and issues.held_elsewhere(self.store, stored.id, worker_id()):
-            notes = (f"Issue #{stored.number} is being sent by another run; this run joins it.",)
-        if stored is None:
-            built = await self.build(name)
-            with self.store.session() as session:
-                recipients = count_active(session, newsletter.list)
-            unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
-            if unsent is not None:
-                return unsent
-            recorded, notes = self._record(name, newsletter, built)
-            if recorded is None:
-                # Another run started at the same moment recorded this issue first.
-                joined = issues.unfinished(self.store, name)
-                assert built.issue is not None
-                number = joined.number if joined else built.issue.number
-                notes = (
-                    f"Issue #{number} was started by another run at the same time; this run joins it.",
-                )
-                if joined is None:  # and has already sent it all
-                    return RunReport.sent(name, number, 0, 0, SendReport(), built, notes)
-                recorded = joined
-            stored = recorded
+        prepared = await self.prepare(name, dry_run=dry_run)
+        if isinstance(prepared, RunReport):
+            return prepared
+        stored, built, notes = prepared
         total = ledger.count_queued(self.store, stored.id)
 
         def advance(snapshot: SendProgress) -> None:

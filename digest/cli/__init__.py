@@ -3,7 +3,7 @@
 Each module here adds its commands to the one ``app``; importing them registers them.
 """
 
-from . import core, email, ledger, schedule, subscribers, web  # noqa: F401  (registers the commands)
+from . import core, email, ledger, schedule, subscribers, web, workers  # noqa: F401  (registers the commands)
 from .app import app, main
 
 __all__ = ["app", "main"]

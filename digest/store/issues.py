@@ -187,6 +187,15 @@ def unfinished(store: Store, newsletter: str) -> StoredIssue | None:
         return _stored(row, _count_items(session, row.id))
 
 
+def by_id(store: Store, issue_id: int) -> StoredIssue | None:
+    """The issue stored with ``issue_id``, if any (what a worker's task names)."""
+    with store.session() as session:
+        row = session.get(IssueRow, issue_id)
+        if row is None:
+            return None
+        return _stored(row, _count_items(session, row.id))
+
+
 def find(store: Store, newsletter: str, number: int) -> StoredIssue | None:
     """Issue ``number`` of ``newsletter``, if stored."""
     with store.session() as session:

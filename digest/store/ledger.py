@@ -334,6 +334,20 @@ def _release(session: Session, issue_id: int, holders: Sequence[str]) -> int:
     return int(result.rowcount or 0)
 
 
+def counts(store: Store, issue_id: int) -> dict[str, int]:
+    """The issue's ledger rows by status (``queued`` for those not settled yet)."""
+    with store.session() as session:
+        return dict(
+            session.execute(
+                select(DeliveryRow.status, func.count(DeliveryRow.id))
+                .where(DeliveryRow.issue_id == issue_id)
+                .group_by(DeliveryRow.status)
+            )
+            .tuples()
+            .all()
+        )
+
+
 def count_queued(store: Store, issue_id: int) -> int:
     """How many rows of the issue are still queued."""
     with store.session() as session:
