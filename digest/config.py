@@ -355,6 +355,16 @@ class WorkersConfig(StrictModel):
     batch: int = Field(500, ge=1)
     #: The broker queue of this installation's tasks (several may share a broker).
     queue: str = "digest"
+    #: The Redis that keeps the rate limits the workers share (``limits``); by default
+    #: the broker when it is Redis. Without one each worker paces itself alone.
+    limits: str | None = None
+
+    @property
+    def limits_url(self) -> str | None:
+        """Where the shared rate limits live, if anywhere."""
+        if self.limits:
+            return self.limits
+        return self.broker if self.broker.startswith(("redis://", "rediss://")) else None
 
 
 class Config(StrictModel):

@@ -15,6 +15,7 @@ from ..dispatch import SendOptions, SendProgress, send_issue
 from ..errors import ConfigError
 from ..pipeline import Pipeline
 from ..store import Store, issues, ledger
+from .pace import RedisPace
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
             return 0
         newsletter = config.newsletter(stored.newsletter)
         backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
+        assert config.workers is not None
+        if config.workers.limits_url:
+            backend.limiter.share(RedisPace(config.workers.limits_url, backend.name))
         settled = 0
 
         def count(progress: SendProgress) -> None:
