@@ -1,6 +1,8 @@
 """Scaling benchmarks, each compared with a peer measured in the same run.
 
     python bench/scale/run.py ledger [--quick] [--db sqlite|postgresql|both]
+    python bench/scale/run.py workers [--quick] [--processes 1 2 4]
+    python bench/scale/run.py killed [--quick]
 
 ``ledger``: an issue sent after ``--history`` settled rows of earlier issues, against
 the same issue on an empty ledger, on SQLite and PostgreSQL, each with the planner's
@@ -10,6 +12,15 @@ backend that accepts every message at once, so the ledger is what is measured. T
 rate is taken over the first ``--sample`` messages of the ``--recipients``-row issue
 (the cost of a claim depends on the table and its indexes, not on how far the send
 got), and the time of one claim of 50 rows is measured alone as well.
+
+``workers``: an issue sent by ``digest run`` through 1, 2 and 4 ``digest worker``
+processes (RabbitMQ at 127.0.0.1, PostgreSQL) into Postfix's ``smtp-sink``: msg/s from
+the first to the last settled row, the scaling efficiency against one worker, and the
+workers' CPU seconds per 1,000 messages.
+
+``killed``: three workers, one killed with SIGKILL once a third of the list is sent,
+into an aiosmtpd sink that counts every recipient: lost (never received), received
+twice, and the seconds until the rows the killed worker held were sent by the others.
 """
 
 from __future__ import annotations
@@ -54,10 +65,11 @@ def fresh_url(kind: str, work: Path, tag: str) -> str:
         return f"sqlite:///{work / tag}.db"
     import psycopg
 
+    name = PG_DATABASE if tag != "fleet" else f"{PG_DATABASE}_fleet"
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
-        c.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return f"{PG_SERVER}/{PG_DATABASE}"
+        c.execute(f"DROP DATABASE IF EXISTS {name}")
+        c.execute(f"CREATE DATABASE {name}")
+    return f"{PG_SERVER}/{name}"
 
 
 def populate(store: Store, recipients: int, history: int) -> int:
@@ -226,6 +238,176 @@ def ledger_bench(args: argparse.Namespace) -> None:
                 )
 
 
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def fleet_project(work: Path, recipients: int, port: int) -> tuple[Path, Store]:
+    """A schedules.yaml in ``work`` sending newsletter ``bench`` (the demo feed) to
+    ``recipients`` readers through the SMTP sink at ``port``, on workers; its store."""
+    import uuid
+
+    import yaml
+
+    url = fresh_url("postgresql", work, "fleet")
+    store = Store(url)
+    populate(store, recipients, 0)
+    with store.session() as session:  # populate's own issue is not the one under test
+        session.execute(text("DELETE FROM issues"))
+    config = {
+        "database": url,
+        "workers": {"broker": BROKER, "batch": 500, "queue": f"bench-{uuid.uuid4().hex}"},
+        "backends": {
+            "sink": {"type": "smtp", "host": "127.0.0.1", "port": port, "security": "none"}
+        },
+        "newsletters": {
+            "bench": {
+                "title": "Bench",
+                "from": "Bench <news@digest.test>",
+                "sources": [{"feed": str(ROOT / "examples" / "site" / "feed.xml")}],
+                "list": "news",
+                "backend": "sink",
+                "postal_address": "1 Bench Street",
+            }
+        },
+    }
+    path = work / "schedules.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path, store
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT), "DIGEST_SECRET_KEY": "bench-" + "k" * 40}
+
+
+def start_workers(config: Path, n: int) -> list:  # type: ignore[type-arg]
+    import subprocess
+
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "digest", "-c", str(config), "worker"],
+            cwd=config.parent,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(n)
+    ]
+
+
+def sent_span(store: Store) -> tuple[int, float]:
+    """Rows sent, and seconds from the first to the last settlement."""
+    with store.session() as session:
+        n, first, last = session.execute(
+            text(
+                "SELECT count(*), min(updated_at), max(updated_at) FROM deliveries WHERE status = 'sent'"
+            )
+        ).one()
+    return int(n), (last - first).total_seconds() if n else 0.0
+
+
+def workers_bench(args: argparse.Namespace) -> None:
+    import resource
+    import signal
+    import subprocess
+
+    from bench.send.run import SmtpSink
+
+    print(
+        f"{args.recipients:,} recipients into smtp-sink, PostgreSQL, RabbitMQ, one task per 500 rows"
+    )
+    print(f"{'workers':>8} {'msg/s':>8} {'efficiency':>10} {'CPU s/1000':>10}")
+    base = None
+    for n in args.processes:
+        with tempfile.TemporaryDirectory() as tmp:
+            sink = SmtpSink()
+            config, store = fleet_project(Path(tmp), args.recipients, sink.port)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            workers = start_workers(config, n)
+            subprocess.run(
+                [sys.executable, "-m", "digest", "-c", str(config), "-q", "run", "bench"],
+                cwd=tmp,
+                env=_env(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(60)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sent, seconds = sent_span(store)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            rate = sent / seconds
+            base = base or rate
+            print(
+                f"{n:>8} {rate:>8.0f} {rate / (base * n):>10.2f} {cpu / sent * 1000:>10.2f}",
+                flush=True,
+            )
+            store.close()
+            sink.stop()
+
+
+def killed_bench(args: argparse.Namespace) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from bench.send.run import RecordingSink
+    from digest.hosts import is_alive
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = RecordingSink()
+        config, store = fleet_project(Path(tmp), args.recipients, sink.port)
+        workers = start_workers(config, 3)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "digest", "-c", str(config), "-q", "run", "bench"],
+            cwd=tmp,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+        )
+        while sink.total() < args.recipients // 3:
+            time.sleep(0.05)
+        os.killpg(workers[0].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        workers[0].wait()
+        with store.session() as session:
+            held = session.execute(
+                text(
+                    "SELECT id, claimed_by FROM deliveries WHERE status = 'queued' AND claimed_by != ''"
+                )
+            ).all()
+        orphans = [row_id for row_id, holder in held if is_alive(holder) is False]
+        while True:
+            with store.session() as session:
+                left = session.execute(
+                    text(
+                        "SELECT count(*) FROM deliveries WHERE status = 'queued' AND id = ANY(:ids)"
+                    ),
+                    {"ids": orphans},
+                ).scalar_one()
+            if not left:
+                break
+            time.sleep(0.1)
+        recovered = time.monotonic() - killed_at
+        run.wait()
+        for worker in workers[1:]:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+        received = sink.received
+        lost = args.recipients - len(received)
+        twice = sum(n - 1 for n in received.values())
+        print(
+            f"{args.recipients:,} recipients, 3 workers, one killed at {args.recipients // 3:,} sent: "
+            f"{lost} lost, {twice} received twice (in-flight window per worker: 200), "
+            f"its {len(orphans)} held rows sent by the others within {recovered:.1f} s"
+        )
+        store.close()
+        sink.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -236,10 +418,22 @@ def main() -> None:
     led.add_argument("--history", type=int, default=2_000_000)
     led.add_argument("--sample", type=int, default=50_000)
     led.add_argument("--plans", action="store_true", help="print the claim query's plan")
+    work = sub.add_parser("workers", help="1, 2 and 4 worker processes into smtp-sink")
+    work.add_argument("--quick", action="store_true", help="20,000 recipients")
+    work.add_argument("--recipients", type=int, default=1_000_000)
+    work.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    kill = sub.add_parser("killed", help="3 workers, one killed with SIGKILL mid-send")
+    kill.add_argument("--quick", action="store_true", help="20,000 recipients")
+    kill.add_argument("--recipients", type=int, default=200_000)
     args = parser.parse_args()
+    if args.bench == "ledger":
+        if args.quick:
+            args.recipients, args.history, args.sample = 100_000, 200_000, 10_000
+        ledger_bench(args)
+        return
     if args.quick:
-        args.recipients, args.history, args.sample = 100_000, 200_000, 10_000
-    ledger_bench(args)
+        args.recipients = 20_000
+    (workers_bench if args.bench == "workers" else killed_bench)(args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from ..config import Config
 from ..store import Store, ledger
 from ..store.issues import StoredIssue
 from ..store.runs import issue_history
-from .app import ConfigOption, app, err, open_config, say
+from .app import ConfigOption, app, err, open_config, say, state
 
 
 @app.command()
@@ -64,7 +64,7 @@ def send_on_workers(cfg: Config, store: Store, stored: StoredIssue, *, detach: b
         counts = ledger.counts(store, stored.id)
         if not counts.get("queued", 0):
             break
-        if time.monotonic() - last >= 5:
+        if not state.quiet and time.monotonic() - last >= 5:
             err.print(
                 _line(stored.newsletter, stored.number, counts), highlight=False, markup=False
             )
