@@ -54,7 +54,8 @@ def make_app(config: Config) -> Celery:
 def send_share(config: Config, issue_id: int, rows: int) -> int:
     """Send up to about ``rows`` of the issue's queued rows (a batch more at most) that
     nobody alive holds; the number this task settled."""
-    store = Store(config.database_url)
+    # Migrated when the worker started (``digest worker`` opens the store first).
+    store = Store(config.database_url, migrate=False)
     try:
         stored = issues.by_id(store, issue_id)
         if stored is None:
