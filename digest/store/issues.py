@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..models import Issue, Item, Rendered, Section
@@ -165,7 +165,8 @@ def held_elsewhere(store: Store, issue_id: int, worker: str) -> bool:
             session.scalar(
                 select(func.count(DeliveryRow.id)).where(
                     DeliveryRow.issue_id == issue_id,
-                    DeliveryRow.status == "queued",
+                    # The literal lets the partial index of queued rows serve it.
+                    DeliveryRow.status == literal_column("'queued'"),
                     DeliveryRow.claimed_by != "",
                     DeliveryRow.claimed_by != worker,
                     DeliveryRow.lease_until > utcnow(),

@@ -288,7 +288,7 @@ def queued(store: Store, issue_id: int, worker: str) -> Queued:
                 func.count(DeliveryRow.id),
                 func.count(DeliveryRow.id).filter(DeliveryRow.claimed_by == worker),
                 func.min(DeliveryRow.not_before),
-            ).where(DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED)
+            ).where(DeliveryRow.issue_id == issue_id, _QUEUED)
         ).one()
     if isinstance(not_before, str):  # SQLite aggregates lose the column type
         not_before = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
@@ -304,7 +304,7 @@ def release_dead(store: Store, issue_id: int, worker: str) -> int:
             select(DeliveryRow.claimed_by)
             .where(
                 DeliveryRow.issue_id == issue_id,
-                DeliveryRow.status == DeliveryStatus.QUEUED,
+                _QUEUED,
                 DeliveryRow.claimed_by.like(f"{host}:%"),
             )
             .distinct()
@@ -326,7 +326,7 @@ def _release(session: Session, issue_id: int, holders: Sequence[str]) -> int:
         update(DeliveryRow)
         .where(
             DeliveryRow.issue_id == issue_id,
-            DeliveryRow.status == DeliveryStatus.QUEUED,
+            _QUEUED,
             DeliveryRow.claimed_by.in_(holders),
         )
         .values(claimed_by="", lease_until=None)
@@ -357,9 +357,7 @@ def count_queued(store: Store, issue_id: int) -> int:
 def _count_queued(session: Session, issue_id: int) -> int:
     return (
         session.scalar(
-            select(func.count(DeliveryRow.id)).where(
-                DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED
-            )
+            select(func.count(DeliveryRow.id)).where(DeliveryRow.issue_id == issue_id, _QUEUED)
         )
         or 0
     )
@@ -422,7 +420,8 @@ _NOW = bindparam("now", type_=UTCDateTime())
 _FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
 # A literal, not a bound parameter: only then may either database use the partial index
 # ``ix_deliveries_queued`` (a prepared statement's generic plan cannot prove a
-# parameter equals the index's predicate).
+# parameter equals the index's predicate). Every query on an issue's queued rows uses
+# it, so none of them reads the settled rows of other issues, statistics or not.
 _QUEUED = _DELIVERIES.c.status == literal_column("'queued'")
 
 
