@@ -57,7 +57,9 @@ def make_engine(url: str) -> Engine:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError) as exc:
-        raise StoreError(mask_url(f"The database URL '{url}' cannot be used: {exc}.")) from None
+        raise StoreError(
+            mask_url(f"The database URL '{url}' cannot be used: {exc}.")
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
