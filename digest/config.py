@@ -299,6 +299,28 @@ class WebConfig(StrictModel):
     preview: PreviewConfig = Field(default_factory=PreviewConfig)
 
 
+class WorkersConfig(StrictModel):
+    """``workers:``: send on Celery workers (``digest worker``) through ``broker``
+    (``amqp://...`` for RabbitMQ, ``redis://...``); see docs/scaling.md."""
+
+    broker: str
+    #: Ledger rows one task sends; a task redelivered after its worker died sends
+    #: only those of them nobody sent.
+    batch: int = Field(500, ge=1)
+    #: The broker queue of this installation's tasks (several may share a broker).
+    queue: str = "digest"
+    #: The Redis that keeps the rate limits the workers share (``limits``); by default
+    #: the broker when it is Redis. Without one each worker paces itself alone.
+    limits: str | None = None
+
+    @property
+    def limits_url(self) -> str | None:
+        """Where the shared rate limits live, if anywhere."""
+        if self.limits:
+            return self.limits
+        return self.broker if self.broker.startswith(("redis://", "rediss://")) else None
+
+
 class Config(StrictModel):
     """The whole of schedules.yaml, paths already resolved."""
 
@@ -312,6 +334,7 @@ class Config(StrictModel):
     lists: dict[str, ListConfig] | None = None
     newsletters: dict[str, NewsletterConfig] = Field(default_factory=dict)
     web: WebConfig = Field(default_factory=WebConfig)
+    workers: WorkersConfig | None = None
     path: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
 
     @field_validator("base_url")
@@ -345,6 +368,15 @@ class Config(StrictModel):
             if _one_line(name) is not None and not name.strip():
                 raise ValueError("a name cannot be empty")
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_a_server(self) -> Config:
+        if self.workers is not None and self.database.startswith("sqlite"):
+            raise ValueError(
+                "workers: needs a database every worker can reach (PostgreSQL, "
+                "'database: postgresql+psycopg://...'); SQLite is a file on one machine"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

@@ -25,11 +25,16 @@ without touching the subscriber.
 
 ``backend.connections`` workers run at once, so at most ``connections x batch_size``
 messages are in flight: a process killed between the server accepting a message and
-the ledger commit can send at most that many twice (``in_flight_window``). A run
-started again (``run NAME``) first frees the claims of dead processes on this host,
-then carries on with what is still queued; claims of other hosts expire with their
-lease. Ctrl-C and ``SendAborted`` (wrong credentials, TLS failure) free this
-process's claims: those rows stay queued and nothing is marked that did not happen.
+the ledger commit can send at most that many twice (``in_flight_window``). While
+batches are in flight a heartbeat thread renews their claims every quarter of the
+lease, so a batch slower than the lease (a slow relay, a ``rate:`` limit) is never
+claimed by anyone else; the progress counts only rows this run settled while still
+holding them, so it never exceeds the recipients. A run started again (``run NAME``)
+first frees the claims of dead processes on this host, then carries on with what is
+still queued; claims of a dead process on another host are free once its lease (a
+minute) runs out. Ctrl-C and ``SendAborted`` (wrong credentials, TLS failure) free
+this process's claims: those rows stay queued and nothing is marked that did not
+happen.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,7 +77,9 @@ class SendOptions:
     max_attempts: int = MAX_ATTEMPTS
     backoff_base: float = 2.0
     backoff_max: float = 600.0
-    lease: float = 600.0
+    #: Seconds a claim lasts without a heartbeat: how long a dead worker's rows on
+    #: another host wait.
+    lease: float = 60.0
     worker: str = field(default_factory=worker_id)
     #: Rows refused for reasons not about the recipient before the send stops; None:
     #: the backend's ``max_refusals`` setting.
@@ -153,6 +161,10 @@ class _Run:
         self.refusal_limit = options.max_refusals or backend.max_refusals
         self.refused_reasons: Counter[str] = Counter()
         self.unreachable: str = ""
+        # The rows this process holds (claimed, not yet settled), which the heartbeat
+        # renews; changed by the event loop's threads, read by the heartbeat's.
+        self.held: set[int] = set()
+        self.held_lock = threading.Lock()
 
     def _report_progress(self) -> None:
         if self.progress:
@@ -196,7 +208,7 @@ class _Run:
         self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]]
     ) -> list[Claimed]:
         options = self.options
-        return ledger.settle_and_claim(
+        recorded, claimed = ledger.settle_and_claim(
             self.store,
             self.issue_id,
             options.worker,
@@ -206,6 +218,30 @@ class _Run:
             bounced,
             self.backend.type,
         )
+        self._settled(rows, recorded)
+        with self.held_lock:
+            self.held.update(item.delivery_id for item in claimed)
+        return claimed
+
+    def _settled(self, rows: Sequence[Settlement], recorded: Sequence[Settlement]) -> None:
+        """Count the rows the ledger recorded (only those this process still held) and
+        stop renewing every row of ``rows``."""
+        for item in recorded:
+            self.outcomes[item.status] += 1
+        with self.held_lock:
+            self.held.difference_update(item.delivery_id for item in rows)
+
+    def heartbeat(self, stopped: threading.Event) -> None:
+        """Renew the claims on the rows in flight every quarter of the lease until
+        ``stopped`` (a thread of its own: a busy event loop must not let a claim lapse)."""
+        interval = self.options.lease / 4
+        while not stopped.wait(interval):
+            with self.held_lock:
+                ids = sorted(self.held)
+            try:
+                ledger.renew(self.store, self.options.worker, ids, self.options.lease)
+            except Exception:  # the next beat tries again; the lease leaves three more
+                log.warning("could not renew the claims in flight", exc_info=True)
 
     def _next_wait(self) -> float | None:
         """None when no queued row is left for this worker; else how long until one may
@@ -243,7 +279,6 @@ class _Run:
             if unsent is not None:
                 status, error = unsent
                 settled.append(Settlement(item.delivery_id, status, item.attempts, error))
-                self.outcomes[status] += 1
                 continue
             messages.append(message)
             by_subscriber[message.subscriber_id] = item
@@ -306,15 +341,14 @@ class _Run:
         )
 
     def _outcome(self, delivery: Delivery, item: Claimed, message_id: str) -> Settlement:
-        """How the row of ``item`` ends this attempt, counted. A sent row keeps the
-        Message-ID it went out with (bounces and complaints quote it)."""
+        """How the row of ``item`` ends this attempt. A sent row keeps the Message-ID it
+        went out with (bounces and complaints quote it)."""
         attempts = item.attempts + 1
         if delivery.refused:
             refused = self._not_about_recipient(delivery, item)
             if refused is not None:
                 return refused
         if delivery.status is DeliveryStatus.SENT:
-            self.outcomes[DeliveryStatus.SENT] += 1
             return Settlement(
                 item.delivery_id,
                 DeliveryStatus.SENT,
@@ -323,7 +357,6 @@ class _Run:
                 message_id=message_id,
             )
         if delivery.status is DeliveryStatus.TRANSIENT and attempts < self.options.max_attempts:
-            self.outcomes[DeliveryStatus.TRANSIENT] += 1
             wait = timedelta(seconds=self._backoff(attempts))
             return Settlement(
                 item.delivery_id,
@@ -332,7 +365,6 @@ class _Run:
                 delivery.error,
                 not_before=utcnow() + wait,
             )
-        self.outcomes[DeliveryStatus.FAILED] += 1
         self.reasons[_reason(delivery)] += 1
         return Settlement(
             item.delivery_id, DeliveryStatus.FAILED, attempts, delivery.error or "failed"
@@ -353,7 +385,6 @@ class _Run:
         self.refused_reasons[_reason(delivery)] += 1
         if self.refusals[item.delivery_id] >= self.options.max_attempts:
             return None
-        self.outcomes[DeliveryStatus.TRANSIENT] += 1
         wait = timedelta(seconds=self._backoff(self.refusals[item.delivery_id]))
         return Settlement(
             item.delivery_id,
@@ -364,7 +395,10 @@ class _Run:
         )
 
     def _settle(self, rows: Sequence[Settlement], bounced: Sequence[tuple[str, str]] = ()) -> None:
-        ledger.settle(self.store, rows, bounced, self.backend.type)
+        recorded = ledger.settle(
+            self.store, rows, bounced, self.backend.type, worker=self.options.worker
+        )
+        self._settled(rows, recorded)
 
 
 async def send_issue(
@@ -392,6 +426,9 @@ async def send_issue(
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
     # On a list shorter than the threshold, every row refused is enough to stop.
     run.refusal_limit = max(1, min(run.refusal_limit, ledger.count_queued(store, issue_id)))
+    stopped = threading.Event()
+    heartbeat = threading.Thread(target=run.heartbeat, args=(stopped,), daemon=True)
+    heartbeat.start()
     try:
         if backend.connections == 1:
             # In this task: whatever stops the send (KeyboardInterrupt included) reaches
@@ -408,6 +445,8 @@ async def send_issue(
             raise first from None
         raise
     finally:
+        stopped.set()
+        heartbeat.join()
         ledger.release(store, issue_id, options.worker)
     if not run.interrupted:
         ledger.finish(store, issue_id)

@@ -28,9 +28,10 @@ from .collect.cache import HttpCache
 from .collect.fetch import Fetcher
 from .compose import compose
 from .config import Config, NewsletterConfig
-from .dispatch import SendOptions, SendProgress, send_issue
+from .dispatch import SendOptions, SendProgress, SendReport, send_issue
 from .errors import ConfigError, ExtractError, SubscriberError
 from .extract import extract
+from .hosts import worker_id
 from .messages import Messages
 from .models import Article, Rendered, Subscriber
 from .personalize import MessageFactory
@@ -223,15 +224,16 @@ class Pipeline:
 
     def _record_issue(
         self, name: str, newsletter: NewsletterConfig, built: Built
-    ) -> issues.StoredIssue:
+    ) -> issues.StoredIssue | None:
         """Store ``built`` as the issue being sent, with its items and ledger rows."""
         return issues.record(self.store, name, built.composed, newsletter.list_name, self._stamp())
 
     def _record(
         self, name: str, newsletter: NewsletterConfig, built: Built
-    ) -> tuple[issues.StoredIssue, tuple[str, ...]]:
+    ) -> tuple[issues.StoredIssue | None, tuple[str, ...]]:
         """The issue to send: the draft exactly as previewed while it is still current,
-        else ``built``; and the notes for the report."""
+        else ``built``; and the notes for the report. ``None`` when another run recorded
+        this issue first."""
         assert built.rendered is not None
         draft, stale = issues.current_draft(self.store, name, built.candidate_ids)
         notes = (*built.rendered.notes, stale) if stale else built.rendered.notes
@@ -240,6 +242,8 @@ class Pipeline:
         stored = issues.record(
             self.store, name, draft.composed, newsletter.list_name, self._stamp()
         )
+        if stored is None:
+            return None, notes
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
     def _reviewed(
@@ -281,6 +285,59 @@ class Pipeline:
 
     # -- run -----------------------------------------------------------------
 
+    async def prepare(
+        self, name: str, *, dry_run: bool = False, require_approval: bool = True
+    ) -> RunReport | tuple[issues.StoredIssue, Built | None, tuple[str, ...]]:
+        """The issue of ``name`` to send now, its rows queued: the unfinished one (which
+        another run may be sending: this one joins it), else the next one built and
+        recorded; with the ``Built`` (``None`` when resumed) and notes for the report.
+        A ``RunReport`` instead when there is nothing to send (or ``dry_run``)."""
+        newsletter = self.config.newsletter(name)
+        # A missing signing key stops the run before anything is recorded.
+        require_secret(self.config)
+        if newsletter.backend not in self.config.backends:
+            raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
+        stored = None if dry_run else issues.unfinished(self.store, name)
+        notes: tuple[str, ...] = ()
+        if stored is not None:
+            if issues.held_elsewhere(self.store, stored.id, worker_id()):
+                notes = (
+                    f"Issue #{stored.number} is being sent by another run; this run joins it.",
+                )
+            return stored, None, notes
+        if not dry_run and newsletter.review is not None:
+            awaiting, reviewed, notes = self._reviewed(name, newsletter, require_approval)
+            if awaiting is not None:
+                return awaiting
+            if reviewed is not None:
+                recorded = self._record_issue(name, newsletter, reviewed)
+                return (recorded, reviewed, notes) if recorded else self._joined(name, reviewed)
+        built = await self.build(name)
+        with self.store.session() as session:
+            recipients = count_active(session, newsletter.list_name)
+        unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
+        if unsent is not None:
+            return unsent
+        recorded, notes = self._record(name, newsletter, built)
+        if recorded is None:
+            return self._joined(name, built)
+        return recorded, built, notes
+
+    def _joined(
+        self, name: str, built: Built
+    ) -> RunReport | tuple[issues.StoredIssue, Built | None, tuple[str, ...]]:
+        """Another run started at the same moment recorded this issue first: join it
+        (or report it sent, when that run already finished it)."""
+        joined = issues.unfinished(self.store, name)
+        assert built.issue is not None
+        number = joined.number if joined else built.issue.number
+        notes = (
+            f"Issue #{number} was started by another run at the same time; this run joins it.",
+        )
+        if joined is None:
+            return RunReport.sent(name, number, 0, 0, SendReport(), built, notes)
+        return joined, built, notes
+
     async def run(
         self,
         name: str,
@@ -300,29 +357,10 @@ class Pipeline:
         (unless ``require_approval`` is False: the scheduler's ``on_timeout: send``),
         and unapproved it sends nothing and says it awaits approval."""
         newsletter = self.config.newsletter(name)
-        # A missing signing key stops the run before anything is recorded.
-        require_secret(self.config)
-        if newsletter.backend not in self.config.backends:
-            raise ConfigError(f"newsletters.{name}.backend: '{newsletter.backend}' is not defined.")
-        stored = None if dry_run else issues.unfinished(self.store, name)
-        built: Built | None = None
-        notes: tuple[str, ...] = ()
-        if stored is None and not dry_run and newsletter.review is not None:
-            awaiting, built, notes = self._reviewed(name, newsletter, require_approval)
-            if awaiting is not None:
-                return awaiting
-            if built is not None:
-                stored = issues.record(
-                    self.store, name, built.composed, newsletter.list_name, self._stamp()
-                )
-        if stored is None:
-            built = await self.build(name)
-            with self.store.session() as session:
-                recipients = count_active(session, newsletter.list_name)
-            unsent = RunReport.unsent(name, newsletter, built, recipients, dry_run)
-            if unsent is not None:
-                return unsent
-            stored, notes = self._record(name, newsletter, built)
+        prepared = await self.prepare(name, dry_run=dry_run, require_approval=require_approval)
+        if isinstance(prepared, RunReport):
+            return prepared
+        stored, built, notes = prepared
         total = ledger.count_queued(self.store, stored.id)
 
         def advance(snapshot: SendProgress) -> None:

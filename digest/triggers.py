@@ -35,12 +35,18 @@ def is_repeat(moment: datetime) -> bool:
 
 
 def next_fire(trigger: CronTrigger, previous: datetime | None, now: datetime) -> datetime | None:
-    """The trigger's next fire time at or after ``now``, repeats of a wall-clock time skipped."""
+    """The trigger's next fire time at or after ``now``, repeats of a wall-clock time
+    skipped, with the offset in force at that instant."""
     moment = trigger.get_next_fire_time(previous, now)
     while moment is not None and is_repeat(moment):
         # Step in UTC: wall-clock arithmetic on a fold=1 time would go back an hour.
         moment = trigger.get_next_fire_time(moment, moment.astimezone(UTC) + timedelta(seconds=1))
-    return moment
+    if moment is None:
+        return None
+    # A time in a spring-forward gap (02:30 on the night New York goes from 02:00 to
+    # 03:00) comes with the offset before the change; the instant it fires is right,
+    # its wall-clock reading is not. Through UTC it reads as it happens: 03:30-04:00.
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:

@@ -37,6 +37,7 @@ from digest.store.editorial import Edits
 from digest.store.subscribers import set_preferences
 from digest.store.tables import SubscriberRow
 from digest.web import create_app
+from tests.support import ROOT
 from tests.support.docs import parse
 from tests.support.schedule import Project, project_on
 
@@ -319,7 +320,7 @@ def test_the_archive_has_an_atom_feed_of_the_issues_web_versions(project: Projec
 
 
 def test_the_docs_commands_and_review_settings_are_the_real_ones() -> None:
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "editorial.md").read_text("utf-8")
+    doc = (ROOT / "docs" / "editorial.md").read_text("utf-8")
     fenced = dict(re.findall(r"^```(\w+)\n(.*?)^```", doc, re.S | re.M))
     commands = [line.split("#")[0] for line in fenced["sh"].splitlines() if line.strip()]
     assert len(commands) == 7

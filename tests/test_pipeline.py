@@ -342,6 +342,7 @@ def test_a_readers_sections_are_cut_from_the_issue_as_stored_image_sizes_include
     rendered = Renderer(config, config.newsletter("weekly")).render(issue)
     composed = issues.Composed(issue, rendered, built.article_ids)
     stored = issues.record(store, "weekly", composed, "demo", pipeline.now())
+    assert stored is not None
     chosen = issue.sections[0].name
     with store.session() as session:
         reader = session.scalars(select(SubscriberRow).order_by(SubscriberRow.id)).first()

@@ -338,6 +338,7 @@ def test_someone_suppressed_after_queueing_is_skipped_at_send_time(tmp_path: Pat
         built = asyncio.run(pipeline.build("weekly"))
         assert built.rendered is not None
         row = pipeline._record_issue("weekly", config.newsletter("weekly"), built)
+        assert row is not None
         with store.session() as session:
             suppress(session, "ava.lindqvist@example.org", "complaint", "webhook:postmark")
         factory = pipeline.factory("weekly", built.rendered, message_key="k", date=row.created_at)

@@ -1,11 +1,15 @@
 """Benchmark: importing a subscriber CSV, digest's streaming importer against a naive
 per-row ORM insert, measured in the same run.
 
-Each measurement runs in a fresh Python process on a fresh SQLite file, so its peak
-RSS (``ru_maxrss``) is its own. Run from the repository root::
+Each measurement runs in a fresh Python process on a fresh database (a SQLite file,
+or with ``--db postgresql`` a new database on the server at 127.0.0.1:5432), so its
+peak RSS (``ru_maxrss``) is its own. Run from the repository root::
 
-    python bench/import/run.py            # 10,000 and 100,000 rows
+    python bench/import/run.py            # 10,000 and 100,000 rows, SQLite
     python bench/import/run.py --sizes 10000 100000 1000000
+    python bench/import/run.py --db postgresql --sizes 20000 60000 100000
+
+A linear importer keeps the same rows/s at every size.
 
 Prints rows/s and peak RSS per size for both, and the ratios: memory is flat when
 the 100k peak is close to the 10k peak.
@@ -37,16 +41,32 @@ def make_csv(path: Path, rows: int) -> None:
             )
 
 
-def _digest(db: Path, csv_path: Path) -> None:
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def database_url(kind: str, tag: str, work: Path) -> str:
+    """A fresh, empty database of ``kind`` named after ``tag``."""
+    if kind == "sqlite":
+        return f"sqlite:///{work / tag}.db"
+    import psycopg
+
+    name = "bench_import_" + tag.replace("-", "_")
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name}")
+        c.execute(f"CREATE DATABASE {name}")
+    return f"{PG_SERVER}/{name}"
+
+
+def _digest(url: str, csv_path: Path) -> None:
     from digest.store import Store
     from digest.subscribers import import_csv
 
-    store = Store(f"sqlite:///{db}")
+    store = Store(url)
     report = import_csv(store, "bench", csv_path)
     assert report.added > 0 and not report.problems, report
 
 
-def _naive(db: Path, csv_path: Path) -> None:
+def _naive(url: str, csv_path: Path) -> None:
     # What an importer written the obvious way does: csv.DictReader over the whole
     # file, one existence query and one ORM object flushed per row.
     import csv
@@ -58,7 +78,7 @@ def _naive(db: Path, csv_path: Path) -> None:
     from digest.store.tables import SubscriberRow
     from digest.subscribers import normalize_email
 
-    store = Store(f"sqlite:///{db}")
+    store = Store(url)
     with store.session() as session, csv_path.open(encoding="utf-8-sig") as handle:
         bench_id = list_id(session, "bench", create=True)
         for record in list(csv.DictReader(handle)):
@@ -83,27 +103,27 @@ def _naive(db: Path, csv_path: Path) -> None:
                 session.flush()
 
 
-def child(kind: str, db: Path, csv_path: Path) -> None:
+def child(kind: str, url: str, csv_path: Path) -> None:
     """Run one import in this process and print its figures as JSON."""
     import resource
 
     from digest.store import Store
 
-    Store(f"sqlite:///{db}").close()  # migrations are not what is measured
+    Store(url).close()  # migrations are not what is measured
     start = time.perf_counter()
-    (_digest if kind == "digest" else _naive)(db, csv_path)
+    (_digest if kind == "digest" else _naive)(url, csv_path)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024}))
 
 
-def measure(kind: str, rows: int, work: Path) -> dict[str, float]:
+def measure(kind: str, rows: int, work: Path, db: str) -> dict[str, float]:
     csv_path = work / f"{rows}.csv"
     if not csv_path.exists():
         make_csv(csv_path, rows)
-    db = work / f"{kind}-{rows}.db"
+    url = database_url(db, f"{kind}-{rows}", work)
     result = subprocess.run(
-        [sys.executable, __file__, "--child", kind, str(db), str(csv_path)],
+        [sys.executable, __file__, "--child", kind, url, str(csv_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -117,18 +137,23 @@ def measure(kind: str, rows: int, work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--digest-only", action="store_true", help="skip the naive importer (slow on PostgreSQL)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(ROOT))
-        child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        child(args.child[0], args.child[1], Path(args.child[2]))
         return
+    kinds = ("digest",) if args.digest_only else ("digest", "naive")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         results = {
-            (kind, rows): measure(kind, rows, work)
+            (kind, rows): measure(kind, rows, work, args.db)
             for rows in args.sizes
-            for kind in ("digest", "naive")
+            for kind in kinds
         }
     print(f"{'rows':>9} {'importer':>8} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9}")
     for (kind, rows), r in results.items():
@@ -136,11 +161,14 @@ def main() -> None:
             f"{rows:>9} {kind:>8} {r['seconds']:>8.2f} {r['rows_per_s']:>9.0f} {r['peak_mib']:>9.1f}"
         )
     small, large = min(args.sizes), max(args.sizes)
-    for kind in ("digest", "naive"):
+    for kind in kinds:
         a, b = results[(kind, small)], results[(kind, large)]
         print(
-            f"{kind}: peak RSS {large:,} rows / {small:,} rows = {b['peak_mib'] / a['peak_mib']:.2f}"
+            f"{kind}: peak RSS {large:,} rows / {small:,} rows = {b['peak_mib'] / a['peak_mib']:.2f}, "
+            f"rows/s {large:,} rows / {small:,} rows = {b['rows_per_s'] / a['rows_per_s']:.2f}"
         )
+    if args.digest_only:
+        return
     speedup = results[("digest", large)]["rows_per_s"] / results[("naive", large)]["rows_per_s"]
     print(f"digest is {speedup:.1f}x the naive importer's rows/s at {large:,} rows")
 

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Self, get_args
+from typing import Any, ClassVar, Protocol, Self, get_args
 
 import httpx
 from pydantic import Field
@@ -54,6 +54,18 @@ from ..schema import StrictModel
 MIN_RATE = 0.2
 #: Recipients refused for reasons not about them before a send stops, unless configured.
 DEFAULT_MAX_REFUSALS = 5
+
+
+class SharedPace(Protocol):
+    """A pace shared by every process sending through one backend (``digest.workers``):
+    ``take`` admits ``n`` messages against the fleet's rates, or says how many seconds
+    to wait first; ``throttled`` tells the fleet the halved rate, ``rate`` reads it."""
+
+    def take(self, n: int, per_second: float | None, per_hour: int | None) -> float: ...
+
+    def throttled(self, rate: float) -> None: ...
+
+    def rate(self) -> float | None: ...
 
 
 class SendPacer:
@@ -92,6 +104,21 @@ class SendPacer:
         # [whole second, messages] for the last hour: bounded at 3,600 entries.
         self._seconds: deque[list[int]] = deque()
         self.throttle_count = 0
+        self.shared: SharedPace | None = None
+
+    def share(self, shared: SharedPace) -> None:
+        """Pace together with every other process that shares ``shared``: the configured
+        rates hold for them all, and a slow-down one of them is told applies to all."""
+        self.shared = shared
+
+    async def _take_shared(self, n: int) -> None:
+        assert self.shared is not None
+        fleet = await asyncio.to_thread(self.shared.rate)
+        if fleet is not None and (self.rate is None or fleet < self.rate):
+            self.rate = fleet  # another process was told to slow down
+        rate = self.rate if self.rate is not None else self.ceiling
+        while wait := await asyncio.to_thread(self.shared.take, n, rate, self.per_hour):
+            await self.sleep(wait)
 
     def _sent_since(self, since: float) -> int:
         return sum(n for second, n in self._seconds if second >= since)
@@ -106,6 +133,8 @@ class SendPacer:
 
     async def acquire(self, n: int = 1) -> None:
         """Wait until ``n`` more messages may be sent, then count them as sent."""
+        if self.shared is not None:
+            await self._take_shared(n)
         while True:
             now = self.clock()
             wait = self._paused_until - now
@@ -142,6 +171,8 @@ class SendPacer:
         self.throttle_count += 1
         base = self.rate if self.rate is not None else max(self.observed_rate(), 2 * MIN_RATE)
         self.rate = max(MIN_RATE, base / 2)
+        if self.shared is not None:
+            self.shared.throttled(self.rate)
         # Unlimited backends recover to twice the pace that first drew a complaint.
         if self.ceiling is None and self._recovered_at is None:
             self._recovered_at = base * 2

@@ -3,7 +3,17 @@
 Each module here adds its commands to the one ``app``; importing them registers them.
 """
 
-from . import core, editorial, email, retry, schedule, subscribers, web  # noqa: F401  (registers the commands)
+from . import (  # noqa: F401  (registers the commands)
+    core,
+    editorial,
+    email,
+    ledger,
+    retry,
+    schedule,
+    subscribers,
+    web,
+    workers,
+)
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -28,6 +28,7 @@ from ..pipeline import Pipeline
 from ..reports import PreviewFiles, RunReport
 from ..urls import to_url
 from .app import ConfigOption, app, err, open_config, out, report_problems, say, state, warn
+from .workers import send_on_workers
 
 
 @app.command()
@@ -104,14 +105,25 @@ def run(
             "--dry-run", help="Build the issue and count recipients; send and record nothing."
         ),
     ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="With workers: publish the send and return at once ('digest status NAME').",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Collect, build and send the next issue to the newsletter's list, and record it.
 
     Resumes an issue an interrupted run left unfinished; with nothing new, sends nothing.
+    With `workers:` in schedules.yaml the workers send it and this shows the progress.
     """
     cfg, store = open_config(config)
     pipeline = Pipeline(cfg, store)
+    if cfg.workers is not None and not dry_run:
+        _run_on_workers(pipeline, name, detach=detach)
+        return
     # SIGTERM (systemd stop, Kubernetes eviction) ends the send after the batch in flight;
     # the issue stays resumable by the next run.
     stopping = threading.Event()
@@ -156,6 +168,20 @@ def run(
         warn(f"stopped by SIGTERM; 'digest run {name}' sends the rest of this issue.")
         raise typer.Exit(1)
     if report.send and report.send.failed:
+        raise typer.Exit(1)
+
+
+def _run_on_workers(pipeline: Pipeline, name: str, *, detach: bool) -> None:
+    prepared = asyncio.run(pipeline.prepare(name))
+    if isinstance(prepared, RunReport):
+        _print_run(prepared)
+        return
+    stored, built, notes = prepared
+    if built is not None:
+        report_problems(built.sources, built.problems)
+    for note in notes:
+        say(f"note: {note}")
+    if send_on_workers(pipeline.config, pipeline.store, stored, detach=detach):
         raise typer.Exit(1)
 
 

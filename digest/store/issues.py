@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import RunConflict
 from ..models import Issue, Item, Rendered, Section
-from . import Store, articles, ledger
+from . import Store, articles, dialect, ledger
 from .status import IssueStatus
-from .tables import IssueDraftRow, IssueItemRow, IssueRow, utcnow
+from .tables import DeliveryRow, IssueDraftRow, IssueItemRow, IssueRow, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,32 +132,36 @@ def current_draft(
 
 def record(
     store: Store, newsletter: str, composed: Composed, list_name: str, created_at: datetime
-) -> StoredIssue:
+) -> StoredIssue | None:
     """Store ``composed`` as the issue of ``newsletter`` being sent, in one transaction:
     the issue row, its items (which marks its articles sent), a queued ledger row per
     subscriber of ``list_name`` who may be sent to; the newsletter's draft goes (it was
-    this issue, or out of date). ``RunConflict`` when another run recorded the same
-    issue number first."""
-    raced = _raced(
-        f"Another run of '{newsletter}' recorded issue #{composed.issue.number} at the same "
-        f"moment; this one stopped before sending anything. Run 'digest run {newsletter}' "
-        "again to help finish that issue once the other run is done or gone."
-    )
-    with raced, store.session() as session:
-        session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
-        row = IssueRow(
-            newsletter=newsletter,
-            status=IssueStatus.SENDING.value,
-            created_at=created_at,
+    this issue, or out of date). ``None`` when another process recorded an issue of that
+    number first (two runs started at once): the caller joins that one instead."""
+    with store.session() as session:
+        values = {
+            "newsletter": newsletter,
+            "status": IssueStatus.SENDING.value,
+            "created_at": created_at,
             **_columns(composed),
+        }
+        # An upsert, not a check-then-insert: of two runs at once exactly one records it.
+        issue_id = session.scalar(
+            dialect.insert(session, IssueRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["newsletter", "number"])
+            .returning(IssueRow.id)
         )
-        session.add(row)
-        session.flush()
+        if issue_id is None:
+            return None
+        session.execute(delete(IssueDraftRow).where(IssueDraftRow.newsletter == newsletter))
         session.add_all(
-            IssueItemRow(issue_id=row.id, position=position, **entry)
+            IssueItemRow(issue_id=issue_id, position=position, **entry)
             for position, entry in enumerate(_items(composed))
         )
-        ledger.queue(session, row.id, list_name)
+        ledger.queue(session, issue_id, list_name)
+        row = session.get(IssueRow, issue_id)
+        assert row is not None
         return _stored(row, len(composed.article_ids))
 
 
@@ -171,6 +175,24 @@ def _raced(sentence: str) -> Iterator[None]:
         raise RunConflict(sentence) from None
 
 
+def held_elsewhere(store: Store, issue_id: int, worker: str) -> bool:
+    """Whether a process other than ``worker`` holds rows of the issue now (another run
+    is sending it)."""
+    with store.session() as session:
+        return bool(
+            session.scalar(
+                select(func.count(DeliveryRow.id)).where(
+                    DeliveryRow.issue_id == issue_id,
+                    # The literal lets the partial index of queued rows serve it.
+                    DeliveryRow.status == literal_column("'queued'"),
+                    DeliveryRow.claimed_by != "",
+                    DeliveryRow.claimed_by != worker,
+                    DeliveryRow.lease_until > utcnow(),
+                )
+            )
+        )
+
+
 def unfinished(store: Store, newsletter: str) -> StoredIssue | None:
     """The oldest issue of ``newsletter`` still being sent, if any."""
     with store.session() as session:
@@ -179,6 +201,15 @@ def unfinished(store: Store, newsletter: str) -> StoredIssue | None:
             .where(IssueRow.newsletter == newsletter, IssueRow.status == IssueStatus.SENDING)
             .order_by(IssueRow.id)
         )
+        if row is None:
+            return None
+        return _stored(row, _count_items(session, row.id))
+
+
+def by_id(store: Store, issue_id: int) -> StoredIssue | None:
+    """The issue stored with ``issue_id``, if any (what a worker's task names)."""
+    with store.session() as session:
+        row = session.get(IssueRow, issue_id)
         if row is None:
             return None
         return _stored(row, _count_items(session, row.id))

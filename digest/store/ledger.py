@@ -3,11 +3,18 @@ sent twice (``digest.dispatch`` drives it).
 
 Rows are created ``queued`` with the issue by one INSERT ... SELECT (no subscriber
 is held in memory). A worker *claims* up to ``size`` of them (``claimed_by`` =
-``host:pid`` and a ``lease_until``; ``SELECT ... FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, one UPDATE ... RETURNING on SQLite), sends them and *settles* each as
+``host:pid`` and a ``lease_until``; one UPDATE ... RETURNING whose subquery is
+``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL), sends them and *settles* each as
 ``sent``, ``failed``, ``skipped``, or ``queued`` again with a backoff
-(``not_before``). Claims of a process that died are released by the next sender on
-its host; those of other hosts expire with their lease.
+(``not_before``). While a batch is in flight its holder ``renew``s the lease (a
+heartbeat), so a live holder's rows are never claimed again however slow the batch;
+a holder that died stops renewing and its rows are free when the lease (a minute)
+runs out, or at once for the next sender on its host. A settlement counts only for
+rows the settling worker still holds, so no row is settled twice.
+
+The claim reads the partial index ``ix_deliveries_queued`` (one issue's queued rows
+in id order): its cost does not grow with the rows earlier issues left, and
+``prune`` deletes settled rows of old issues, keeping their counts.
 
 The per-batch statements are Core, built once and run on the session's connection:
 they run for every batch of every send.
@@ -28,9 +35,11 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    delete,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -40,9 +49,17 @@ from sqlalchemy.orm import Session
 from ..hosts import is_alive
 from ..models import Subscriber
 from ..subscribers import blocked_subscribers, sendable_clause, suppress
-from . import Store
+from . import Store, dialect
 from .status import DeliveryStatus, IssueStatus
-from .tables import DeliveryRow, IssueRow, ListRow, SubscriberRow, UTCDateTime, utcnow
+from .tables import (
+    DeliveryCountRow,
+    DeliveryRow,
+    IssueRow,
+    ListRow,
+    SubscriberRow,
+    UTCDateTime,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +92,14 @@ class Settlement:
     provider_id: str = ""
     not_before: datetime | None = None
     message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What ``prune`` removed: ledger rows of how many issues, and how many rows."""
+
+    issues: int
+    rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +150,11 @@ def claim(session: Session, issue_id: int, worker: str, size: int, lease: float)
         "lease_end": now + timedelta(seconds=lease),
     }
     connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        # SQLite has no row locks: the claim must be one write statement, so that the
-        # transaction takes the database's write lock before it reads (several sender
-        # processes may share the file).
-        ids = connection.execute(_claim_sqlite(), params).scalars().all()
-    else:
-        ids = (
-            connection.execute(_claimable().with_for_update(skip_locked=True), params)
-            .scalars()
-            .all()
-        )
-        if not ids:
-            return []
-        # The same conditions again: a claimant that got in between keeps its rows.
-        connection.execute(_take(), {**params, "ids": ids})
+    # One write statement: on SQLite it takes the database's write lock before it reads
+    # (several sender processes may share the file); on PostgreSQL the subquery locks
+    # its rows, skipping those another claimant has locked, and the UPDATE finds them
+    # by primary key (a second look by issue made the planner walk the issue's queue).
+    ids = connection.execute(_claim(), params).scalars().all()
     if not ids:
         return []
     rows = connection.execute(_claimed(), {"ids": ids, "worker": worker}).all()
@@ -158,12 +173,16 @@ def settle(
     settled: Sequence[Settlement],
     bounced: Sequence[tuple[str, str]] = (),
     source: str = "",
-) -> None:
+    *,
+    worker: str,
+) -> list[Settlement]:
     """Record how the rows ``settled`` ended their turn, releasing their claims; each
     ``(address, reason)`` of ``bounced`` (a hard bounce at send time through the
-    backend ``source``) is suppressed for good."""
+    backend ``source``) is suppressed for good. Only rows ``worker`` still holds are
+    recorded: they are returned (a row another worker took over after this one's lease
+    ran out belongs to that worker)."""
     with store.session() as session:
-        _record(session, settled, bounced, source)
+        return _record(session, settled, bounced, source, worker)
 
 
 def settle_and_claim(
@@ -175,12 +194,25 @@ def settle_and_claim(
     settled: Sequence[Settlement] = (),
     bounced: Sequence[tuple[str, str]] = (),
     source: str = "",
-) -> list[Claimed]:
+) -> tuple[list[Settlement], list[Claimed]]:
     """A worker's turn in one transaction: ``settle`` its last batch, then ``claim`` the
-    next."""
+    next; the rows recorded and the rows claimed."""
     with store.session() as session:
-        _record(session, settled, bounced, source)
-        return claim(session, issue_id, worker, size, lease)
+        recorded = _record(session, settled, bounced, source, worker)
+        return recorded, claim(session, issue_id, worker, size, lease)
+
+
+def renew(store: Store, worker: str, ids: Sequence[int], lease: float) -> int:
+    """Extend ``worker``'s lease on the rows ``ids`` it still holds to ``lease`` seconds
+    from now (the heartbeat of batches in flight); returns how many it still holds."""
+    if not ids:
+        return 0
+    with store.session() as session:
+        result = session.connection().execute(
+            _renew(),
+            {"ids": list(ids), "worker": worker, "lease_end": utcnow() + timedelta(seconds=lease)},
+        )
+        return int(result.rowcount or 0)
 
 
 def _record(
@@ -188,12 +220,27 @@ def _record(
     settled: Sequence[Settlement],
     bounced: Sequence[tuple[str, str]],
     source: str,
-) -> None:
+    worker: str,
+) -> list[Settlement]:
+    if not settled:
+        held: set[int] = set()
+    else:
+        held = set(
+            session.connection()
+            .execute(_held(), {"ids": [item.delivery_id for item in settled], "worker": worker})
+            .scalars()
+        )
+    recorded = [item for item in settled if item.delivery_id in held]
+    lost = len(settled) - len(recorded)
+    if lost:
+        log.warning(
+            "%d row(s) were taken over by another worker before %s settled them", lost, worker
+        )
     now = utcnow()
     # Grouped by key set, one Core executemany per group (the ORM's bulk update by
     # primary key costs several times more per row).
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for item in settled:
+    for item in recorded:
         values: dict[str, Any] = {
             "row_id": item.delivery_id,
             "status": item.status.value,
@@ -216,6 +263,7 @@ def _record(
     for address, reason in bounced:
         suppress(session, address, "hard-bounce", f"send:{source}", reason)
         log.info("%s suppressed: %s", address, reason)
+    return recorded
 
 
 def queued(store: Store, issue_id: int, worker: str) -> Queued:
@@ -226,7 +274,7 @@ def queued(store: Store, issue_id: int, worker: str) -> Queued:
                 func.count(DeliveryRow.id),
                 func.count(DeliveryRow.id).filter(DeliveryRow.claimed_by == worker),
                 func.min(DeliveryRow.not_before),
-            ).where(DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED)
+            ).where(DeliveryRow.issue_id == issue_id, _QUEUED)
         ).one()
     if isinstance(not_before, str):  # SQLite aggregates lose the column type
         not_before = datetime.fromisoformat(not_before).replace(tzinfo=UTC)
@@ -242,7 +290,7 @@ def release_dead(store: Store, issue_id: int, worker: str) -> int:
             select(DeliveryRow.claimed_by)
             .where(
                 DeliveryRow.issue_id == issue_id,
-                DeliveryRow.status == DeliveryStatus.QUEUED,
+                _QUEUED,
                 DeliveryRow.claimed_by.like(f"{host}:%"),
             )
             .distinct()
@@ -264,12 +312,26 @@ def _release(session: Session, issue_id: int, holders: Sequence[str]) -> int:
         update(DeliveryRow)
         .where(
             DeliveryRow.issue_id == issue_id,
-            DeliveryRow.status == DeliveryStatus.QUEUED,
+            _QUEUED,
             DeliveryRow.claimed_by.in_(holders),
         )
         .values(claimed_by="", lease_until=None)
     )
     return int(result.rowcount or 0)
+
+
+def counts(store: Store, issue_id: int) -> dict[str, int]:
+    """The issue's ledger rows by status (``queued`` for those not settled yet)."""
+    with store.session() as session:
+        return dict(
+            session.execute(
+                select(DeliveryRow.status, func.count(DeliveryRow.id))
+                .where(DeliveryRow.issue_id == issue_id)
+                .group_by(DeliveryRow.status)
+            )
+            .tuples()
+            .all()
+        )
 
 
 def count_queued(store: Store, issue_id: int) -> int:
@@ -281,9 +343,7 @@ def count_queued(store: Store, issue_id: int) -> int:
 def _count_queued(session: Session, issue_id: int) -> int:
     return (
         session.scalar(
-            select(func.count(DeliveryRow.id)).where(
-                DeliveryRow.issue_id == issue_id, DeliveryRow.status == DeliveryStatus.QUEUED
-            )
+            select(func.count(DeliveryRow.id)).where(DeliveryRow.issue_id == issue_id, _QUEUED)
         )
         or 0
     )
@@ -303,9 +363,52 @@ def finish(store: Store, issue_id: int) -> bool:
         return True
 
 
+def prune(store: Store, older_than: timedelta) -> Pruned:
+    """Delete the ledger rows of finished issues sent more than ``older_than`` ago,
+    adding their count per status to ``delivery_counts`` first (``history`` keeps
+    counting them), one issue per transaction. Unfinished issues keep every row, and
+    nothing a subscriber's status, suppression or tokens depend on lives in these rows;
+    bounces and complaints arrive within days of a send, long before a prune."""
+    cutoff = utcnow() - older_than
+    with store.session() as session:
+        old = session.scalars(
+            select(IssueRow.id).where(
+                IssueRow.status == IssueStatus.SENT, IssueRow.sent_at < cutoff
+            )
+        ).all()
+    pruned = Pruned(0, 0)
+    for issue_id in old:
+        with store.session() as session:
+            counts = session.execute(
+                select(DeliveryRow.status, func.count(DeliveryRow.id))
+                .where(DeliveryRow.issue_id == issue_id)
+                .group_by(DeliveryRow.status)
+            ).all()
+            if not counts:
+                continue
+            for status, n in counts:
+                statement = dialect.insert(session, DeliveryCountRow).values(
+                    issue_id=issue_id, status=status, count=n
+                )
+                session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["issue_id", "status"],
+                        set_={"count": DeliveryCountRow.count + statement.excluded.count},
+                    )
+                )
+            session.execute(delete(DeliveryRow).where(DeliveryRow.issue_id == issue_id))
+            pruned = Pruned(pruned.issues + 1, pruned.rows + sum(n for _, n in counts))
+    return pruned
+
+
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
 _NOW = bindparam("now", type_=UTCDateTime())
 _FREE = or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < _NOW)
+# A literal, not a bound parameter: only then may either database use the partial index
+# ``ix_deliveries_queued`` (a prepared statement's generic plan cannot prove a
+# parameter equals the index's predicate). Every query on an issue's queued rows uses
+# it, so none of them reads the settled rows of other issues, statistics or not.
+_QUEUED = _DELIVERIES.c.status == literal_column("'queued'")
 
 
 @functools.cache
@@ -316,7 +419,7 @@ def _claimable() -> Select[int]:
         select(d.id)
         .where(
             d.issue_id == bindparam("issue"),
-            d.status == DeliveryStatus.QUEUED.value,
+            _QUEUED,
             _FREE,
             or_(d.not_before.is_(None), d.not_before <= _NOW),
         )
@@ -326,30 +429,16 @@ def _claimable() -> Select[int]:
 
 
 @functools.cache
-def _claim_sqlite() -> Update:
+def _claim() -> Update:
     return (
         update(_DELIVERIES)
-        .where(_DELIVERIES.c.id.in_(_claimable().scalar_subquery()))
+        .where(
+            _DELIVERIES.c.id.in_(_claimable().with_for_update(skip_locked=True).scalar_subquery())
+        )
         .values(
             claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
         )
         .returning(_DELIVERIES.c.id)
-    )
-
-
-@functools.cache
-def _take() -> Update:
-    d = _DELIVERIES.c
-    return (
-        update(_DELIVERIES)
-        .where(
-            d.id.in_(bindparam("ids", expanding=True)),
-            d.status == DeliveryStatus.QUEUED.value,
-            _FREE,
-        )
-        .values(
-            claimed_by=bindparam("worker"), lease_until=bindparam("lease_end", type_=UTCDateTime())
-        )
     )
 
 
@@ -368,6 +457,37 @@ def _claimed() -> Select[int, int, int, str, str, str]:
         .join(SubscriberRow, SubscriberRow.id == d.subscriber_id)
         .where(d.id.in_(bindparam("ids", expanding=True)), d.claimed_by == bindparam("worker"))
         .order_by(d.id)
+    )
+
+
+@functools.cache
+def _held() -> Update:
+    """Which of the rows ``ids`` the worker ``worker`` holds. A write that changes
+    nothing, so that it locks them (PostgreSQL) or takes the database's write lock
+    before reading (SQLite, where a read before the first write could meet another
+    writer's commit): nobody takes them over before they are settled."""
+    d = _DELIVERIES.c
+    return (
+        update(_DELIVERIES)
+        .where(
+            d.id.in_(bindparam("ids", expanding=True)),
+            d.claimed_by == bindparam("worker"),
+            _QUEUED,
+        )
+        .values(claimed_by=d.claimed_by)
+        .returning(d.id)
+    )
+
+
+@functools.cache
+def _renew() -> Update:
+    d = _DELIVERIES.c
+    return (
+        update(_DELIVERIES)
+        .where(
+            d.id.in_(bindparam("ids", expanding=True)), d.claimed_by == bindparam("worker"), _QUEUED
+        )
+        .values(lease_until=bindparam("lease_end", type_=UTCDateTime()))
     )
 
 

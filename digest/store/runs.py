@@ -18,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 
 from . import Store
 from .status import RunStatus
-from .tables import DeliveryRow, IssueItemRow, IssueRow, ScheduleRunRow, apscheduler_jobs, utcnow
+from .tables import (
+    DeliveryCountRow,
+    DeliveryRow,
+    IssueItemRow,
+    IssueRow,
+    ScheduleRunRow,
+    apscheduler_jobs,
+    utcnow,
+)
 
 #: APScheduler's table (declared in ``tables`` so that the migrations create it).
 JOBSTORE_TABLE = apscheduler_jobs.name
@@ -213,6 +221,13 @@ def issue_history(store: Store, name: str, *, limit: int | None = None) -> list[
                 .group_by(DeliveryRow.issue_id, DeliveryRow.status)
             ):
                 counts[issue_id][status] = n
+            # Rows ``digest ledger prune`` deleted, counted before they went.
+            for issue_id, status, n in session.execute(
+                select(
+                    DeliveryCountRow.issue_id, DeliveryCountRow.status, DeliveryCountRow.count
+                ).where(DeliveryCountRow.issue_id.in_(list(counts)))
+            ):
+                counts[issue_id][status] = counts[issue_id].get(status, 0) + n
         return [
             IssueSummary(
                 number=issue.number,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     Unicode,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -153,6 +154,17 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         Index("ix_deliveries_issue_status", "issue_id", "status"),
+        # The claim's index: one issue's unsettled rows in id order, and nothing else, so
+        # a claim reads its batch and stops however many settled rows earlier issues
+        # left (and whatever the planner's statistics say). Queries must spell the
+        # predicate as the literal ``status = 'queued'`` for the databases to use it.
+        Index(
+            "ix_deliveries_queued",
+            "issue_id",
+            "id",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -178,6 +190,19 @@ class DeliveryRow(Base):
     claimed_by: Mapped[str] = mapped_column(String(200), default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DeliveryCountRow(Base):
+    """How many ledger rows of an issue ended in each status, kept when ``digest ledger
+    prune`` deletes the rows themselves (``digest.store.ledger.prune``)."""
+
+    __tablename__ = "delivery_counts"
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SubscriberEventRow(Base):

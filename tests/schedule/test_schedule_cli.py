@@ -4,57 +4,12 @@ and the structured log lines of that run."""
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from digest.cli import main
-from digest.schedule import Daemon
-from digest.store.tables import ListRow, SubscriberRow
-from tests.support.schedule import Project, project_on
-
-
-@dataclass(frozen=True)
-class Sent:
-    """The project and the slot its issue #1 was sent for."""
-
-    project: Project
-    slot: datetime
-
-    @property
-    def config(self) -> Path:
-        return self.project.config
-
-
-@pytest.fixture
-def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Sent:
-    """Issue #1 of ``news`` sent for a slot an hour ago: 3 good addresses, 1 unusable."""
-    caplog.set_level(logging.INFO, logger="digest")
-    with project_on("sqlite", tmp_path) as project:
-        project.write(weekly="monday 07:00", timezone="America/New_York")
-        project.add_subscribers(3)
-        store = project.store()
-        with store.session() as session:
-            list_id = session.scalar(select(ListRow.id).where(ListRow.name == "readers"))
-            session.add(
-                SubscriberRow(list_id=list_id, email="broken<at>example.org", email_key="broken")
-            )
-        store.close()
-        daemon = Daemon(project.config)
-        slot = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-        daemon.fire("news", slot)
-        daemon.store.close()
-        return Sent(project, slot)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.support.schedule import Sent, run_cli
+from tests.support.schedule import sent as sent  # the fixture
 
 
 def test_schedules_json_gives_next_run_in_zone_and_utc_and_last_results(

@@ -131,3 +131,14 @@ def test_next_run_outside_the_send_window_waits_for_it(tmp_path: Path) -> None:
     when, deferred = next_run(saturday, utc(2026, 11, 23, 12))
     assert deferred
     assert when is not None and when.isoformat() == "2026-11-30T06:00:00+00:00"
+
+
+def test_next_run_in_a_spring_gap_is_shown_as_it_happens_after_the_change(
+    tmp_path: Path,
+) -> None:
+    # New York goes from 02:00 EST to 03:00 EDT on 14 March 2027: 02:30 does not exist
+    # that night, the job runs at 03:30 EDT and says so.
+    gap = newsletter(tmp_path, daily="02:30", timezone="America/New_York")
+    when, _ = next_run(gap, utc(2027, 3, 13, 12))
+    assert when is not None and when.isoformat() == "2027-03-14T03:30:00-04:00"
+    assert when.astimezone(UTC) == utc(2027, 3, 14, 7, 30)

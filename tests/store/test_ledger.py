@@ -64,6 +64,7 @@ def test_settling_records_each_outcome_and_frees_the_claim(database_url: str) ->
         ],
         bounced=[("r2@example.test", "550 no such user")],
         source="smtp",
+        worker="w:1",
     )
     rows = issue.rows()
     assert {email: row.status for email, row in rows.items()} == {
@@ -114,8 +115,12 @@ def test_an_issue_is_finished_only_when_nothing_is_queued(database_url: str) -> 
     assert ledger.count_queued(issue.store, issue.issue_id) == 2
     assert not ledger.finish(issue.store, issue.issue_id)
     assert issue.issue_status() == IssueStatus.SENDING
-    claimed = ledger.settle_and_claim(issue.store, issue.issue_id, "w:1", 2, 60)
-    ledger.settle(issue.store, [Settlement(c.delivery_id, DeliveryStatus.SENT, 1) for c in claimed])
+    _, claimed = ledger.settle_and_claim(issue.store, issue.issue_id, "w:1", 2, 60)
+    ledger.settle(
+        issue.store,
+        [Settlement(c.delivery_id, DeliveryStatus.SENT, 1) for c in claimed],
+        worker="w:1",
+    )
     assert ledger.count_queued(issue.store, issue.issue_id) == 0
     assert ledger.finish(issue.store, issue.issue_id)
     with issue.store.session() as session:

@@ -18,6 +18,7 @@ from tests.support.issues import store as store  # the fixture
 
 def test_a_recorded_issue_reads_back_as_composed_with_its_ledger(store: Store) -> None:
     stored = issues.record(store, "weekly", composed(store), "readers", WHEN)
+    assert stored is not None
     again = issues.unfinished(store, "weekly")
     assert again == stored
     assert again.issue == ISSUE
@@ -45,6 +46,7 @@ def test_a_promoted_draft_is_the_issue_that_was_frozen(store: Store) -> None:
     assert draft is not None and note == ""
     assert draft.composed == frozen
     stored = issues.record(store, "weekly", draft.composed, "readers", WHEN)
+    assert stored is not None
     assert stored.issue == ISSUE and stored.rendered == RENDERED
     assert issues.draft(store, "weekly") is None  # the draft became the issue
     assert issues.unfinished(store, "weekly") == stored
@@ -73,6 +75,7 @@ def test_an_issue_without_a_top_story_round_trips_too(store: Store) -> None:
     assert issues.issue_from_json(issues.issue_to_json(plain)) == plain
     assert issues.issue_from_json(issues.issue_to_json(ISSUE)) == ISSUE
     stored = issues.record(store, "weekly", replace(composed(store), issue=plain), "readers", WHEN)
+    assert stored is not None
     assert stored.issue == plain
     assert issues.unfinished(store, "weekly") == stored
 

@@ -4,6 +4,7 @@ fresh PostgreSQL database), the demo site's feed, an outbox and a subscriber lis
 from __future__ import annotations
 
 import email
+import logging
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +24,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
+from digest.cli import main
 from digest.schedule import Daemon, job_id
 from digest.store import Store
 from digest.store.runs import JOBSTORE_TABLE
@@ -200,3 +202,42 @@ def stop(process: subprocess.Popen[bytes], log: Path) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError(f"the daemon did not stop on SIGTERM:\n{log_text(log)}") from None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The project and the slot its issue #1 was sent for."""
+
+    project: Project
+    slot: datetime
+
+    @property
+    def config(self) -> Path:
+        return self.project.config
+
+
+@pytest.fixture
+def sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Sent:
+    """Issue #1 of ``news`` sent for a slot an hour ago: 3 good addresses, 1 unusable."""
+    caplog.set_level(logging.INFO, logger="digest")
+    with project_on("sqlite", tmp_path) as project:
+        project.write(weekly="monday 07:00", timezone="America/New_York")
+        project.add_subscribers(3)
+        store = project.store()
+        with store.session() as session:
+            list_id = session.scalar(select(ListRow.id).where(ListRow.name == "readers"))
+            session.add(
+                SubscriberRow(list_id=list_id, email="broken<at>example.org", email_key="broken")
+            )
+        store.close()
+        daemon = Daemon(project.config)
+        slot = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+        daemon.fire("news", slot)
+        daemon.store.close()
+        return Sent(project, slot)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
