@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..errors import SubscriberError
 from ..models import Subscriber
@@ -275,6 +275,32 @@ def _add_event(
     )
 
 
+def note(
+    session: Session,
+    subscriber_id: int,
+    status: SubscriberStatus,
+    source: str,
+    detail: str,
+    now: datetime,
+) -> None:
+    """A history row that changes no status (``status`` is the subscriber's own): an
+    event worth keeping, such as a request to come back while unsubscribed."""
+    _add_event(session, subscriber_id, status, status, source, detail, now)
+
+
+def last_event(session: Session, subscriber_id: int) -> StatusEvent | None:
+    """The newest row of a subscriber's history."""
+    event = session.scalar(
+        select(SubscriberEventRow)
+        .where(SubscriberEventRow.subscriber_id == subscriber_id)
+        .order_by(SubscriberEventRow.id.desc())
+        .limit(1)
+    )
+    if event is None:
+        return None
+    return StatusEvent(event.created_at, event.previous, event.status, event.source, event.detail)
+
+
 def touch(session: Session, subscriber_id: int, *, now: datetime, name: str = "") -> None:
     """Set ``updated_at`` to ``now`` (and the name, when one is given)."""
     values: dict[str, Any] = {"updated_at": now}
@@ -350,6 +376,26 @@ def existing(session: Session, list_id: int, keys: Iterable[str]) -> dict[str, E
     return {
         key: Existing(sid, name, status, attributes) for sid, key, name, status, attributes in rows
     }
+
+
+def left_since_active(session: Session, ids: Iterable[int], left: Iterable[str]) -> set[int]:
+    """The subscribers among ``ids`` whose history holds one of the ``left`` statuses
+    with no active one after it."""
+    later = aliased(SubscriberEventRow)
+    left = (
+        select(SubscriberEventRow.subscriber_id)
+        .where(
+            SubscriberEventRow.subscriber_id.in_(list(ids)),
+            SubscriberEventRow.status.in_(list(left)),
+            ~exists().where(
+                later.subscriber_id == SubscriberEventRow.subscriber_id,
+                later.status == SubscriberStatus.ACTIVE,
+                later.id > SubscriberEventRow.id,
+            ),
+        )
+        .distinct()
+    )
+    return set(session.scalars(left))
 
 
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -86,7 +86,8 @@ class ListRow(Base):
 
 
 class SubscriberRow(Base):
-    """One address on one list. ``email_key`` (domain lower-cased) makes it unique per list."""
+    """One address on one list. ``email_key`` (the address lower-cased: letter case makes
+    no second person) makes it unique per list; ``email`` is the address as typed."""
 
     __tablename__ = "subscribers"
     __table_args__ = (UniqueConstraint("list_id", "email_key"),)
@@ -177,7 +178,7 @@ class DeliveryRow(Base):
 class SubscriberEventRow(Base):
     """The history of a subscriber: each status change (or counted event) with when and
     from where (``import``, ``form``, ``confirm``, ``one-click``, ``preferences``,
-    ``webhook``, ``cli``)."""
+    ``webhook``, ``cli``, ``send``; ``migration`` for rows merged by migration 0012)."""
 
     __tablename__ = "subscriber_events"
 
