@@ -24,7 +24,13 @@ from .store import Store
 from .store import subscribers as rows
 from .store.status import SubscriberStatus
 from .store.tables import utcnow
-from .subscriptions import check_new_status, import_status, left_since_active, normalize_email
+from .subscriptions import (
+    check_new_status,
+    clean_name,
+    import_status,
+    left_since_active,
+    normalize_email,
+)
 
 # Rows per statement during an import: large enough to amortise round trips, small
 # enough that memory stays flat whatever the file size.
@@ -125,7 +131,7 @@ def iter_csv(
             continue
         record = dict(zip(header, map(import_cell, values), strict=True))
         email = record.pop("email")
-        name = record.pop("name", "").strip()
+        name = clean_name(record.pop("name", ""))
         # An export's own columns (status, ...) are not attributes when it is imported.
         yield line, email, name, {k: v for k, v in record.items() if k and k not in COLUMNS}
 

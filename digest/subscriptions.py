@@ -37,6 +37,7 @@ Addresses are validated with email-validator (syntax only, no DNS).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,23 @@ _SUPPRESSED_AS = {
     "hard-bounce": Status.BOUNCED,
     "soft-bounces": Status.BOUNCED,
 }
+
+
+#: The longest name kept: the form, an import and ``add`` cut a longer one.
+NAME_LIMIT = 200
+
+
+def clean_text(value: str, limit: int) -> str:
+    """``value`` as one line of at most ``limit`` characters: whitespace runs (line
+    breaks included) become one space, other control characters and lone surrogates
+    (which no database column or mail header can hold) are dropped."""
+    text = " ".join(value.split())
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cs"))[:limit]
+
+
+def clean_name(name: str) -> str:
+    """A subscriber's name as stored (``clean_text`` to ``NAME_LIMIT``)."""
+    return clean_text(name, NAME_LIMIT)
 
 
 def normalize_email(address: str) -> tuple[str, str]:
@@ -161,6 +179,7 @@ def add(
     """
     wanted = check_new_status(status, "a new subscriber")
     email, key = normalize_email(address)
+    name = clean_name(name)
     with store.session() as session:
         record = rows.find(session, list_name, key)
         if record is None:
@@ -193,6 +212,7 @@ def request(store: Store, list_name: str, email: str, name: str, detail: str) ->
     even to confirm) or already active.
     """
     key = email_key(email)
+    name = clean_name(name)
     now = utcnow()
     with store.session() as session:
         record = rows.find(session, list_name, key)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from . import Store
-from .tables import IssueRow
+from .tables import INTEGER_MAX, IssueRow
 
 # Issue statuses whose issue the archive shows.
 PUBLIC = ("sending", "sent")
@@ -41,7 +41,10 @@ def public_issues(store: Store, newsletter: str) -> list[ArchivedIssue]:
 
 
 def public_issue(store: Store, newsletter: str, number: int) -> ArchivedIssue | None:
-    """Issue ``number`` of ``newsletter`` if it is public."""
+    """Issue ``number`` of ``newsletter`` if it is public (``None`` for a number no
+    issue can have, such as one past the database's integers)."""
+    if not 0 < number <= INTEGER_MAX:
+        return None
     with store.session() as session:
         row = session.scalar(
             select(IssueRow).where(

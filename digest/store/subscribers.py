@@ -34,6 +34,7 @@ from ..errors import SubscriberError
 from ..models import Subscriber
 from .status import SubscriberStatus
 from .tables import (
+    INTEGER_MAX,
     ListRow,
     PreferenceRow,
     SoftBounceRow,
@@ -170,6 +171,8 @@ def get(
     session: Session, subscriber_id: int, list_name: str | None = None
 ) -> SubscriberRecord | None:
     """Subscriber ``subscriber_id`` (only if it is on ``list_name``, when given)."""
+    if not 0 < subscriber_id <= INTEGER_MAX:
+        return None
     query = _WITH_LIST.where(SubscriberRow.id == subscriber_id)
     if list_name is not None:
         query = query.where(ListRow.name == list_name)

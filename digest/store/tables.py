@@ -33,6 +33,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The largest value an ``Integer`` column holds on every database (PostgreSQL's
+#: INTEGER); a number from outside past it matches no row and must not reach a query.
+INTEGER_MAX = 2**31 - 1
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that always comes back timezone-aware in UTC, on SQLite too."""
 
