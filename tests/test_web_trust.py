@@ -58,6 +58,8 @@ def _ava(store: Store) -> rows.SubscriberRecord:
         "/archive/weekly/99999999999999999999",
         "/archive/weekly/2147483648",
         "/archive/weekly/9223372036854775808",
+        "/archive/%00/1",  # PostgreSQL refuses NUL in a query
+        "/archive/%00",
     ],
 )
 def test_an_issue_number_past_any_integer_column_is_a_404(web, path: str) -> None:

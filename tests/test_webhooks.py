@@ -502,6 +502,9 @@ def test_signatures_that_are_not_ascii_or_not_strings_are_refused_with_a_4xx(
         forged = sns_message(sns_key, ses_bounce(AVA))
         forged["Signature"] = value
         assert_refused(server, store, caplog, "ses", 401, json=forged)
+    # A lone surrogate is valid JSON but no text: refused before any signature check.
+    lone = json.dumps(mailgun_body(AVA)).replace('"timestamp": "', '"timestamp": "\\ud800', 1)
+    assert_refused(server, store, caplog, "mailgun", 400, content=lone.encode())
     for value in ("é", 7):
         message = sns_message(sns_key, ses_bounce(AVA))
         message["SignatureVersion"] = value

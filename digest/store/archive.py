@@ -31,6 +31,8 @@ class ArchivedIssue:
 
 def public_issues(store: Store, newsletter: str) -> list[ArchivedIssue]:
     """The public issues of ``newsletter``, newest first (without their HTML)."""
+    if "\x00" in newsletter:  # no name holds one (PostgreSQL refuses it in a query)
+        return []
     with store.session() as session:
         rows = session.execute(
             select(IssueRow.number, IssueRow.issue_date, IssueRow.subject)
@@ -43,7 +45,7 @@ def public_issues(store: Store, newsletter: str) -> list[ArchivedIssue]:
 def public_issue(store: Store, newsletter: str, number: int) -> ArchivedIssue | None:
     """Issue ``number`` of ``newsletter`` if it is public (``None`` for a number no
     issue can have, such as one past the database's integers)."""
-    if not 0 < number <= INTEGER_MAX:
+    if not 0 < number <= INTEGER_MAX or "\x00" in newsletter:
         return None
     with store.session() as session:
         row = session.scalar(

@@ -55,11 +55,15 @@ class WebhookKeys:
 
 
 def json_body(body: bytes) -> Any:
-    """The decoded JSON of ``body``; ``WebhookRejected`` (400) when it is not JSON."""
+    """The decoded JSON of ``body``; ``WebhookRejected`` (400) when it is not JSON, or
+    holds a lone surrogate (``"\\ud800"``: valid JSON, but text no signature check,
+    database or log line can encode)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WebhookRejected(400, f"the body is not JSON ({exc})") from None
+        value = json.loads(body)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, json.JSONDecodeError) as exc:
+        raise WebhookRejected(400, f"the body is not JSON text ({exc})") from None
+    return value
 
 
 def check_fresh(timestamp: float, now: float, max_age: int) -> None:
