@@ -178,3 +178,21 @@ def test_the_address_rate_limit_ignores_letter_case(tmp_path: Path, monkeypatch)
             assert [r.email for r in rows.members(session, "demo")] == ["Flood@example.org"]
     finally:
         store.close()
+
+
+# -- item 5: the form cannot undo an unsubscribe -------------------------------------------
+
+
+def test_through_the_web_an_unsubscribe_stands_until_the_mailed_link_is_followed(web) -> None:
+    client, store, folder = web
+    ava = _ava(store)
+    unsubscribe = f"/unsubscribe/{_token('unsubscribe', ava.id)}"
+    assert client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    form = {"email": "Ava.Lindqvist@example.org", "list": "demo"}
+    assert client.post("/subscribe", data=form).status_code == 200
+    import_csv(store, "demo", folder / "examples" / "subscribers.csv")
+    assert _ava(store).status == "unsubscribed"
+    (mail,) = (folder / "outbox" / "new").iterdir()
+    link = next(w for w in mail.read_text().split() if "/confirm/" in w)
+    assert client.get(link.removeprefix("http://127.0.0.1:8000")).status_code == 200
+    assert _ava(store).status == "active"
