@@ -5,7 +5,9 @@ Every function takes a session from ``Store.session()`` and runs inside its
 transaction; callers get frozen values (``SubscriberRecord``, ``Preferences``, ...),
 never rows. Which status change is allowed is decided by the subscriptions service
 (``digest.subscriptions``); this module only writes what it is told, and writes the
-history row of every status it sets (``create``, ``write_status``, ``insert_events``).
+history row of every status it sets (``create``, ``write_status``, ``insert_events``;
+``note`` records an event that sets none). Keys (``email_key``) are the subscriptions
+service's: the address lower-cased.
 """
 
 from __future__ import annotations
