@@ -8,17 +8,14 @@ or a recipient), not by hand.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import UTC, datetime
 
 from .backends import make_backend
 from .config import Config, NewsletterConfig
-from .errors import DigestError
+from .errors import BackendError
 from .models import DeliveryStatus, Message, Subscriber
 from .personalize import address_domain, standalone
-
-log = logging.getLogger("digest.web")
 
 
 def confirmation_message(
@@ -47,21 +44,16 @@ def confirmation_message(
 async def send_confirmation(
     config: Config, newsletter_name: str, subscriber: Subscriber, link: str
 ) -> None:
-    """Send the double opt-in message through the newsletter's backend; a failure is
-    logged, never raised. The web service runs it after its response is sent, so the
-    response's timing reveals nothing about the address."""
+    """Send the double opt-in message through the newsletter's backend;
+    ``BackendError`` when it was not sent. The web service runs it after its response
+    is sent, so the response's timing reveals nothing about the address, and watches
+    it (``digest.web.background``): a failure is logged and shown on ``/healthz``."""
     newsletter = config.newsletters[newsletter_name]
-    try:
-        message = confirmation_message(newsletter, subscriber, link)
-        backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
-        async with backend:
-            (delivery,) = await backend.send([message])
-    except DigestError as exc:
-        log.error("the confirmation message to subscriber %s was not sent: %s", subscriber.id, exc)
-        return
+    message = confirmation_message(newsletter, subscriber, link)
+    backend = make_backend(newsletter.backend, config.backends[newsletter.backend])
+    async with backend:
+        (delivery,) = await backend.send([message])
     if delivery.status is not DeliveryStatus.SENT:
-        log.error(
-            "the confirmation message to subscriber %s was not sent: %s",
-            subscriber.id,
-            delivery.error,
+        raise BackendError(
+            f"the confirmation message to subscriber {subscriber.id} was not sent: {delivery.error}"
         )

@@ -3,6 +3,12 @@
 An import never brings back someone who unsubscribed, bounced or complained (the
 subscriptions service's ``import_status`` decides each row's status); every status it
 sets writes its history row, with the file's name as the detail.
+
+An export is safe to open in a spreadsheet: a cell that would be read as a formula
+(OWASP's CSV injection rule: it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return) is written with a ``'`` in front, which spreadsheets show as text.
+The stored values are untouched, and the import takes that ``'`` off again, so an
+export imports back to the same values.
 """
 
 from __future__ import annotations
@@ -16,13 +22,38 @@ from typing import IO, Any
 from .errors import SubscriberError
 from .store import Store, utcnow
 from .store import subscribers as rows
-from .subscriptions import check_new_status, import_status, normalize_email
+from .store.status import SubscriberStatus
+from .subscriptions import (
+    check_new_status,
+    clean_name,
+    import_status,
+    left_since_active,
+    normalize_email,
+)
 
 # Rows per statement during an import: large enough to amortise round trips, small
 # enough that memory stays flat whatever the file size.
 CHUNK = 2000
 # The columns an export writes before the attributes.
 COLUMNS = ("email", "name", "status", "status_source", "updated_at")
+# The first characters that make a spreadsheet read a cell as a formula (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _looks_quoted(value: str) -> bool:
+    """Whether ``value``, once its leading quotes are taken off, starts a formula."""
+    return value.lstrip("'")[:1] in FORMULA_STARTS
+
+
+def export_cell(value: str) -> str:
+    """``value`` as an export writes it: with a ``'`` in front when it starts a formula,
+    or starts with quotes followed by one (so that ``import_cell`` gives it back)."""
+    return "'" + value if _looks_quoted(value) else value
+
+
+def import_cell(value: str) -> str:
+    """A cell of an imported file with the ``'`` of ``export_cell`` taken off."""
+    return value[1:] if value.startswith("'") and _looks_quoted(value) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +86,13 @@ def iter_csv(
     """Rows ``(line, email, name, attributes)`` of a subscriber CSV, streamed.
 
     The header must have an ``email`` column (any case); ``name`` is optional and
-    every other column becomes an attribute. Rows that cannot be used are appended
+    every other column but those an export adds (``COLUMNS``) becomes an attribute. Rows that cannot be used are appended
     to ``problems`` with their line number. ``SubscriberError`` when the header is
     unusable (nothing can be imported then).
     """
     reader = csv.reader(_lines(handle, path, problems))
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [import_cell(h.strip()).lower() for h in next(reader)]
     except StopIteration:
         raise SubscriberError(
             f"{path} is empty; it needs a header line with an 'email' column."
@@ -97,10 +128,11 @@ def iter_csv(
                 )
             )
             continue
-        record = dict(zip(header, values, strict=True))
+        record = dict(zip(header, map(import_cell, values), strict=True))
         email = record.pop("email")
-        name = record.pop("name", "").strip()
-        yield line, email, name, {k: v for k, v in record.items() if k}
+        name = clean_name(record.pop("name", ""))
+        # An export's own columns (status, ...) are not attributes when it is imported.
+        yield line, email, name, {k: v for k, v in record.items() if k and k not in COLUMNS}
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -191,6 +223,10 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
                 added += len(new)
             changes: list[dict[str, Any]] = []
             events: list[dict[str, Any]] = []
+            left = left_since_active(
+                session,
+                [old.id for old in existing.values() if old.status == SubscriberStatus.PENDING],
+            )
             for key, old in existing.items():
                 values = wanted[key]
                 change: dict[str, Any] = {}
@@ -199,7 +235,7 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
                 merged = {**old.attributes, **values["attributes"]}
                 if merged != old.attributes:
                     change["attributes"] = merged
-                becomes = import_status(old.status, wanted_status)
+                becomes = import_status(old.status, wanted_status, left_before=old.id in left)
                 if old.status != wanted_status and becomes is None:
                     kept += 1
                 elif becomes is not None:
@@ -225,24 +261,24 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
 
 def export_csv(store: Store, list_name: str, out: IO[str]) -> int:
     """Write ``list_name`` as CSV (email, name, status, status_source, updated_at, then
-    one column per attribute) to ``out``; returns the number of rows. The file imports
-    back with ``import_csv``. ``SubscriberError`` when there is no such list."""
+    one column per attribute) to ``out``, every cell through ``export_cell``; returns
+    the number of rows. The file imports back with ``import_csv``. ``SubscriberError``
+    when there is no such list."""
     with store.session() as session:
         rows.require_list(session, list_name)
         extra = sorted(rows.attribute_names(session, list_name) - set(COLUMNS))
         writer = csv.writer(out)
-        writer.writerow([*COLUMNS, *extra])
+        writer.writerow([*COLUMNS, *map(export_cell, extra)])
         count = 0
         for record in rows.members(session, list_name):
-            writer.writerow(
-                [
-                    record.email,
-                    record.name,
-                    record.status,
-                    record.status_source,
-                    record.updated_at.isoformat(),
-                    *(str(record.attributes.get(k, "")) for k in extra),
-                ]
-            )
+            cells = [
+                record.email,
+                record.name,
+                record.status,
+                record.status_source,
+                record.updated_at.isoformat(),
+                *(str(record.attributes.get(k, "")) for k in extra),
+            ]
+            writer.writerow(map(export_cell, cells))
             count += 1
         return count

@@ -5,22 +5,39 @@ pages and the provider webhooks alike, and every change writes one history row
 (``subscriber_events``) with its moment, ``source`` and a detail::
 
     (new) --request--> pending --confirm--> active --unsubscribe--> unsubscribed
-    (new) --add------> active or pending            unsubscribed --request/resubscribe-->
+    (new) --add------> active or pending
+    unsubscribed --request (stays unsubscribed)--confirm--> active
     any --suppress/bounce--> bounced or complained  (complained outranks bounced)
 
-The rules: an unsubscribed, bounced or complained status is one the subscriber chose
-or earned (``STICKY``), so adding or importing them again never brings them back;
-only the subscriber, through a link mailed to the address, can return. A bounce or a
-complaint outranks an unsubscription. An address on the global suppression list is
-never mailed again, not even to confirm.
+The rules:
 
-Addresses are validated with email-validator (syntax only, no DNS). An address is
-unique per list by its local part as written and its domain lower-cased (its
-``email_key``).
+- An unsubscribed, bounced or complained status is one the subscriber chose or
+  earned (``STICKY``). It stands until the person confirms again through a link
+  mailed to the address; nothing else lifts it. Adding or importing them again
+  leaves it as it is, and so does posting the form: anyone can type an address into
+  the form, so a request only sends the confirmation link (it is recorded in the
+  history, the status stays ``unsubscribed``) and following that link within
+  ``CONFIRM_FOR`` is what brings the person back. A ``pending`` subscriber who held a
+  sticky status before (a request made with an older version, which set them
+  pending) is not made active by an import either.
+- Bounced and complained addresses are never mailed from the form, not even to
+  confirm; a bounce or a complaint outranks an unsubscription.
+- An address on the global suppression list is never mailed again, not even to
+  confirm.
+- Letter case makes no second person: ``Ann@example.org`` and ``ann@example.org``
+  are one subscriber to every decision (uniqueness per list, unsubscribe, complaint,
+  suppression, soft bounces, rate limits, import). The decisions use the address's
+  ``email_key``, the whole address lower-cased; the address as the person typed it
+  (domain lower-cased) is what is shown and mailed. No provider a list reaches
+  delivers ``Ann@`` and ``ann@`` to two people, and an unsubscribe that a capital
+  letter undoes is the worse error.
+
+Addresses are validated with email-validator (syntax only, no DNS).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,11 +72,29 @@ _SUPPRESSED_AS = {
 }
 
 
+#: The longest name kept: the form, an import and ``add`` cut a longer one.
+NAME_LIMIT = 200
+
+
+def clean_text(value: str, limit: int) -> str:
+    """``value`` as one line of at most ``limit`` characters: whitespace runs (line
+    breaks included) become one space, other control characters and lone surrogates
+    (which no database column or mail header can hold) are dropped."""
+    text = " ".join(value.split())
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cs"))[:limit]
+
+
+def clean_name(name: str) -> str:
+    """A subscriber's name as stored (``clean_text`` to ``NAME_LIMIT``)."""
+    return clean_text(name, NAME_LIMIT)
+
+
 def normalize_email(address: str) -> tuple[str, str]:
     """``(email, key)``: the address as stored, and its uniqueness key.
 
-    The local part is kept as written (``Ann@`` and ``ann@`` may be two mailboxes);
-    the domain is lower-cased. ``SubscriberError`` with the reason when invalid.
+    The address keeps its local part as written, its domain lower-cased; the key is
+    the whole address lower-cased (``email_key``). ``SubscriberError`` with the reason
+    when invalid.
     """
     address = address.strip()
     if any(c in address for c in "\r\n"):
@@ -70,13 +105,13 @@ def normalize_email(address: str) -> tuple[str, str]:
         raise SubscriberError(str(exc)) from None
     local, _, domain = result.normalized.rpartition("@")
     email = f"{local}@{domain.lower()}"
-    return email, email
+    return email, email_key(email)
 
 
 def email_key(address: str) -> str:
-    """The uniqueness key of ``address`` (domain lower-cased), valid or not."""
-    local, _, domain = address.strip().rpartition("@")
-    return f"{local}@{domain.lower()}" if local else address.strip()
+    """The uniqueness key of ``address``, valid or not: the address lower-cased, so
+    that addresses differing only in letter case are one person."""
+    return address.strip().lower()
 
 
 def change(
@@ -104,12 +139,19 @@ def change(
     return True
 
 
-def import_status(current: str, wanted: Status) -> Status | None:
+def import_status(current: str, wanted: Status, *, left_before: bool = False) -> Status | None:
     """The status an import gives a subscriber who has ``current`` when the file asks for
-    ``wanted``: ``None`` when it stays as it is (a sticky status, or the same one)."""
-    if current in STICKY or current == wanted:
+    ``wanted``: ``None`` when it stays as it is (a sticky status, or the same one).
+    ``left_before``: the subscriber held a sticky status and was not active since
+    (``left_since_active``); an import does not make them active."""
+    if current in STICKY or current == wanted or (left_before and wanted == Status.ACTIVE):
         return None
     return wanted
+
+
+def left_since_active(session: Session, ids: Sequence[int]) -> set[int]:
+    """The subscribers among ``ids`` who held a sticky status and were not active since."""
+    return rows.left_since_active(session, ids, STICKY) if ids else set()
 
 
 def check_new_status(status: str, what: str) -> Status:
@@ -136,6 +178,7 @@ def add(
     """
     wanted = check_new_status(status, "a new subscriber")
     email, key = normalize_email(address)
+    name = clean_name(name)
     with store.session() as session:
         record = rows.find(session, list_name, key)
         if record is None:
@@ -160,13 +203,15 @@ def add(
 def request(store: Store, list_name: str, email: str, name: str, detail: str) -> Subscriber | None:
     """Someone asked on the form to receive ``list_name`` at ``email`` (normalised).
 
-    A new address is added ``pending``; a pending or unsubscribed one becomes pending
-    again, its confirmation link valid for ``CONFIRM_FOR`` from now. Returns whom to
-    send a confirmation to, or ``None`` when nothing is to be sent: the address is
-    suppressed, bounced or complained (never mailed, not even to confirm) or already
-    active.
+    A new address is added ``pending``; a pending one has its confirmation link renewed
+    (valid for ``CONFIRM_FOR`` from now). An unsubscribed one stays unsubscribed: the
+    request is recorded in its history and only following the link brings the person
+    back (``confirm``). Returns whom to send a confirmation to, or ``None`` when nothing
+    is to be sent: the address is suppressed, bounced or complained (never mailed, not
+    even to confirm) or already active.
     """
     key = email_key(email)
+    name = clean_name(name)
     now = utcnow()
     with store.session() as session:
         record = rows.find(session, list_name, key)
@@ -187,10 +232,12 @@ def request(store: Store, list_name: str, email: str, name: str, detail: str) ->
                 now=now,
             )
             return record.subscriber()
-        if record.status not in (Status.PENDING, Status.UNSUBSCRIBED):
+        if record.status == Status.UNSUBSCRIBED:
+            # Anyone can type an address into the form: the unsubscribe stands until the
+            # person follows the link mailed to it.
+            rows.note(session, record.id, Status.UNSUBSCRIBED, "form", detail, now)
+        elif record.status != Status.PENDING:
             return None
-        # Someone who left may come back, but only through a confirmed address.
-        change(session, record, Status.PENDING, "form", detail, now=now)
         rows.touch(session, record.id, now=now, name=name)
         return Subscriber(record.id, record.email, name or record.name, list_name)
 
@@ -205,20 +252,35 @@ class Confirmation(StrEnum):
 
 
 def confirm(store: Store, subscriber_id: int) -> Confirmation:
-    """A pending subscriber followed their confirmation link: they become active,
-    unless the link is older than ``CONFIRM_FOR`` or no longer current."""
+    """A subscriber followed their confirmation link: a pending one, or an unsubscribed
+    one who asked to come back (``request``), becomes active, unless the link is
+    older than ``CONFIRM_FOR`` or no longer current."""
     with store.session() as session:
         record = rows.get(session, subscriber_id)
         if record is None:
             return Confirmation.NOT_CURRENT
         if record.status == Status.ACTIVE:
             return Confirmation.ALREADY
-        if record.status != Status.PENDING or rows.is_suppressed(session, record.email_key):
+        asked = _asked_at(session, record)
+        if asked is None or rows.is_suppressed(session, record.email_key):
             return Confirmation.NOT_CURRENT
-        if utcnow() - record.updated_at > CONFIRM_FOR:
+        if utcnow() - asked > CONFIRM_FOR:
             return Confirmation.EXPIRED
         change(session, record, Status.ACTIVE, "confirm")
         return Confirmation.CONFIRMED
+
+
+def _asked_at(session: Session, record: SubscriberRecord) -> datetime | None:
+    """When ``record`` last asked to be subscribed, if a confirmation may activate it:
+    pending, or unsubscribed with a form request as the last thing in its history."""
+    if record.status == Status.PENDING:
+        return record.updated_at
+    if record.status != Status.UNSUBSCRIBED:
+        return None
+    last = rows.last_event(session, record.id)
+    if last is None or last.source != "form" or last.status != Status.UNSUBSCRIBED:
+        return None
+    return last.created_at
 
 
 def leave(session: Session, record: SubscriberRecord, source: str, detail: str = "") -> bool:

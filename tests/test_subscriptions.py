@@ -69,7 +69,8 @@ def test_the_double_opt_in_path_writes_one_row_per_change(store: Store) -> None:
     assert history(store, "ann@example.org")[1:] == [
         ("pending", "active", "confirm", ""),
         ("active", "unsubscribed", "one-click", ""),
-        ("unsubscribed", "pending", "form", "from 192.0.2.3"),
+        # Asking to come back is recorded; the unsubscribe stands until the link is followed.
+        ("unsubscribed", "unsubscribed", "form", "from 192.0.2.3"),
     ]
 
 

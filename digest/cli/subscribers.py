@@ -65,7 +65,8 @@ def subscribers_import(
         warn(problem)
     say(
         f"Imported into '{list_name}': {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.kept_status} kept their unsubscribed/bounced status, "
+        f"{report.unchanged} unchanged, {report.kept_status} kept their status "
+        "(an unsubscribe, bounce or complaint stands), "
         f"{len(report.problems)} row(s) skipped."
     )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from . import Store
-from .tables import IssueRow
+from .tables import INTEGER_MAX, IssueRow
 
 # Issue statuses whose issue the archive shows.
 PUBLIC = ("sending", "sent")
@@ -31,6 +31,8 @@ class ArchivedIssue:
 
 def public_issues(store: Store, newsletter: str) -> list[ArchivedIssue]:
     """The public issues of ``newsletter``, newest first (without their HTML)."""
+    if "\x00" in newsletter:  # no name holds one (PostgreSQL refuses it in a query)
+        return []
     with store.session() as session:
         rows = session.execute(
             select(IssueRow.number, IssueRow.issue_date, IssueRow.subject)
@@ -41,7 +43,10 @@ def public_issues(store: Store, newsletter: str) -> list[ArchivedIssue]:
 
 
 def public_issue(store: Store, newsletter: str, number: int) -> ArchivedIssue | None:
-    """Issue ``number`` of ``newsletter`` if it is public."""
+    """Issue ``number`` of ``newsletter`` if it is public (``None`` for a number no
+    issue can have, such as one past the database's integers)."""
+    if not 0 < number <= INTEGER_MAX or "\x00" in newsletter:
+        return None
     with store.session() as session:
         row = session.scalar(
             select(IssueRow).where(

@@ -5,7 +5,9 @@ Every function takes a session from ``Store.session()`` and runs inside its
 transaction; callers get frozen values (``SubscriberRecord``, ``Preferences``, ...),
 never rows. Which status change is allowed is decided by the subscriptions service
 (``digest.subscriptions``); this module only writes what it is told, and writes the
-history row of every status it sets (``create``, ``write_status``, ``insert_events``).
+history row of every status it sets (``create``, ``write_status``, ``insert_events``;
+``note`` records an event that sets none). Keys (``email_key``) are the subscriptions
+service's: the address lower-cased.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..errors import SubscriberError
 from ..models import Subscriber
 from .status import SubscriberStatus
 from .tables import (
+    INTEGER_MAX,
     ListRow,
     PreferenceRow,
     SoftBounceRow,
@@ -171,6 +174,8 @@ def get(
     session: Session, subscriber_id: int, list_name: str | None = None
 ) -> SubscriberRecord | None:
     """Subscriber ``subscriber_id`` (only if it is on ``list_name``, when given)."""
+    if not 0 < subscriber_id <= INTEGER_MAX:
+        return None
     query = _WITH_LIST.where(SubscriberRow.id == subscriber_id)
     if list_name is not None:
         query = query.where(ListRow.name == list_name)
@@ -276,6 +281,32 @@ def _add_event(
     )
 
 
+def note(
+    session: Session,
+    subscriber_id: int,
+    status: SubscriberStatus,
+    source: str,
+    detail: str,
+    now: datetime,
+) -> None:
+    """A history row that changes no status (``status`` is the subscriber's own): an
+    event worth keeping, such as a request to come back while unsubscribed."""
+    _add_event(session, subscriber_id, status, status, source, detail, now)
+
+
+def last_event(session: Session, subscriber_id: int) -> StatusEvent | None:
+    """The newest row of a subscriber's history."""
+    event = session.scalar(
+        select(SubscriberEventRow)
+        .where(SubscriberEventRow.subscriber_id == subscriber_id)
+        .order_by(SubscriberEventRow.id.desc())
+        .limit(1)
+    )
+    if event is None:
+        return None
+    return StatusEvent(event.created_at, event.previous, event.status, event.source, event.detail)
+
+
 def touch(session: Session, subscriber_id: int, *, now: datetime, name: str = "") -> None:
     """Set ``updated_at`` to ``now`` (and the name, when one is given)."""
     values: dict[str, Any] = {"updated_at": now}
@@ -351,6 +382,26 @@ def existing(session: Session, list_id: int, keys: Iterable[str]) -> dict[str, E
     return {
         key: Existing(sid, name, status, attributes) for sid, key, name, status, attributes in rows
     }
+
+
+def left_since_active(session: Session, ids: Iterable[int], left: Iterable[str]) -> set[int]:
+    """The subscribers among ``ids`` whose history holds one of the ``left`` statuses
+    with no active one after it."""
+    later = aliased(SubscriberEventRow)
+    query = (
+        select(SubscriberEventRow.subscriber_id)
+        .where(
+            SubscriberEventRow.subscriber_id.in_(list(ids)),
+            SubscriberEventRow.status.in_(list(left)),
+            ~exists().where(
+                later.subscriber_id == SubscriberEventRow.subscriber_id,
+                later.status == SubscriberStatus.ACTIVE,
+                later.id > SubscriberEventRow.id,
+            ),
+        )
+        .distinct()
+    )
+    return set(session.scalars(query))
 
 
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:

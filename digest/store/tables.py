@@ -34,6 +34,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The largest value an ``Integer`` column holds on every database (PostgreSQL's
+#: INTEGER); a number from outside past it matches no row and must not reach a query.
+INTEGER_MAX = 2**31 - 1
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that always comes back timezone-aware in UTC, on SQLite too."""
 
@@ -89,7 +94,8 @@ class ListRow(Base):
 
 
 class SubscriberRow(Base):
-    """One address on one list. ``email_key`` (domain lower-cased) makes it unique per list."""
+    """One address on one list. ``email_key`` (the address lower-cased: letter case makes
+    no second person) makes it unique per list; ``email`` is the address as typed."""
 
     __tablename__ = "subscribers"
     __table_args__ = (UniqueConstraint("list_id", "email_key"),)
@@ -208,7 +214,7 @@ class DeliveryCountRow(Base):
 class SubscriberEventRow(Base):
     """The history of a subscriber: each status change (or counted event) with when and
     from where (``import``, ``form``, ``confirm``, ``one-click``, ``preferences``,
-    ``webhook``, ``cli``)."""
+    ``webhook``, ``cli``, ``send``; ``migration`` for rows merged by migration 0012)."""
 
     __tablename__ = "subscriber_events"
 

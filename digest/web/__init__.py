@@ -29,13 +29,22 @@ from ..store.health import ping
 from ..tokens import secret_key
 from ..webhooks import load_keys as load_webhook_keys
 from . import archive, pages, preview, review, webhooks
+from .background import BackgroundHealth
 from .limits import BodyLimitMiddleware, RateLimiter
 
 
 def healthz(request: Request) -> JSONResponse:
-    """For monitors: 200 while the service can reach its database."""
+    """For monitors: 200 while the service can reach its database, with ``status``
+    ``ok``, or ``degraded`` while the latest background task (a confirmation message)
+    failed; ``background`` counts the failures (see ``background``)."""
     ping(request.app.state.store)
-    return JSONResponse({"status": "ok"})
+    health: BackgroundHealth = request.app.state.background
+    return JSONResponse(
+        {
+            "status": "degraded" if health.latest_failed else "ok",
+            "background": health.report(),
+        }
+    )
 
 
 def routes() -> list[BaseRoute]:
@@ -64,6 +73,7 @@ def create_app(config: Config, store: Store) -> Starlette:
     app.state.store = store
     app.state.secret = secret_key(config.root)
     app.state.webhook_keys = load_webhook_keys(config)
+    app.state.background = BackgroundHealth()
     app.state.ip_limiter = RateLimiter(web.subscribe_per_ip, web.rate_window_seconds)
     app.state.address_limiter = RateLimiter(web.subscribe_per_address, web.rate_window_seconds)
     return app

@@ -137,7 +137,7 @@ async def subscribe(request: Request) -> Response:
     address_limiter: RateLimiter = request.app.state.address_limiter
     list_name = str(form.get("list", "")).strip()
     raw_email = str(form.get("email", ""))
-    name = " ".join(str(form.get("name", "")).split())[:200]
+    name = subscriptions.clean_name(str(form.get("name", "")))
     newsletters = _newsletters_of(config, list_name)
     if not newsletters:
         return message_page(
@@ -166,7 +166,13 @@ async def subscribe(request: Request) -> Response:
         return checking
     link = _link(request, "confirm", to_confirm.id, list_name)
     checking.background = BackgroundTask(
-        send_confirmation, config, newsletters[0], to_confirm, link
+        request.app.state.background.run,
+        f"the confirmation message to subscriber {to_confirm.id}",
+        send_confirmation,
+        config,
+        newsletters[0],
+        to_confirm,
+        link,
     )
     return checking
 

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import Config
 from ..errors import WebhookRejected
 from ..store import Store
-from ..subscriptions import apply_provider_events
+from ..subscriptions import apply_provider_events, clean_text
 from ..webhooks import PROVIDERS, Parsed
 
 log = logging.getLogger("digest.web.webhooks")
@@ -36,7 +36,8 @@ def apply(store: Store, provider: str, parsed: Parsed, soft_limit: int) -> list[
         store,
         provider,
         parsed.once,
-        [(event.email, event.kind, event.detail) for event in parsed.events],
+        # A provider's free text is kept as one line without control characters.
+        [(event.email, event.kind, clean_text(event.detail, 500)) for event in parsed.events],
         soft_limit=soft_limit,
     )
     if applied.replay_of is not None:

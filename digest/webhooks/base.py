@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from ..errors import WebhookRejected
 
 K = TypeVar("K")
+#: The longest address there can be (RFC 5321's path limit, less the brackets).
+ADDRESS_LIMIT = 254
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,26 +55,47 @@ class WebhookKeys:
 
 
 def json_body(body: bytes) -> Any:
-    """The decoded JSON of ``body``; ``WebhookRejected`` (400) when it is not JSON."""
+    """The decoded JSON of ``body``; ``WebhookRejected`` (400) when it is not JSON, or
+    holds a lone surrogate (``"\\ud800"``: valid JSON, but text no signature check,
+    database or log line can encode)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WebhookRejected(400, f"the body is not JSON ({exc})") from None
+        value = json.loads(body)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, json.JSONDecodeError) as exc:
+        raise WebhookRejected(400, f"the body is not JSON text ({exc})") from None
+    return value
 
 
 def check_fresh(timestamp: float, now: float, max_age: int) -> None:
     """``WebhookRejected`` (401) when a signed ``timestamp`` is more than ``max_age``
     seconds from ``now``."""
     # Also refuses a timestamp from the future beyond the window (a clock far off, or
-    # a request prepared in advance to be replayed later).
-    if abs(now - timestamp) > max_age:
+    # a request prepared in advance to be replayed later), and one too large for a float.
+    try:
+        age = now - timestamp
+    except OverflowError:
+        age = float("inf")
+    if not abs(age) <= max_age:
         raise WebhookRejected(
-            401, f"the signed timestamp is {int(now - timestamp)} s old (stale or replayed)"
+            401, f"the signed timestamp is not within {max_age} s of now (stale or replayed)"
         )
 
 
 def event_address(value: Any) -> str:
-    """The address an event names; ``WebhookRejected`` (400) when it names none."""
+    """The address an event names; ``WebhookRejected`` (400) when it names none, or
+    one no subscriber can have (control characters, longer than an address can be)."""
     if not isinstance(value, str) or "@" not in value:
         raise WebhookRejected(400, "an event has no recipient address")
-    return parseaddr(value)[1] or value.strip()
+    address = parseaddr(value)[1] or value.strip()
+    if len(address) > ADDRESS_LIMIT or not address.isprintable():
+        raise WebhookRejected(400, "an event's recipient is not an email address")
+    return address
+
+
+def object_field(value: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``value[name]`` when it is a JSON object (``{}`` when absent);
+    ``WebhookRejected`` (400) when it is something else."""
+    found = value.get(name) or {}
+    if not isinstance(found, dict):
+        raise WebhookRejected(400, f"'{name}' is not an object")
+    return found

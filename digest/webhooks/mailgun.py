@@ -48,7 +48,8 @@ def parse(request: Request, body: bytes, keys: WebhookKeys, now: float) -> Parse
     expected = hmac.new(
         key, (signature["timestamp"] + signature["token"]).encode(), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, signature["signature"]):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if not hmac.compare_digest(expected.encode(), signature["signature"].encode()):
         raise WebhookRejected(401, "the HMAC signature does not match")
     try:
         check_fresh(int(signature["timestamp"]), now, keys.max_age)

@@ -74,8 +74,8 @@ def parse(request: Request, body: bytes, keys: WebhookKeys, now: float) -> Parse
         raise WebhookRejected(400, "not a Postmark webhook record (no RecordType)")
     kind_name = record.get("Type") if record["RecordType"] == "Bounce" else record["RecordType"]
     record_id = record.get("ID")
-    if record_id is None:
-        raise WebhookRejected(400, "the Postmark record has no ID")
+    if not isinstance(record_id, int | str) or isinstance(record_id, bool) or record_id == "":
+        raise WebhookRejected(400, "the Postmark record has no ID (a number)")
     parsed = Parsed(once=[f"{record['RecordType']}:{record_id}"])
     kind = _KINDS.get(str(kind_name))
     if kind is not None:

@@ -27,7 +27,15 @@ from starlette.requests import Request
 
 from ..config import Config
 from ..errors import ConfigError, WebhookRejected
-from .base import Event, Parsed, WebhookKeys, check_fresh, event_address, json_body
+from .base import (
+    Event,
+    Parsed,
+    WebhookKeys,
+    check_fresh,
+    event_address,
+    json_body,
+    object_field,
+)
 
 log = logging.getLogger("digest.web.webhooks")
 
@@ -108,7 +116,7 @@ def parse(request: Request, body: bytes, keys: WebhookKeys, now: float) -> Parse
     message = json_body(body)
     if not isinstance(message, dict):
         raise WebhookRejected(400, "an SNS message is a JSON object")
-    if not message.get("Signature"):
+    if not message.get("Signature") or not isinstance(message["Signature"], str):
         raise WebhookRejected(401, "the SNS message is not signed")
     version = str(message.get("SignatureVersion"))
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(version)
@@ -150,12 +158,12 @@ def parse(request: Request, body: bytes, keys: WebhookKeys, now: float) -> Parse
         raise WebhookRejected(400, "the SNS Message is not an SES notification object")
     kind_name = notification.get("notificationType") or notification.get("eventType")
     if kind_name == "Bounce":
-        bounce = notification.get("bounce") or {}
+        bounce = object_field(notification, "bounce")
         kind = "hard" if bounce.get("bounceType") == "Permanent" else "soft"
         recipients = bounce.get("bouncedRecipients") or []
         detail = f"ses bounce {bounce.get('bounceType')}/{bounce.get('bounceSubType')}"
     elif kind_name == "Complaint":
-        complaint = notification.get("complaint") or {}
+        complaint = object_field(notification, "complaint")
         kind = "complaint"
         recipients = complaint.get("complainedRecipients") or []
         detail = f"ses complaint {complaint.get('complaintFeedbackType', '')}".strip()

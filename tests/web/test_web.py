@@ -69,7 +69,10 @@ def test_healthz_answers_ok(live) -> None:
     server, _, _ = live
     response = httpx.get(f"{server.url}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "background": {"failed": 0, "last_error": None, "last_failed_at": None},
+    }
 
 
 def test_a_request_waiting_for_the_database_does_not_hold_up_the_others(live) -> None:
@@ -604,7 +607,10 @@ def test_the_serve_command_serves(tmp_path: Path) -> None:
                 assert process.poll() is None, process.stdout.read().decode()
                 assert time.monotonic() < deadline, "serve did not start"
                 time.sleep(0.1)
-        assert response.json() == {"status": "ok"}
+        assert response.json() == {
+            "status": "ok",
+            "background": {"failed": 0, "last_error": None, "last_failed_at": None},
+        }
         assert httpx.get(f"http://127.0.0.1:{port}/archive/weekly").status_code == 200
     finally:
         process.terminate()

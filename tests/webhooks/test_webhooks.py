@@ -485,3 +485,78 @@ def test_sns_subscription_confirmation_is_logged_and_changes_no_subscriber(
     assert response.status_code == 200
     assert snapshot(store)["statuses"] == before
     assert any("ConfirmSubscription" in r.getMessage() for r in caplog.records)
+
+
+# -- malformed requests: a 4xx, never a 500 ---------------------------------------------
+
+
+def test_signatures_that_are_not_ascii_or_not_strings_are_refused_with_a_4xx(
+    served, sns_key, sendgrid_key, caplog
+) -> None:
+    server, store = served
+    for value in ("é" * 64, "\u0663" * 64):
+        body = mailgun_body(AVA)
+        body["signature"]["signature"] = value
+        assert_refused(server, store, caplog, "mailgun", 401, json=body)
+    for wrong in (12345, ["a"], {"a": 1}, None, True):
+        forged = sns_message(sns_key, ses_bounce(AVA))
+        forged["Signature"] = wrong
+        assert_refused(server, store, caplog, "ses", 401, json=forged)
+    # A lone surrogate is valid JSON but no text: refused before any signature check.
+    lone = json.dumps(mailgun_body(AVA)).replace('"timestamp": "', '"timestamp": "\\ud800', 1)
+    assert_refused(server, store, caplog, "mailgun", 400, content=lone.encode())
+    for version in ("é", 7):
+        message = sns_message(sns_key, ses_bounce(AVA))
+        message["SignatureVersion"] = version
+        assert_refused(server, store, caplog, "ses", 400, json=message)
+    signed = sendgrid_request(sendgrid_key, sendgrid_events())
+    headers = {
+        **signed["headers"],
+        "X-Twilio-Email-Event-Webhook-Signature": "é".encode("latin-1") * 20,
+    }
+    assert_refused(
+        server, store, caplog, "sendgrid", 401, content=signed["content"], headers=headers
+    )
+    assert_refused(
+        server,
+        store,
+        caplog,
+        "postmark",
+        401,
+        json=postmark_bounce(AVA),
+        headers={"X-Digest-Webhook-Token": "é".encode("latin-1") * 8},
+    )
+
+
+def test_signed_requests_with_fields_of_the_wrong_type_are_refused_with_a_4xx(
+    served, sns_key, sendgrid_key, caplog
+) -> None:
+    server, store = served
+    for notification in (
+        {"notificationType": "Bounce", "bounce": ["not", "an", "object"]},
+        {"notificationType": "Complaint", "complaint": "text"},
+        {"notificationType": "Bounce", "bounce": {"bouncedRecipients": {"a": 1}}},
+        {
+            "notificationType": "Bounce",
+            "bounce": {"bouncedRecipients": [{"emailAddress": "x\x00y@example.org"}]},
+        },
+    ):
+        assert_refused(server, store, caplog, "ses", 400, json=sns_message(sns_key, notification))
+    events = [{"event": "bounce", "email": ["a@example.org"], "sg_event_id": "x"}]
+    assert_refused(server, store, caplog, "sendgrid", 400, **sendgrid_request(sendgrid_key, events))
+    far = mailgun_body(AVA, timestamp=10**400)  # signed, but past any clock
+    far["event-data"]["timestamp"] = 0
+    assert_refused(server, store, caplog, "mailgun", 401, json=far)
+    for record in (
+        {**postmark_bounce(AVA), "ID": {"nested": 1}},
+        {**postmark_bounce(AVA), "Email": "ava\x00@example.org"},
+    ):
+        assert_refused(
+            server,
+            store,
+            caplog,
+            "postmark",
+            400,
+            json=record,
+            headers={"X-Digest-Webhook-Token": POSTMARK_TOKEN},
+        )
