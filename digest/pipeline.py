@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from . import approval
 from .backends import Backend, make_backend
 from .collect import SourceReport, collect
 from .collect.cache import HttpCache
@@ -37,7 +38,7 @@ from .models import Article, Rendered, Subscriber
 from .personalize import MessageFactory
 from .render import Renderer
 from .reports import Built, PreviewFiles, RunReport, Sample, TestSend
-from .store import Store, articles, editorial, issues, ledger
+from .store import Store, articles, issues, ledger
 from .subscribers import count_active, normalize_email
 from .tokens import require_secret
 from .urls import canonical_url
@@ -246,40 +247,6 @@ class Pipeline:
             return None, notes
         return stored, (*notes, f"Sent issue #{stored.number} exactly as previewed.")
 
-    def _reviewed(
-        self, name: str, newsletter: NewsletterConfig, require_approval: bool
-    ) -> tuple[RunReport | None, Built | None, tuple[str, ...]]:
-        """For a newsletter under review: the report of a run that waits for approval,
-        or the editorial draft to send (with a note for the report), or neither (no
-        editorial draft, and none needed: build as usual)."""
-        draft, state = editorial.reviewed(self.store, name)
-        approved = draft is not None and state is not None and state.approved
-        assert newsletter.review is not None
-        if newsletter.review.required and require_approval and not approved:
-            if draft is None:
-                why = (
-                    "its draft under review was replaced since (by 'digest preview'?)"
-                    if state is not None and state.number == issues.next_number(self.store, name)
-                    else "it has no draft yet"
-                )
-                message = (
-                    f"Nothing sent for '{name}': its next issue needs an editor's approval and "
-                    f"{why}; build one with 'digest draft {name}'."
-                )
-            else:
-                message = (
-                    f"Nothing sent for '{name}': issue #{draft.issue.number} is awaiting "
-                    f"approval; 'digest approve {name}' approves it."
-                )
-            number = draft.issue.number if draft else None
-            items = len(draft.issue.items) if draft else 0
-            return RunReport(name, number, items, 0, None, message=message), None, ()
-        if draft is None:
-            return None, None, ()
-        how = "exactly as approved" if approved else "as drafted, without approval"
-        built = Built(draft.issue, draft.rendered, draft.article_ids, (), ())
-        return None, built, (f"Sent issue #{draft.issue.number} {how}.",)
-
     def _stamp(self) -> datetime:
         return self.now().replace(microsecond=0)
 
@@ -306,7 +273,9 @@ class Pipeline:
                 )
             return stored, None, notes
         if not dry_run and newsletter.review is not None:
-            awaiting, reviewed, notes = self._reviewed(name, newsletter, require_approval)
+            awaiting, reviewed, notes = approval.gate(
+                self.store, name, newsletter, require_approval
+            )
             if awaiting is not None:
                 return awaiting
             if reviewed is not None:
