@@ -4,20 +4,23 @@ an issue, a sample for the preview, and the per-reader variants of an issue bein
 from __future__ import annotations
 
 import html as html_lib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache, partial
+from pathlib import Path
 
+from .backends import make_backend
 from .config import Config
 from .dispatch import MessageSource
+from .errors import SubscriberError
 from .models import Rendered, Subscriber
 from .personalize import MessageFactory, fill_slots, list_id
 from .render import Renderer, ui_text
-from .reports import Built, Sample
+from .reports import Built, PreviewFiles, Sample, TestSend
 from .sections import per_reader
-from .store import Store
+from .store import Store, issues
 from .store.issues import StoredIssue
-from .subscribers import section_preferences
+from .subscribers import normalize_email, section_preferences
 from .tokens import make_token, require_secret
 
 #: The reader every preview shows (``digest preview``, the gallery): never a real
@@ -26,6 +29,8 @@ PREVIEW_SUBSCRIBER = Subscriber(id=0, email="reader@example.org", name="Preview 
 #: What a preview's unsubscribe and preferences links end in instead of a token: the
 #: pages answer that the link is not valid, so a preview can unsubscribe nobody.
 PREVIEW_TOKEN = "preview"
+#: Before the subject of a test send.
+TEST_PREFIX = "[TEST] "
 
 
 class Messages:
@@ -134,3 +139,48 @@ class Messages:
             wanted,
             lambda issue: make(renderer().render(issue)),
         )
+
+    def write_preview(self, name: str, built: Built, out_dir: Path) -> PreviewFiles:
+        """Write ``built`` (which holds an issue) as ``NAME.html``, ``NAME.txt`` and
+        ``NAME.eml`` into ``out_dir``, as the list's first subscriber would get it."""
+        sample = self.sample(name, built)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = PreviewFiles(
+            html=out_dir / f"{name}.html",
+            text=out_dir / f"{name}.txt",
+            eml=out_dir / f"{name}.eml",
+            built=built,
+        )
+        files.html.write_text(sample.html, encoding="utf-8")
+        files.text.write_text(sample.text, encoding="utf-8")
+        files.eml.write_bytes(sample.eml)
+        return files
+
+    async def send_test(self, name: str, built: Built, addresses: Sequence[str]) -> TestSend:
+        """Send ``built``, the next issue of ``name`` (its draft when still current), to ``addresses``
+        with "[TEST]" before the subject, through the newsletter's backend. Records
+        nothing: no issue, no ledger row, no article marked sent. An unusable address
+        is reported and the others still get the message."""
+        if built.issue is None or built.rendered is None:
+            return TestSend(None, (), (), built)
+        draft, _ = issues.current_draft(self.store, name, built.candidate_ids)
+        rendered = draft.composed.rendered if draft is not None else built.rendered
+        factory = self.factory(
+            name,
+            rendered,
+            message_key=f"{name}.{built.issue.number}.test.{self.now():%Y%m%d%H%M%S}",
+            date=self.now(),
+            subject=TEST_PREFIX + rendered.subject,
+        )
+        messages, problems = [], []
+        for position, address in enumerate(addresses, start=1):
+            try:
+                email, _ = normalize_email(address)
+                messages.append(factory.build(Subscriber(id=-position, email=email)))
+            except SubscriberError as exc:
+                problems.append(f"{address!r}: {exc}")
+        newsletter = self.config.newsletter(name)
+        backend = make_backend(newsletter.backend, self.config.backends[newsletter.backend])
+        async with backend:
+            deliveries = await backend.send(messages)
+        return TestSend(built.issue.number, tuple(deliveries), tuple(problems), built)

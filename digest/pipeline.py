@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,28 +24,23 @@ import httpx
 
 from . import approval
 from .backends import Backend, make_backend
-from .collect import SourceReport, collect
-from .collect.cache import HttpCache
-from .collect.fetch import Fetcher
+from .collect import SourceReport
 from .compose import compose
 from .config import Config, NewsletterConfig
 from .dispatch import SendOptions, SendProgress, SendReport, send_issue
-from .errors import ConfigError, ExtractError, SubscriberError
-from .extract import extract
+from .errors import ConfigError
+from .gathering import gather
 from .hosts import worker_id
 from .messages import Messages
-from .models import Article, Rendered, Subscriber
+from .models import Article, Rendered
 from .personalize import MessageFactory
 from .render import Renderer
 from .reports import Built, PreviewFiles, RunReport, Sample, TestSend
-from .store import Store, articles, issues, ledger
-from .subscribers import count_active, normalize_email
+from .store import Store, issues, ledger
+from .subscribers import count_active
 from .tokens import require_secret
-from .urls import canonical_url
 
 log = logging.getLogger("digest.pipeline")
-
-TEST_PREFIX = "[TEST] "
 
 
 class Pipeline:
@@ -68,45 +63,11 @@ class Pipeline:
         self.now = now
         self.messages = Messages(config, store, now)
 
-    def _fetcher(self) -> Fetcher:
-        client = None
-        if self.transport is not None:
-            client = httpx.AsyncClient(transport=self.transport, follow_redirects=True)
-        # An injected transport never reaches the network, so there is nothing to guard.
-        return Fetcher(
-            client,
-            user_agent=self.config.http_user_agent,
-            cache=HttpCache(self.store),
-            check_addresses=self.transport is None,
-        )
-
-    # -- collect, extract, build -----------------------------------------------
-
-    def _known(self, keys: Collection[str]) -> set[str]:
-        """Those of ``keys`` (canonical URLs, GUIDs) the store already has an article for."""
-        return articles.known(self.store, keys)
-
     async def gather(
         self, name: str, newsletter: NewsletterConfig
     ) -> tuple[list[tuple[int, Article]], tuple[SourceReport, ...], tuple[str, ...]]:
-        """Collect and extract new pages into the store; return the newsletter's unsent
-        articles (id, article) that its sources list now, the source reports and the
-        extraction problems."""
-        since = issues.last_made(self.store, name)  # sitemaps list only what is newer
-        async with self._fetcher() as fetcher:
-            collected = await collect(newsletter.sources, fetcher, known=self._known, since=since)
-        problems: list[str] = []
-        found: list[articles.Found] = []
-        for page in collected.pages:
-            try:
-                article = extract(page)
-            except ExtractError as exc:
-                problems.append(str(exc))
-                continue
-            found.append(articles.Found(article, page.hints.guid, canonical_url(page.url)))
-        articles.add(self.store, found)
-        unsent = articles.unsent(self.store, name, collected.listed)
-        return unsent, collected.reports, tuple(problems)
+        """``digest.gathering.gather`` with this pipeline's store and transport."""
+        return await gather(self.config, self.store, name, newsletter, self.transport)
 
     async def build(self, name: str) -> Built:
         """The next issue of ``name`` from what its sources list and it has not sent."""
@@ -172,49 +133,14 @@ class Pipeline:
         return self.write_preview(name, built, out_dir)
 
     def write_preview(self, name: str, built: Built, out_dir: Path) -> PreviewFiles:
-        """Write ``built`` (which holds an issue) as ``NAME.html``, ``NAME.txt`` and
-        ``NAME.eml`` into ``out_dir``, as the list's first subscriber would get it."""
-        sample = self.sample(name, built)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = PreviewFiles(
-            html=out_dir / f"{name}.html",
-            text=out_dir / f"{name}.txt",
-            eml=out_dir / f"{name}.eml",
-            built=built,
-        )
-        files.html.write_text(sample.html, encoding="utf-8")
-        files.text.write_text(sample.text, encoding="utf-8")
-        files.eml.write_bytes(sample.eml)
-        return files
+        """``Messages.write_preview``: ``built`` as files in ``out_dir``."""
+        return self.messages.write_preview(name, built, out_dir)
 
     async def send_test(self, name: str, addresses: Sequence[str]) -> TestSend:
-        """Send the next issue of ``name`` (its draft when still current) to ``addresses``
-        with "[TEST]" before the subject, through the newsletter's backend. Records
-        nothing: no issue, no ledger row, no article marked sent. An unusable address
-        is reported and the others still get the message."""
+        """Send the next issue of ``name`` to ``addresses`` as a test, recording nothing
+        (``Messages.send_test``)."""
         built = await self.build(name)
-        if built.issue is None or built.rendered is None:
-            return TestSend(None, (), (), built)
-        draft, _ = issues.current_draft(self.store, name, built.candidate_ids)
-        rendered = draft.composed.rendered if draft is not None else built.rendered
-        factory = self.messages.factory(
-            name,
-            rendered,
-            message_key=f"{name}.{built.issue.number}.test.{self.now():%Y%m%d%H%M%S}",
-            date=self.now(),
-            subject=TEST_PREFIX + rendered.subject,
-        )
-        messages, problems = [], []
-        for position, address in enumerate(addresses, start=1):
-            try:
-                email, _ = normalize_email(address)
-                messages.append(factory.build(Subscriber(id=-position, email=email)))
-            except SubscriberError as exc:
-                problems.append(f"{address!r}: {exc}")
-        backend = self.backend(name)
-        async with backend:
-            deliveries = await backend.send(messages)
-        return TestSend(built.issue.number, tuple(deliveries), tuple(problems), built)
+        return await self.messages.send_test(name, built, addresses)
 
     def backend(self, name: str) -> Backend:
         """A new backend of newsletter ``name`` (to use as an async context manager)."""

@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from digest.collect import collect  # noqa: E402
 from digest.config import Config, SourceConfig  # noqa: E402
+from digest.gathering import fetcher  # noqa: E402
 from digest.pipeline import Pipeline  # noqa: E402
-from digest.store import Store  # noqa: E402
+from digest.store import Store, articles  # noqa: E402
 from digest.store.tables import ArticleRow  # noqa: E402
 from digest.urls import canonical_url  # noqa: E402
 
@@ -193,8 +194,10 @@ def baseline(feed_urls: list[str]) -> int:
 
 
 async def digest_run(pipeline: Pipeline, sources: list[SourceConfig]) -> int:
-    async with pipeline._fetcher() as fetcher:
-        collected = await collect(sources, fetcher, known=pipeline._known)
+    async with fetcher(pipeline.config, pipeline.store, pipeline.transport) as fetch:
+        collected = await collect(
+            sources, fetch, known=lambda keys: articles.known(pipeline.store, keys)
+        )
     errors = [e for report in collected.reports for e in report.errors]
     if errors:
         raise SystemExit(f"digest run failed: {errors[:3]}")
