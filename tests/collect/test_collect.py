@@ -9,7 +9,6 @@ import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
@@ -19,26 +18,7 @@ from digest.collect.fetch import Fetcher
 from digest.config import SourceConfig, load_config
 from digest.pipeline import Pipeline
 from digest.store import Store
-from tests.support.collect_server import Server, Site
-
-
-@pytest.fixture(scope="module")
-def server():
-    with Server() as site:
-        yield site
-
-
-@pytest.fixture
-def site(server: Site) -> Site:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
-    yield store
-    store.close()
+from tests.support.collect_server import Site
 
 
 def article(title: str) -> str:

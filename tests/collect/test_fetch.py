@@ -20,28 +20,9 @@ from digest.collect.guard import PinnedBackend, forbidden_reason
 from digest.errors import SourceError, SourceGone
 from digest.store import Store
 from tests.support import free_port
-from tests.support.collect_server import Server, Site
+from tests.support.collect_server import Site
 
 OPEN = Rules(allow_private_networks=True, robots=False)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with Server() as site:
-        yield site
-
-
-@pytest.fixture
-def site(server: Site) -> Site:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'digest.db'}")
-    yield store
-    store.close()
 
 
 def fetcher(**kwargs) -> Fetcher:
