@@ -18,16 +18,14 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -50,6 +48,7 @@ from digest.subscriptions import clean_name, email_key
 from digest.tokens import make_token
 from digest.web import create_app
 from digest.webhooks.ses import sns_string_to_sign
+from tests.support.sns import sns_certificate
 from tests.support.subscribers import SECRET, demo_project
 
 EXAMPLES = int(os.environ.get("DIGEST_FUZZ_EXAMPLES", "100"))
@@ -223,7 +222,7 @@ def test_any_csv_imports_or_says_why_and_a_refused_file_changes_nothing(
 
 
 def _project(folder: Path) -> Path:
-    (folder / "sns.pem").write_bytes(_certificate())
+    (folder / "sns.pem").write_bytes(sns_certificate(SNS_KEY))
     public_der = SENDGRID_KEY.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -236,22 +235,6 @@ def _project(folder: Path) -> Path:
         f"  sns_topic_arns: ['{TOPIC}']\n"
     )
     return demo_project(folder, base_url="http://127.0.0.1:8000", extra_yaml=extra)
-
-
-def _certificate() -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(SNS_KEY.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(SNS_KEY, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture

@@ -22,15 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from digest.store.tables import SoftBounceRow, SubscriberRow, SuppressionRow, WebhookEventRow
 from digest.webhooks import PROVIDERS
 from digest.webhooks.ses import sns_string_to_sign
+from tests.support.sns import sns_certificate
 from tests.support.subscribers import SECRET, served_demo, status_of
 
 AVA = "ava.lindqvist@example.org"
@@ -51,28 +50,12 @@ def sns_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _certificate(key: rsa.RSAPrivateKey) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch, sendgrid_key, sns_key):
     monkeypatch.setenv("DIGEST_SECRET_KEY", SECRET)
     monkeypatch.setenv("DIGEST_POSTMARK_WEBHOOK_TOKEN", POSTMARK_TOKEN)
     monkeypatch.setenv("DIGEST_MAILGUN_WEBHOOK_SIGNING_KEY", MAILGUN_KEY)
-    (tmp_path / "sns.pem").write_bytes(_certificate(sns_key))
+    (tmp_path / "sns.pem").write_bytes(sns_certificate(sns_key))
     public_der = sendgrid_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
