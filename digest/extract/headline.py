@@ -11,6 +11,12 @@ from .text import clean, clean_markup, match_key
 
 _SITE_COLON = re.compile(r"([^:]{2,40}):\s+")
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||–|—|-|::|·|•|»|/)\s+")
+# Words that make the phrase after a separator go on with the headline's sentence.
+_GOES_ON = frozenset(
+    {"i", "we", "you", "he", "she", "it", "they", "and", "but", "or", "so", "yet", "plus",
+     "from", "with", "for", "by", "to", "in", "on", "at", "of", "as", "if", "when", "why", "how"}
+)  # fmt: skip
+_TAGLINE_SEPARATOR = re.compile(r"\s+(?:\||–|—|-)\s+")
 # Host labels that name no site ("blog.example.org" is "example").
 _GENERIC_LABELS = frozenset({"www", "m", "amp", "blog", "blogs", "news", "en", "home", "web"})
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "edu"})
@@ -123,6 +129,35 @@ def _rewords(shown: str, declared: str) -> bool:
 
 
 def read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborNode | None]:
+    """The article's own headline (see ``_read_headline``), without a tagline after it."""
+    headline, node = _read_headline(body, meta, host)
+    return drop_tagline(headline), node
+
+
+def drop_tagline(headline: str) -> str:
+    """``"Best Movers in Leeds 2026 | Top 12 Companies"`` -> ``"Best Movers in Leeds 2026"``.
+
+    A short phrase in title case after the one separator of a headline of four words or
+    more is a tagline (a count, a promise, keywords), not part of the headline; a phrase
+    that goes on in lower case ("- tips and tricks") or with the headline's sentence
+    ("- And It Works", "- I Tried 11 Services") is.
+    """
+    cuts = list(_TAGLINE_SEPARATOR.finditer(headline))
+    if len(cuts) != 1:
+        return headline
+    head, tail = headline[: cuts[0].start()], headline[cuts[0].end() :]
+    words = [w for w in tail.split() if any(c.isalpha() for c in w)]
+    if (
+        len(head.split()) >= 4
+        and 2 <= len(words) <= 4
+        and all(w[0].isupper() for w in words)
+        and words[0].lower() not in _GOES_ON
+    ):
+        return head
+    return headline
+
+
+def _read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, LexborNode | None]:
     """The article's own headline, and its element when it is shown as a heading.
 
     The ``<h1>`` that matches a declared title (JSON-LD, Open Graph, ``<title>``)
