@@ -182,7 +182,11 @@ def _read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, Lexbor
     # A title that is only the site's name, or two words, says too little to judge by.
     is_site = _Site(site, host)
     titled = set().union(
-        *(_words(strip_site_name(d, site, host)) for d in declared if not is_site(d))
+        *(
+            _words(t)
+            for t in (strip_site_name(d, site, host) for d in declared)
+            if not is_site.exactly(t)
+        )
     )
     if len(titled) < 3:
         titled = set()
@@ -212,7 +216,7 @@ def _read_headline(body: LexborNode, meta: Meta, host: str) -> tuple[str, Lexbor
         # The <h1> that words the declared headline a little differently ("The Best
         # ... of 2026" for "Best ... of 2026") is the headline readers see.
         for node, h1 in h1s:
-            if _rewords(h1, chosen):
+            if any(_rewords(h1, strip_site_name(d, site, host)) for d in declared):
                 return h1, node
         return chosen, None
     title = strip_site_name(page_title, site, host) if page_title else ""
