@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from .errors import SubscriberError
 from .store import Store, utcnow
+from .store import subscriber_import as bulk
 from .store import subscribers as rows
 from .store.status import SubscriberStatus
 from .subscriptions import (
@@ -195,7 +196,7 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
         assert list_id is not None
         for chunk in _chunks(iter_csv(handle, path, problems), CHUNK):
             wanted = _wanted(chunk, path, problems)
-            existing = rows.existing(session, list_id, wanted)
+            existing = bulk.existing(session, list_id, wanted)
             new = [
                 {
                     "list_id": list_id,
@@ -212,8 +213,8 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
                 if key not in existing
             ]
             if new:
-                ids = rows.insert_many(session, new)
-                rows.insert_events(
+                ids = bulk.insert_many(session, new)
+                bulk.insert_events(
                     session,
                     [
                         {"subscriber_id": i, "status": wanted_status, "previous": "", **event}
@@ -253,8 +254,8 @@ def import_csv(store: Store, list_name: str, path: Path, *, status: str = "activ
                     updated += 1
                 else:
                     unchanged += 1
-            rows.update_many(session, changes)
-            rows.insert_events(session, events)
+            bulk.update_many(session, changes)
+            bulk.insert_events(session, events)
     problems.sort(key=lambda problem: problem[0])
     return ImportReport(added, updated, unchanged, kept, tuple(text for _, text in problems))
 

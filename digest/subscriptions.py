@@ -47,7 +47,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from .errors import SubscriberError
 from .models import Subscriber
-from .store import Session, Store, utcnow, webhook_events
+from .store import Session, Store, subscriber_import, utcnow, webhook_events
 from .store import subscribers as rows
 from .store.status import SubscriberStatus
 from .store.subscribers import Preferences, SubscriberRecord
@@ -151,7 +151,7 @@ def import_status(current: str, wanted: Status, *, left_before: bool = False) ->
 
 def left_since_active(session: Session, ids: Sequence[int]) -> set[int]:
     """The subscribers among ``ids`` who held a sticky status and were not active since."""
-    return rows.left_since_active(session, ids, STICKY) if ids else set()
+    return subscriber_import.left_since_active(session, ids, STICKY) if ids else set()
 
 
 def check_new_status(status: str, what: str) -> Status:

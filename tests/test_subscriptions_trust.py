@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import func, select, text, update
 
 from digest import subscriptions
-from digest.store import Store, alembic_config
+from digest.store import Store, alembic_config, subscriber_import
 from digest.store import subscribers as rows
 from digest.store.status import SubscriberStatus as Status
 from digest.store.tables import SubscriberEventRow, SubscriberRow, utcnow
@@ -284,7 +284,7 @@ def test_export_neutralises_formulas_and_keeps_the_stored_values(
         subscriptions.add(store, "demo", f"r{number}@example.org", name=name)
     subscriptions.add(store, "demo", "-dash@example.org", name="'Tis me")
     with store.session() as session:
-        rows.update_many(
+        subscriber_import.update_many(
             session,
             [{"id": record(store, "r0@example.org").id, "attributes": {"=cmd": "@SUM(A1)"}}],
         )

@@ -5,33 +5,31 @@ Every function takes a session from ``Store.session()`` and runs inside its
 transaction; callers get frozen values (``SubscriberRecord``, ``Preferences``, ...),
 never rows. Which status change is allowed is decided by the subscriptions service
 (``digest.subscriptions``); this module only writes what it is told, and writes the
-history row of every status it sets (``create``, ``write_status``, ``insert_events``;
-``note`` records an event that sets none). Keys (``email_key``) are the subscriptions
-service's: the address lower-cased.
+history row of every status it sets (``create``, ``write_status``; ``note`` records an
+event that sets none). An import's bulk statements are in ``subscriber_import``. Keys
+(``email_key``) are the subscriptions service's: the address lower-cased.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Table,
     and_,
     bindparam,
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from ..errors import SubscriberError
 from ..models import Subscriber
@@ -99,16 +97,6 @@ class Preferences:
 
     sections: tuple[str, ...] | None = None
     paused_until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Existing:
-    """What an import compares a file's row with."""
-
-    id: int
-    name: str
-    status: str
-    attributes: dict[str, Any]
 
 
 class HasStatus(Protocol):
@@ -363,72 +351,6 @@ def status_counts(session: Session, list_name: str) -> dict[str, int]:
         or 0
     )
     return result
-
-
-# -- the bulk statements of an import ------------------------------------------------------
-
-
-def existing(session: Session, list_id: int, keys: Iterable[str]) -> dict[str, Existing]:
-    """The subscribers of list ``list_id`` among the uniqueness ``keys``, by key."""
-    rows = session.execute(
-        select(
-            SubscriberRow.id,
-            SubscriberRow.email_key,
-            SubscriberRow.name,
-            SubscriberRow.status,
-            SubscriberRow.attributes,
-        ).where(SubscriberRow.list_id == list_id, SubscriberRow.email_key.in_(list(keys)))
-    )
-    return {
-        key: Existing(sid, name, status, attributes) for sid, key, name, status, attributes in rows
-    }
-
-
-def left_since_active(session: Session, ids: Iterable[int], left: Iterable[str]) -> set[int]:
-    """The subscribers among ``ids`` whose history holds one of the ``left`` statuses
-    with no active one after it."""
-    later = aliased(SubscriberEventRow)
-    query = (
-        select(SubscriberEventRow.subscriber_id)
-        .where(
-            SubscriberEventRow.subscriber_id.in_(list(ids)),
-            SubscriberEventRow.status.in_(list(left)),
-            ~exists().where(
-                later.subscriber_id == SubscriberEventRow.subscriber_id,
-                later.status == SubscriberStatus.ACTIVE,
-                later.id > SubscriberEventRow.id,
-            ),
-        )
-        .distinct()
-    )
-    return set(session.scalars(query))
-
-
-def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert subscribers (dicts of ``subscribers`` columns) in one statement; their ids
-    in the order given."""
-    table = cast(Table, SubscriberRow.__table__)
-    return list(
-        session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
-
-
-def update_many(session: Session, changes: Sequence[Mapping[str, Any]]) -> None:
-    """Apply changes (dicts of ``id`` and the columns to set), one statement per set of
-    columns."""
-    by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for change in changes:
-        by_columns.setdefault(tuple(sorted(change)), []).append(change)
-    for group in by_columns.values():
-        session.execute(update(SubscriberRow), group)
-
-
-def insert_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
-    """Insert history rows (dicts of ``subscriber_events`` columns) in one statement."""
-    if events:
-        session.execute(insert(cast(Table, SubscriberEventRow.__table__)), events)
 
 
 # -- suppression, soft bounces -------------------------------------------------------------

@@ -88,51 +88,6 @@ def test_counts_suppression_and_who_is_blocked(store: Store) -> None:
             rows.require_list(session, "nope")
 
 
-def test_the_bulk_statements_of_an_import(store: Store) -> None:
-    now = utcnow()
-    with store.session() as session:
-        list_id = rows.list_id(session, "demo", create=True)
-        assert list_id is not None
-        base = {"list_id": list_id, "status_source": "import", "created_at": now, "updated_at": now}
-        ids = rows.insert_many(
-            session,
-            [
-                {
-                    **base,
-                    "email": e,
-                    "email_key": e,
-                    "name": "",
-                    "status": "active",
-                    "attributes": {},
-                }
-                for e in ("a@example.org", "b@example.org")
-            ],
-        )
-        rows.update_many(
-            session,
-            [
-                {"id": ids[0], "name": "A", "updated_at": now},
-                {"id": ids[1], "attributes": {"city": "Oslo"}, "updated_at": now},
-            ],
-        )
-        rows.insert_events(
-            session,
-            [{"subscriber_id": ids[1], "status": "active", "previous": "", "source": "import"}],
-        )
-    with store.session() as session:
-        found = rows.existing(session, list_id, ["a@example.org", "b@example.org", "c@example.org"])
-        assert {k: (v.id, v.name, v.attributes) for k, v in found.items()} == {
-            "a@example.org": (ids[0], "A", {}),
-            "b@example.org": (ids[1], "", {"city": "Oslo"}),
-        }
-        assert rows.attribute_names(session, "demo") == {"city"}
-        assert [r.email for r in rows.members(session, "demo")] == [
-            "a@example.org",
-            "b@example.org",
-        ]
-        assert len(rows.history(session, ids[1])) == 1
-
-
 def test_a_webhook_id_recorded_by_another_transaction_is_a_duplicate(store: Store) -> None:
     long_ago = utcnow() - timedelta(days=60)
     with store.session() as session:
