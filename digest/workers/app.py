@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 TASK = "digest.send"
 
+#: Issues whose dead claims on this host this worker process has freed already: the
+#: check reads the issue's whole queue, too much for every task of a large issue.
+_freed: set[int] = set()
+
 
 def make_app(config: Config) -> Celery:
     """The Celery app of ``config``'s ``workers:`` (a worker runs the tasks it reads
@@ -79,12 +83,13 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
                     issue_id,
                     Pipeline(config, store).messages.for_issue(stored),
                     backend,
-                    options=SendOptions(),
+                    options=SendOptions(free_dead=issue_id not in _freed),
                     progress=count,
                     stop=lambda: settled >= rows,
                 )
 
         asyncio.run(go())
+        _freed.add(issue_id)
         # A task that stopped at its share may have settled the issue's last rows.
         ledger.finish(store, issue_id)
         return settled
