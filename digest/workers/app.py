@@ -97,6 +97,23 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
         store.close()
 
 
+def waiting(config: Config) -> int | None:
+    """How many tasks wait in the broker queue (taken but unacknowledged ones are not
+    counted); ``None`` when the broker cannot be reached."""
+    assert config.workers is not None
+    app = make_app(config)
+    with app.connection_for_write() as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception:  # kombu raises the transport's own errors
+            return None
+        try:
+            declared = connection.default_channel.queue_declare(config.workers.queue, passive=True)
+        except Exception:  # no such queue (a Redis list disappears when empty)
+            return 0
+        return int(declared.message_count)
+
+
 def publish(config: Config, issue_id: int, store: Store) -> int:
     """Publish the tasks that send the issue's queued rows; how many."""
     assert config.workers is not None
