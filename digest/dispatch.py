@@ -87,8 +87,8 @@ class SendOptions:
     #: the backend's ``max_refusals`` setting.
     max_refusals: int | None = None
     #: Free first the claims of processes on this host that died (it reads the issue's
-    #: whole queue: a worker process does it in its first task of an issue only; the
-    #: lease frees them anyway within a minute).
+    #: whole queue: a worker process does it at most every 15 seconds, not for every
+    #: task; the lease frees them anyway within a minute).
     free_dead: bool = True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from pathlib import Path
 
 from celery import Celery
@@ -21,9 +22,12 @@ log = logging.getLogger(__name__)
 
 TASK = "digest.send"
 
-#: Issues whose dead claims on this host this worker process has freed already: the
-#: check reads the issue's whole queue, too much for every task of a large issue.
-_freed: set[int] = set()
+#: Seconds between two looks of a worker process for the claims of dead processes on
+#: its host: the look reads the issue's whole queue, too much for every task of a large
+#: issue, and a lease (a minute) frees them anyway.
+FREE_DEAD_EVERY = 15.0
+#: When this process last looked, per issue id (``time.monotonic()``).
+_freed_at: dict[int, float] = {}
 
 
 def make_app(config: Config) -> Celery:
@@ -83,13 +87,15 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
                     issue_id,
                     Pipeline(config, store).messages.for_issue(stored),
                     backend,
-                    options=SendOptions(free_dead=issue_id not in _freed),
+                    options=SendOptions(free_dead=free_dead),
                     progress=count,
                     stop=lambda: settled >= rows,
                 )
 
+        free_dead = time.monotonic() - _freed_at.get(issue_id, -FREE_DEAD_EVERY) >= FREE_DEAD_EVERY
+        if free_dead:
+            _freed_at[issue_id] = time.monotonic()
         asyncio.run(go())
-        _freed.add(issue_id)
         # A task that stopped at its share may have settled the issue's last rows.
         ledger.finish(store, issue_id)
         return settled
