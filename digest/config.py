@@ -312,6 +312,10 @@ class WorkersConfig(StrictModel):
     #: The Redis that keeps the rate limits the workers share (``limits``); by default
     #: the broker when it is Redis. Without one each worker paces itself alone.
     limits: str | None = None
+    #: Seconds without a row settled, with no worker holding one and the broker queue
+    #: empty, after which ``digest run`` publishes the issue's tasks again (a broker
+    #: restarted without persistence loses them; the ledger makes a repeat harmless).
+    republish_after: float = Field(120.0, ge=1)
 
     @property
     def limits_url(self) -> str | None:

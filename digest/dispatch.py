@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from .backends import Backend
 from .errors import DigestError, NothingWanted, SendAborted, SendRefused, SubscriberError
@@ -59,6 +59,8 @@ from .store.ledger import Claimed, Settlement
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+
+_R = TypeVar("_R")
 
 
 class MessageSource(Protocol):
@@ -84,6 +86,10 @@ class SendOptions:
     #: Rows refused for reasons not about the recipient before the send stops; None:
     #: the backend's ``max_refusals`` setting.
     max_refusals: int | None = None
+    #: Free first the claims of processes on this host that died (it reads the issue's
+    #: whole queue: a worker process does it at most every 15 seconds, not for every
+    #: task; the lease frees them anyway within a minute).
+    free_dead: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +171,23 @@ class _Run:
         # renews; changed by the event loop's threads, read by the heartbeat's.
         self.held: set[int] = set()
         self.held_lock = threading.Lock()
+        # Ledger writes running in threads: a cancelled send waits for them (they are
+        # short) before freeing what it holds, or a claim committed after the release
+        # would stay held until its lease ran out.
+        self.writes: set[asyncio.Task[Any]] = set()
+
+    async def _in_thread(self, func: Callable[..., _R], *args: Any) -> _R:
+        """``func(*args)`` in a thread, carried on to its end even if the caller is
+        cancelled (``drain`` waits for it)."""
+        task = asyncio.ensure_future(asyncio.to_thread(func, *args))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait for the ledger writes still running in threads."""
+        if self.writes:
+            await asyncio.wait(set(self.writes))
 
     def _report_progress(self) -> None:
         if self.progress:
@@ -188,12 +211,12 @@ class _Run:
         while True:
             if self.stop is not None and self.stop():
                 self.interrupted = True
-                await asyncio.to_thread(self._settle, *settled)
+                await self._in_thread(self._settle, *settled)
                 return
             # One transaction records the last batch and claims the next, and it runs in
             # a thread so the other connections keep sending while SQLite commits.
             async with self.claiming:  # one claim at a time per process
-                batch = await asyncio.to_thread(self._settle_and_claim, *settled)
+                batch = await self._in_thread(self._settle_and_claim, *settled)
             settled = ([], [])
             self._report_progress()
             if not batch:
@@ -290,7 +313,7 @@ class _Run:
             deliveries, aborted = list(exc.partial), exc
         except BaseException:
             # Not one outcome is known: the rows stay queued and claimable.
-            await asyncio.to_thread(self._settle, settled)
+            await self._in_thread(self._settle, settled)
             raise
         bounced: list[tuple[str, str]] = []
         message_ids = {m.subscriber_id: m.message_id for m in messages}
@@ -315,7 +338,7 @@ class _Run:
                 for row in settled
             ]
         if stopped is not None:
-            await asyncio.to_thread(self._settle, settled, bounced)
+            await self._in_thread(self._settle, settled, bounced)
             raise stopped
         return settled, bounced
 
@@ -421,11 +444,12 @@ async def send_issue(
     """
     options = options or SendOptions()
     run = _Run(store, issue_id, factory, backend, options, progress, stop)
-    freed = ledger.release_dead(store, issue_id, options.worker)
+    freed = ledger.release_dead(store, issue_id, options.worker) if options.free_dead else 0
     if freed:
         log.info("resuming: %d row(s) claimed by a process that died are queued again", freed)
     # On a list shorter than the threshold, every row refused is enough to stop.
-    run.refusal_limit = max(1, min(run.refusal_limit, ledger.count_queued(store, issue_id)))
+    left = ledger.count_queued(store, issue_id, at_most=run.refusal_limit)
+    run.refusal_limit = max(1, min(run.refusal_limit, left))
     stopped = threading.Event()
     heartbeat = threading.Thread(target=run.heartbeat, args=(stopped,), daemon=True)
     heartbeat.start()
@@ -445,9 +469,14 @@ async def send_issue(
             raise first from None
         raise
     finally:
+        await run.drain()
         stopped.set()
         heartbeat.join()
-        ledger.release(store, issue_id, options.worker)
+        # The rows this run still holds (claimed, not settled: an error or a stop cut
+        # their batch short), found by key rather than by reading the issue's queue.
+        with run.held_lock:
+            held = sorted(run.held)
+        ledger.release(store, issue_id, options.worker, held)
     if not run.interrupted:
         ledger.finish(store, issue_id)
     return SendReport(

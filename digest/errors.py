@@ -13,12 +13,13 @@ it and exits 1; anything else is a bug and keeps its traceback.
      ├── ExtractError           a page is not an article we can read
      ├── RenderError            a template or the MJML compiler failed
      ├── SubscriberError        a subscriber file or address is unusable
+     │    └── NothingWanted     the reader chose none of the sections this issue has
      ├── StoreError             the database cannot be opened or migrated
      │    └── RunConflict       another run recorded the same issue at the same time
      ├── ReviewError            an editorial action that does not apply: no draft to edit,
      │                          an unknown story, a stale draft version (digest.editorial)
- ├── WebhookRejected        a provider webhook request is refused (unsigned, forged,
- │                          stale, replayed, malformed): a 4xx, logged, nothing changed
+     ├── WebhookRejected        a provider webhook request is refused (unsigned, forged,
+     │                          stale, replayed, malformed): a 4xx, logged, nothing changed
      └── BackendError           a backend could not send
           ├── TransientError    try again later (timeout, 4xx SMTP)
           │    ├── ThrottledError   the server asks us to slow down (421/451/452/454, 429)

@@ -36,4 +36,16 @@ def is_alive(holder: str) -> bool | None:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended but not been reaped (Linux; False where ``/proc`` is
+    missing). A killed worker's pool process stays such a zombie for good in a container
+    whose pid 1 reaps nothing, and it still answers signal 0."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # pid (comm) state ...: the name may hold spaces and parentheses.
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

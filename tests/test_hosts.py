@@ -7,6 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from digest.hosts import is_alive, worker_id
 
@@ -24,6 +28,22 @@ def test_a_process_of_this_host_is_alive_until_it_ends() -> None:
         child.kill()
         child.wait()
     assert is_alive(holder) is False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_process_that_ended_unreaped_is_gone() -> None:
+    # A zombie still answers signal 0; a killed worker's pool process stays one for good
+    # where pid 1 reaps nothing (many containers), and its claims must be freed.
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    try:
+        deadline = time.monotonic() + 30
+        while stat.read_bytes().rpartition(b")")[2].split()[0] != b"Z":
+            assert time.monotonic() < deadline, "the child never ended"
+            time.sleep(0.01)
+        assert is_alive(f"{socket.gethostname()}:{child.pid}") is False
+    finally:
+        child.wait()
 
 
 def test_a_holder_naming_this_process_is_a_predecessor_and_gone() -> None:

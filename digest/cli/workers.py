@@ -12,7 +12,7 @@ import typer
 
 from ..config import Config
 from ..store import Store, ledger
-from ..store.issues import StoredIssue
+from ..store.issues import StoredIssue, held_elsewhere
 from ..store.runs import issue_history
 from .app import ConfigOption, app, err, open_config, say, state
 
@@ -52,6 +52,7 @@ def send_on_workers(cfg: Config, store: Store, stored: StoredIssue, *, detach: b
     ledger until every row is settled; the number of failed rows."""
     from ..workers import publish
 
+    assert cfg.workers is not None
     tasks = publish(cfg, stored.id, store)
     say(
         f"Issue #{stored.number} of '{stored.newsletter}': {tasks} task(s) published to the workers."
@@ -60,19 +61,44 @@ def send_on_workers(cfg: Config, store: Store, stored: StoredIssue, *, detach: b
         say(f"'digest status {stored.newsletter}' shows its progress.")
         return 0
     last = 0.0
+    settled, moved = -1, time.monotonic()
     while True:
+        asked = time.monotonic()
         counts = ledger.counts(store, stored.id)
-        if not counts.get("queued", 0):
+        # Counting a large issue's rows costs the database (half a second at 1,000,000):
+        # it is asked at most a tenth of the time.
+        pause = max(1.0, 10 * (time.monotonic() - asked))
+        queued = counts.get("queued", 0)
+        if not queued:
             break
-        if not state.quiet and time.monotonic() - last >= 5:
+        now = time.monotonic()
+        if sum(counts.values()) - queued != settled:
+            settled, moved = sum(counts.values()) - queued, now
+        elif now - moved >= cfg.workers.republish_after and _lost(cfg, store, stored):
+            tasks = publish(cfg, stored.id, store)
+            say(
+                f"No row of issue #{stored.number} settled for {now - moved:.0f} s, no worker "
+                f"holds one and the broker queue is empty: published {tasks} task(s) again "
+                "(a restarted broker may have lost them)."
+            )
+            moved = now
+        if not state.quiet and now - last >= 5:
             err.print(
                 _line(stored.newsletter, stored.number, counts), highlight=False, markup=False
             )
-            last = time.monotonic()
-        time.sleep(1)
+            last = now
+        time.sleep(pause)
     ledger.finish(store, stored.id)
     say(_line(stored.newsletter, stored.number, counts))
     return counts.get("failed", 0)
+
+
+def _lost(cfg: Config, store: Store, stored: StoredIssue) -> bool:
+    """Whether the issue's tasks look lost: no process holds a row of it and the broker
+    queue is empty (a broker that cannot be asked is not taken to have lost them)."""
+    from ..workers import waiting
+
+    return not held_elsewhere(store, stored.id, "") and waiting(cfg) == 0
 
 
 @app.command()

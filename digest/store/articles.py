@@ -4,20 +4,16 @@ the article (``issue_items``, written by ``digest.store.issues``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import func, or_, select
 
 from ..models import Article
-from . import Store
+from . import Store, dialect
 from .dialect import insert
 from .tables import ArticleRow, IssueItemRow, IssueRow, utcnow
-
-_CHUNK = 500  # keys per query: far below any database's bind-parameter cap
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +31,7 @@ def known(store: Store, keys: Collection[str]) -> set[str]:
     wanted = list(keys)
     found: set[str] = set()
     with store.session() as session:
-        for chunk in _chunks(wanted):
+        for chunk in dialect.chunks(wanted):
             rows = session.execute(
                 select(ArticleRow.url, ArticleRow.source_url, ArticleRow.guid).where(
                     or_(
@@ -85,7 +81,7 @@ def add(store: Store, found: Iterable[Found]) -> None:
 def unsent(store: Store, newsletter: str, listed: Collection[str]) -> list[tuple[int, Article]]:
     """The stored articles that ``listed`` (source URLs, GUIDs or canonical URLs) names
     and no issue of ``newsletter`` carried, as (id, article), oldest first. Asked
-    ``_CHUNK`` names at a time: a feed or sitemap may list a hundred thousand."""
+    ``dialect.CHUNK`` names at a time: a feed or sitemap may list a hundred thousand."""
     sent_here = (
         select(IssueItemRow.article_id)
         .join(IssueRow, IssueRow.id == IssueItemRow.issue_id)
@@ -93,7 +89,7 @@ def unsent(store: Store, newsletter: str, listed: Collection[str]) -> list[tuple
     )
     found: dict[int, Article] = {}
     with store.session() as session:
-        for chunk in _chunks(listed):
+        for chunk in dialect.chunks(listed):
             rows = session.scalars(
                 select(ArticleRow).where(
                     or_(
@@ -118,16 +114,8 @@ def collected_since(store: Store, ids: Collection[int], since: datetime) -> int:
                 )
             )
             or 0
-            for chunk in _chunks(ids)
+            for chunk in dialect.chunks(ids)
         )
-
-
-def _chunks(values: Collection[_T]) -> Iterator[list[_T]]:
-    """``values`` ``_CHUNK`` at a time: one bind parameter each stays far below SQLite's
-    and PostgreSQL's caps on parameters per statement (32,766 and 65,535)."""
-    items = list(values)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def _article(row: ArticleRow) -> Article:

@@ -8,9 +8,11 @@ an address: it sends through ``digest.dispatch.send_issue`` whatever rows of the
 are still queued and held by nobody alive, up to its share, so a task the broker
 delivers twice (``acks_late``: a worker killed mid-task leaves its message unacked, and
 ``reject_on_worker_lost`` sends it back) sends only what is still unsent. What went out
-is known from the ledger alone (``digest status NAME``).
+is known from the ledger alone (``digest status NAME``). Tasks a broker lost (one
+restarted without persistence) are published again by the waiting ``run`` once nothing
+moves, nobody holds a row and the queue is empty (``workers.republish_after``).
 """
 
-from .app import make_app, publish
+from .app import make_app, publish, waiting
 
-__all__ = ["make_app", "publish"]
+__all__ = ["make_app", "publish", "waiting"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from pathlib import Path
 
 from celery import Celery
@@ -20,6 +21,13 @@ from .pace import RedisPace
 log = logging.getLogger(__name__)
 
 TASK = "digest.send"
+
+#: Seconds between two looks of a worker process for the claims of dead processes on
+#: its host: the look reads the issue's whole queue, too much for every task of a large
+#: issue, and a lease (a minute) frees them anyway.
+FREE_DEAD_EVERY = 15.0
+#: When this process last looked, per issue id (``time.monotonic()``).
+_freed_at: dict[int, float] = {}
 
 
 def make_app(config: Config) -> Celery:
@@ -79,17 +87,37 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
                     issue_id,
                     Pipeline(config, store).messages.for_issue(stored),
                     backend,
-                    options=SendOptions(),
+                    options=SendOptions(free_dead=free_dead),
                     progress=count,
                     stop=lambda: settled >= rows,
                 )
 
+        free_dead = time.monotonic() - _freed_at.get(issue_id, -FREE_DEAD_EVERY) >= FREE_DEAD_EVERY
+        if free_dead:
+            _freed_at[issue_id] = time.monotonic()
         asyncio.run(go())
         # A task that stopped at its share may have settled the issue's last rows.
         ledger.finish(store, issue_id)
         return settled
     finally:
         store.close()
+
+
+def waiting(config: Config) -> int | None:
+    """How many tasks wait in the broker queue (taken but unacknowledged ones are not
+    counted); ``None`` when the broker cannot be reached."""
+    assert config.workers is not None
+    app = make_app(config)
+    with app.connection_for_write() as connection:
+        try:
+            connection.ensure_connection(max_retries=1)
+        except Exception:  # kombu raises the transport's own errors
+            return None
+        try:
+            declared = connection.default_channel.queue_declare(config.workers.queue, passive=True)
+        except Exception:  # no such queue (a Redis list disappears when empty)
+            return 0
+        return int(declared.message_count)
 
 
 def publish(config: Config, issue_id: int, store: Store) -> int:

@@ -4,29 +4,65 @@ backend's ``rate:`` holds for the whole fleet, and the halved pace one worker wa
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
 import redis
 from limits import RateLimitItem, RateLimitItemPerHour, RateLimitItemPerSecond
+from limits.errors import StorageError as LimitsStorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from ..redact import mask_url
+
+log = logging.getLogger(__name__)
 
 #: How long a slow-down told to the fleet lasts unless told again: each worker's own
 #: pacer climbs back from it as its sends go through.
 THROTTLE_SECONDS = 60
 
 
+#: Seconds between two tries of a shared store that cannot be reached.
+OUTAGE_WAIT = 1.0
+
+
 class RedisPace:
-    """A ``digest.backends.base.SharedPace`` in the Redis at ``url``, for backend ``name``."""
+    """A ``digest.backends.base.SharedPace`` in the Redis at ``url``, for backend ``name``.
+
+    While that Redis cannot be reached (restarted, say) nothing is admitted: the fleet's
+    rate is a promise to the provider that one worker pacing alone could break N-fold.
+    The sender waits and asks again each second, and says so once per outage."""
 
     def __init__(self, url: str, name: str) -> None:
+        self.url = url
         self.limiter = MovingWindowRateLimiter(storage_from_string(url))
         self.client = redis.Redis.from_url(url)
         self.key = f"digest:pace:{name}"
+        self.down = False
+
+    def _unreachable(self, error: Exception) -> None:
+        if not self.down:
+            log.warning(
+                "the shared rate limits at %s cannot be reached (%s): waiting for them",
+                mask_url(self.url),
+                error,
+            )
+        self.down = True
 
     def take(self, n: int, per_second: float | None, per_hour: int | None) -> float:
         """Admit ``n`` messages (0.0), or the seconds to wait before asking again."""
+        try:
+            wait = self._take(n, per_second, per_hour)
+        except (redis.RedisError, OSError, LimitsStorageError) as exc:
+            self._unreachable(exc)
+            return OUTAGE_WAIT
+        if self.down:
+            log.warning("the shared rate limits at %s are back", mask_url(self.url))
+            self.down = False
+        return wait
+
+    def _take(self, n: int, per_second: float | None, per_hour: int | None) -> float:
         items: list[RateLimitItem] = []
         if per_second:
             # A window long enough for a whole batch at the rate (a batch larger than one
@@ -42,8 +78,15 @@ class RedisPace:
         return 0.0
 
     def throttled(self, rate: float) -> None:
-        self.client.set(f"{self.key}:rate", rate, ex=THROTTLE_SECONDS)
+        try:
+            self.client.set(f"{self.key}:rate", rate, ex=THROTTLE_SECONDS)
+        except (redis.RedisError, OSError) as exc:  # this worker still slows down
+            self._unreachable(exc)
 
     def rate(self) -> float | None:
-        value = self.client.get(f"{self.key}:rate")
+        try:
+            value = self.client.get(f"{self.key}:rate")
+        except (redis.RedisError, OSError) as exc:  # ``take`` waits for the store
+            self._unreachable(exc)
+            return None
         return float(value) if value is not None else None

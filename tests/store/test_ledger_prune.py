@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from digest.store import ledger
 from digest.store.tables import DeliveryRow, IssueRow, utcnow
@@ -82,3 +82,45 @@ def test_the_claim_reads_an_index_of_the_issues_queue(database_url: str, fresh: 
         assert "ix_deliveries_queued" in shown and "Sort" not in shown
     else:  # either index gives the issue's queued rows in id order: no scan, no sort
         assert "SEARCH deliveries USING INDEX" in shown and "TEMP B-TREE" not in shown
+
+
+def _plan(connection, statement, values: dict) -> str:
+    """The database's plan for ``statement`` as it runs with ``values`` (the SQL and
+    parameters the driver got, caught on the way and explained), as one string."""
+    ran: list[tuple[str, object]] = []
+
+    def catch(conn, cursor, sql, parameters, context, executemany) -> None:
+        ran.append((sql, parameters))
+
+    event.listen(connection, "before_cursor_execute", catch)
+    connection.execute(statement, values)
+    event.remove(connection, "before_cursor_execute", catch)
+    sql, parameters = ran[-1]
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = connection.exec_driver_sql(f"EXPLAIN {sql}", parameters).all()
+    else:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+    return " ".join(str(row) for row in rows)
+
+
+@pytest.mark.parametrize("statement", ["_held", "_renew", "_unclaim"])
+def test_rows_a_worker_holds_are_found_by_key_alone(database_url: str, statement: str) -> None:
+    # A status test in these per-batch statements once let PostgreSQL AND the primary
+    # key with a bitmap of the whole queued-rows index (every issue's, and the dead
+    # entries of settled rows): a cost that grew with the ledger's history.
+    issue = queued_issue(None, [f"r{n}@example.test" for n in range(30)], url=database_url)
+    with issue.store.session() as session:
+        claimed = ledger.claim(session, issue.issue_id, "host:1", 10, 60)
+    values = {
+        "ids": [item.delivery_id for item in claimed],
+        "worker": "host:1",
+        "lease_end": utcnow(),
+    }
+    with issue.store.engine.begin() as connection:
+        plan = _plan(connection, getattr(ledger, statement)(), values)
+    assert "ix_deliveries_queued" not in plan and "ix_deliveries_issue_status" not in plan
+    if connection.dialect.name == "postgresql":
+        assert "deliveries_pkey" in plan
+    else:
+        assert "INTEGER PRIMARY KEY" in plan

@@ -6,7 +6,6 @@ at most its in-flight batch twice; `workers:` on SQLite is refused with a senten
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import yaml
 
 from digest.backends.outbox import OutboxBackend
 from digest.cli import main
+from tests.support.fleet import kill, start_worker, written
 from tests.support.schedule import ROOT, Project, project_on
 
 BROKER = os.environ.get("DIGEST_TEST_BROKER_URL")
@@ -38,29 +38,6 @@ def fleet(tmp_path: Path) -> Iterator[Project]:
         data["workers"] = {"broker": BROKER, "batch": 100, "queue": f"test-{uuid.uuid4().hex}"}
         project.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         yield project
-
-
-def start_worker(project: Project, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "digest", "-c", str(project.config), "worker", "--concurrency", "1"],
-        cwd=project.root,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its pool's children die with it
-    )
-
-
-def written(project: Project) -> int:
-    """How many messages the outbox holds (cheap: no parsing)."""
-    return len(os.listdir(project.outbox)) if project.outbox.is_dir() else 0
-
-
-def kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 @needs_broker

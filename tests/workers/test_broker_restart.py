@@ -1,0 +1,84 @@
+"""A broker restarted mid-send: a Redis of the test's own, both the broker and the
+store of the shared rate limits, killed with SIGKILL while two workers send and started
+again. With its append-only file the queued tasks survive and the workers carry on once
+they reconnect; without, the tasks it held are gone, and the waiting `digest run`
+publishes them again once nothing moves (`workers.republish_after`). Either way every
+reader gets the issue once, but for the batches in flight, and nobody is lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from digest.backends.outbox import OutboxBackend
+from tests.support.fleet import REDIS_SERVER, PrivateRedis, kill, start_worker, written
+from tests.support.schedule import ROOT, project_on
+
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None,
+    reason="redis-server is not installed: the broker-restart tests start a Redis of their own",
+)
+
+
+@pytest.mark.parametrize("persist", [True, False], ids=["append-only", "no-persistence"])
+def test_a_broker_restarted_mid_send_loses_nobody(tmp_path: Path, persist: bool) -> None:
+    broker = PrivateRedis(tmp_path / "redis", persist=persist)
+    broker.start()
+    readers = 2000
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        with project_on("postgres", tmp_path) as fleet:
+            fleet.write()
+            data = yaml.safe_load(fleet.config.read_text(encoding="utf-8"))
+            data["workers"] = {
+                "broker": broker.url,
+                "batch": 100,
+                "queue": f"test-{uuid.uuid4().hex}",
+                "republish_after": 3,
+            }
+            fleet.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            fleet.add_subscribers(readers)
+            workers = [start_worker(fleet, tmp_path / f"worker{n}.log") for n in range(2)]
+            run = subprocess.Popen(
+                [sys.executable, "-m", "digest", "-c", str(fleet.config), "run", "news"],
+                cwd=fleet.root,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            deadline = time.monotonic() + 120
+            while written(fleet) < 300 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            broker.kill()
+            at_kill = written(fleet)
+            time.sleep(2)  # the workers see the broker gone
+            broker.start()
+            try:
+                output = run.communicate(timeout=240)[0].decode()
+            finally:
+                kill(run)
+            delivered = Counter(fleet.delivered())
+            issues = fleet.issues()
+    finally:
+        for process in workers:
+            kill(process)
+        broker.kill()
+    logs = "".join((tmp_path / f"worker{n}.log").read_text(errors="replace") for n in range(2))
+    assert run.returncode == 0, output + logs
+    assert at_kill < readers, "the broker was killed after the send: nothing was tested"
+    assert set(delivered) == {f"reader{i}@example.org" for i in range(readers)}  # nobody lost
+    # Two workers, each with one batch in flight when the broker went.
+    twice = sum(n - 1 for n in delivered.values())
+    assert twice <= 2 * OutboxBackend.dispatch_batch, delivered.most_common(3)
+    assert issues == [(1, "sent")]
+    assert f"{readers}/{readers} settled" in output
+    if not persist:  # the restarted broker had lost the tasks: run published them again
+        assert "published" in output and "again" in output, output
