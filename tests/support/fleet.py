@@ -86,3 +86,35 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=30)
+
+
+RABBITMQCTL = shutil.which("rabbitmqctl")
+
+
+class SystemRabbit:
+    """This machine's RabbitMQ, stopped and started again with ``rabbitmqctl``
+    (``stop_app``/``start_app``: the node keeps running, the broker does not; durable
+    queues and persistent messages survive, connections do not)."""
+
+    def __init__(self, url: str) -> None:
+        assert RABBITMQCTL is not None
+        self.url = url
+        self.port = 5672
+
+    def start(self) -> None:
+        """Start the broker and wait until it takes connections."""
+        assert RABBITMQCTL is not None
+        subprocess.run([RABBITMQCTL, "start_app"], check=True, capture_output=True, timeout=120)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("RabbitMQ did not take connections again within 60 s")
+
+    def kill(self) -> None:
+        """Stop the broker (every connection is dropped)."""
+        assert RABBITMQCTL is not None
+        subprocess.run([RABBITMQCTL, "stop_app"], check=True, capture_output=True, timeout=120)

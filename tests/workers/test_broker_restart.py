@@ -1,9 +1,11 @@
-"""A broker restarted mid-send: a Redis of the test's own, both the broker and the
-store of the shared rate limits, killed with SIGKILL while two workers send and started
-again. With its append-only file the queued tasks survive and the workers carry on once
-they reconnect; without, the tasks it held are gone, and the waiting `digest run`
-publishes them again once nothing moves (`workers.republish_after`). Either way every
-reader gets the issue once, but for the batches in flight, and nobody is lost."""
+"""A broker restarted mid-send while two workers send: a Redis of the test's own (both
+the broker and the store of the shared rate limits) killed with SIGKILL and started
+again, and, where DIGEST_TEST_BROKER_RESTART=1 allows it, this machine's RabbitMQ stopped
+and started with rabbitmqctl. With its append-only file (or RabbitMQ's durable queue)
+the tasks survive and the workers carry on once they reconnect; without, the tasks are
+gone, and the waiting `digest run` publishes them again once nothing moves
+(`workers.republish_after`). Either way every reader gets the issue once, but for the
+batches in flight, and nobody is lost."""
 
 from __future__ import annotations
 
@@ -19,19 +21,50 @@ import pytest
 import yaml
 
 from digest.backends.outbox import OutboxBackend
-from tests.support.fleet import REDIS_SERVER, PrivateRedis, kill, start_worker, written
+from tests.support.fleet import (
+    RABBITMQCTL,
+    REDIS_SERVER,
+    PrivateRedis,
+    SystemRabbit,
+    kill,
+    start_worker,
+    written,
+)
 from tests.support.schedule import ROOT, project_on
 
-pytestmark = pytest.mark.skipif(
-    REDIS_SERVER is None,
-    reason="redis-server is not installed: the broker-restart tests start a Redis of their own",
+BROKER = os.environ.get("DIGEST_TEST_BROKER_URL", "")
+RESTART_RABBIT = os.environ.get("DIGEST_TEST_BROKER_RESTART") == "1"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(
+            "redis-append-only",
+            marks=pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
+        ),
+        pytest.param(
+            "redis-no-persistence",
+            marks=pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed"),
+        ),
+        pytest.param(
+            "rabbitmq",
+            marks=pytest.mark.skipif(
+                not (RESTART_RABBIT and RABBITMQCTL and BROKER.startswith("amqp://")),
+                reason="restarts this machine's RabbitMQ: set DIGEST_TEST_BROKER_RESTART=1 "
+                "with an amqp:// DIGEST_TEST_BROKER_URL and rabbitmqctl at hand (.ci/run does)",
+            ),
+        ),
+    ],
 )
-
-
-@pytest.mark.parametrize("persist", [True, False], ids=["append-only", "no-persistence"])
-def test_a_broker_restarted_mid_send_loses_nobody(tmp_path: Path, persist: bool) -> None:
-    broker = PrivateRedis(tmp_path / "redis", persist=persist)
-    broker.start()
+def test_a_broker_restarted_mid_send_loses_nobody(tmp_path: Path, kind: str) -> None:
+    broker: PrivateRedis | SystemRabbit
+    if kind == "rabbitmq":
+        broker = SystemRabbit(BROKER)
+    else:
+        broker = PrivateRedis(tmp_path / "redis", persist=kind == "redis-append-only")
+        broker.start()
+    persist = kind != "redis-no-persistence"
     readers = 2000
     workers: list[subprocess.Popen[bytes]] = []
     try:
@@ -70,7 +103,10 @@ def test_a_broker_restarted_mid_send_loses_nobody(tmp_path: Path, persist: bool)
     finally:
         for process in workers:
             kill(process)
-        broker.kill()
+        if isinstance(broker, PrivateRedis):
+            broker.kill()
+        else:  # this machine's broker is left running, whatever happened
+            broker.start()
     logs = "".join((tmp_path / f"worker{n}.log").read_text(errors="replace") for n in range(2))
     assert run.returncode == 0, output + logs
     assert at_kill < readers, "the broker was killed after the send: nothing was tested"
