@@ -26,7 +26,9 @@ class Para:
     @property
     def text(self) -> str:
         if self._text is None:
-            nested = self.node.css_first("p, div, li") is not None
+            # Lexbor's selectors match the element itself too: only blocks inside count.
+            own = self.node.mem_id
+            nested = any(n.mem_id != own for n in self.node.css("p, div, li"))
             self._text = "" if nested else clean(self.node.text(deep=True))
         return self._text
 
