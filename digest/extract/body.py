@@ -293,7 +293,7 @@ def _lead_before(
             break
         if boilerplate.inside(para.node, None, 4) or para.node.tag == "li":
             break
-        if len(para.text.split()) < 12 or not is_prose(para.text):
+        if len(para.text.split()) < 12 or not is_prose(para.text) or _teaser(para.text):
             skipped += 1
             continue
         if para.link_density() > 0.3:
@@ -315,6 +315,23 @@ _ABOUT_AUTHOR = re.compile(
     r"^(?:[A-Z][\w'’.-]+\s){1,3}(?:is|has been|was)\s+an?\s+(?:[\w-]+\s+){0,4}?"
     r"(?:writer|journalist|author|editor|reporter|contributor|columnist|freelancer|blogger)",
 )
+# A teaser that sells the article instead of opening it: "Here are ten tips ...",
+# "Check out these ...", "Explore our picks", "We've broken down ...".
+_TEASER = re.compile(
+    r"\b(?:here (?:are|is)|here's|check out|find (?:out|options)|explore (?:our|these|the)|"
+    r"discover (?:our|these|the|how|what|why)|read on|"
+    r"we(?:'ve|’ve| have) (?:broken down|rounded up|compiled|put together|gathered)|"
+    r"i(?:'m|’m) sharing|this is a (?:quick|short|brief) (?:review|guide|look)|"
+    r"our (?:ranking|picks|guide|list) (?:of|can|will|to)|our picks\b)",
+    re.I,
+)
+
+
+def _teaser(text: str) -> bool:
+    """A short blurb that points at the article rather than telling it."""
+    return len(text.split()) <= 45 and _TEASER.search(text) is not None
+
+
 # A block that is one quotation: a pull quote, or the claim a fact check examines.
 _QUOTATION = re.compile(r"^[\"“„«‘].*[\"”“»’]$", re.S)
 
@@ -367,5 +384,6 @@ def _after_headline(
         and not _set_apart(paras[i].node)
         and not _ABOUT_AUTHOR.match(paras[i].text)
         and not _QUOTATION.match(paras[i].text)
+        and not _teaser(paras[i].text)
         and not any(same_text(paras[i].text, d) for d in descriptions)
     ]
