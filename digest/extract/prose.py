@@ -7,10 +7,12 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
+# A hidden block with a React streaming id (``<div hidden id="S:0">``) is no hidden text:
+# it holds the page's server-rendered content until a script moves it into place.
 DROP_TAGS = (
     "script, style, template, noscript, svg, iframe, object, embed, canvas, button, select, "
     "textarea, input, nav, footer, figure, figcaption, picture, video, audio, dialog, "
-    "[hidden], [aria-hidden=true]"
+    '[hidden]:not([id^="S:"]), [aria-hidden=true]'
 )
 # Class or id tokens of blocks that are never article text ...
 _BOILERPLATE = re.compile(
