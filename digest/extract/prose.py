@@ -110,7 +110,14 @@ _NOTICE = re.compile(
     r"\b(?:sign up|subscribe)\b[^.]{0,40}\bnewsletters?\b|"
     r"\bnewsletters?\b[^.]{0,80}\b(?:to|in) your inbox\b|"
     r"\b(?:we|this (?:web)?site) uses? cookies\b|\blorem ipsum\b|"
-    r"\byou have no rights to\b|\bmay not be (?:reproduced|republished)\b",
+    r"\byou have no rights to\b|\bmay not be (?:reproduced|republished)\b|"
+    # Government banners ("An official website of the United States government ...").
+    r"\bofficial website of the united states government\b|\.gov website|"
+    # How the site's own text was written: "This article was created using automation",
+    # "All of our content is written by humans".
+    r"\b(?:this|our)\b[^.]{0,20}\b(?:article|post|story|content|newsletter|page|review|guide|"
+    r"issue)\b[^.]{0,30}\b(?:generated|written|created|produced|drafted)\b[^.]{0,12}"
+    r"\b(?:by|using|with)\b[^.]{0,25}\b(?:ai|artificial intelligence|automation|humans?)\b",
     re.I,
 )
 
@@ -118,7 +125,8 @@ _NOTICE = re.compile(
 # One of these words is in every notice: a cheap test before the long expression.
 _NOTICE_WORD = re.compile(
     r"commission|affiliate|supported|amazon|promotion|independently|newsletter|cookie|"
-    r"lorem|rights|reproduced|republished",
+    r"lorem|rights|reproduced|republished|government|\.gov\b|generated|written|created|"
+    r"produced|drafted",
     re.I,
 )
 
