@@ -131,11 +131,23 @@ _NOTICE_WORD = re.compile(
 )
 
 
+# A plug for the site's own product that asks the reader a question first: "Looking
+# for sales leads? Check out our database ...", "Want to go further? Our course ...".
+_PLUG = re.compile(
+    r"^(?:looking (?:for|to)|want (?:to|more|the)|need (?:to|more|a|an|help)|"
+    r"interested in|ready to)\b[^?!]{0,100}\?\s+"
+    r"(?:check out|try|explore|discover|download|sign up|join|get|our)\b",
+    re.I,
+)
+
+
 @lru_cache(maxsize=8192)  # the body scan asks about the same paragraph several times
 def is_prose(text: str) -> bool:
     """True unless the paragraph is a label, byline, credit, call to action or notice."""
     words = len(text.split())
     if words < 70 and _NOTICE_WORD.search(text) and _NOTICE.search(text):
+        return False
+    if words < 60 and _PLUG.match(text):
         return False
     if _NOT_PROSE.match(text) and words < 40:
         return False
