@@ -18,7 +18,7 @@ from .paragraphs import (
     paragraph_nodes,
 )
 from .prose import Boilerplate, attr_tokens, is_prose
-from .text import clean, same_text
+from .text import block_text, clean, match_key, same_text
 
 _CONTENT_HINT = re.compile(
     r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
@@ -334,6 +334,32 @@ def _teaser(text: str) -> bool:
 
 # A block that is one quotation: a pull quote, or the claim a fact check examines.
 _QUOTATION = re.compile(r"^[\"“„«‘].*[\"”“»’]$", re.S)
+
+
+_PROSE_END = re.compile(r"[.!…][\"'”’»)\]]*$")
+
+
+def prose_heading(node: LexborNode, headline: str) -> str:
+    """The text of a heading that is really a paragraph, else ``""``.
+
+    Sites set an intro in large type with an ``<h2>`` or ``<h5>``: a heading (not the
+    ``<h1>``) of twenty words or more that ends a sentence is such prose, unless it is
+    a teaser or subtitle block or the headline run on into its subtitle.
+    """
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+        return ""
+    text = block_text(node)
+    if len(text.split()) < 20 or not _PROSE_END.search(text):
+        return ""
+    if _set_apart(node) or _TEASER_BLOCK.search(attr_tokens(node)):
+        return ""
+    key = match_key(headline)
+    if key and match_key(text).startswith(key):
+        return ""
+    return text
+
+
+_TEASER_BLOCK = re.compile(r"teaser", re.I)
 
 
 def _set_apart(node: LexborNode | None) -> bool:
