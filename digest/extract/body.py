@@ -18,7 +18,7 @@ from .paragraphs import (
     paragraph_nodes,
 )
 from .prose import Boilerplate, attr_tokens, is_prose
-from .text import block_text, clean, match_key, same_text
+from .text import block_text, clean, is_truncated, match_key, same_text
 
 _CONTENT_HINT = re.compile(
     r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
@@ -137,7 +137,24 @@ def body_paragraphs(body: LexborNode, descriptions: tuple[str, ...] = ()) -> lis
         chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
         chosen[:0] = _after_headline(paras, chosen[0], boilerplate, descriptions)
-    return [paras[i].text for i in chosen]
+    return _without_excerpts([paras[i].text for i in chosen])
+
+
+def _without_excerpts(texts: list[str]) -> list[str]:
+    """``texts`` without excerpts: a paragraph cut off with an ellipsis (``[…]``) whose
+    text the next paragraphs go on to give in full, as a blog prints its own excerpt
+    above the post."""
+    out = []
+    for index, text in enumerate(texts):
+        if is_truncated(text) and index + 1 < len(texts):
+            stem = match_key(text.rstrip(".…[] "))
+            following = match_key(texts[index + 1])
+            if len(following) >= 20 and (
+                stem.startswith(following) or following.startswith(stem)
+            ):
+                continue
+        out.append(text)
+    return out
 
 
 def _containers(
