@@ -122,12 +122,11 @@ _NOTICE = re.compile(
 )
 
 
-# One of these words is in every notice: a cheap test before the long expression.
-_NOTICE_WORD = re.compile(
-    r"commission|affiliate|supported|amazon|promotion|independently|newsletter|cookie|"
-    r"lorem|rights|reproduced|republished|government|\.gov\b|generated|written|created|"
-    r"produced|drafted",
-    re.I,
+# One of these is in every notice (in lower case): a cheap test before the long expression.
+_NOTICE_WORDS = (
+    *("commission", "affiliate", "supported", "amazon", "promotion", "independently"),
+    *("newsletter", "cookie", "lorem", "rights", "reproduced", "republished"),
+    *("states government", ".gov", "human", "automation", "artificial", " ai"),
 )
 
 
@@ -141,11 +140,15 @@ _PLUG = re.compile(
 )
 
 
+def _has_notice_word(lower: str) -> bool:
+    return any(word in lower for word in _NOTICE_WORDS)
+
+
 @lru_cache(maxsize=8192)  # the body scan asks about the same paragraph several times
 def is_prose(text: str) -> bool:
     """True unless the paragraph is a label, byline, credit, call to action or notice."""
     words = len(text.split())
-    if words < 70 and _NOTICE_WORD.search(text) and _NOTICE.search(text):
+    if words < 70 and _has_notice_word(text.lower()) and _NOTICE.search(text):
         return False
     if words < 60 and _PLUG.match(text):
         return False
