@@ -40,8 +40,9 @@ _BODY_CLASS = re.compile(
     re.I,
 )
 
-# Layout modifiers: "with-sidebar", "layout--has-image", "no-ads".
-_MODIFIER = re.compile(r"(?:^|[-_])(?:with|has|no)[-_]", re.I)
+# Layout modifiers: "with-sidebar", "layout--has-image", "no-ads"; and the names of the
+# layout around the article ("sidebar-layout", "sidebar-content": the content beside it).
+_MODIFIER = re.compile(r"(?:^|[-_])(?:with|has|no)[-_]|sidebar[-_]*(?:layout|content)", re.I)
 
 # Paragraph texts that are labels, bylines or calls to action, not article prose.
 _NOT_PROSE = re.compile(
