@@ -133,6 +133,9 @@ def body_paragraphs(body: LexborNode, descriptions: tuple[str, ...] = ()) -> lis
         if para.link_density() > limit:
             continue
         chosen.append(index)
+    # A pitch in the page's hero block (a teaser by the headline) is no paragraph,
+    # even inside the body's block.
+    chosen = [i for i in chosen if not (_teaser(paras[i].text) and _in_hero(paras[i].node))]
     if chosen:
         chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
@@ -377,6 +380,20 @@ def prose_heading(node: LexborNode, headline: str) -> str:
 
 
 _TEASER_BLOCK = re.compile(r"teaser", re.I)
+
+
+_HERO = re.compile(r"hero|masthead|jumbotron", re.I)
+
+
+def _in_hero(node: LexborNode | None) -> bool:
+    """True when ``node`` or one of its three nearest ancestors is a hero block."""
+    for _ in range(4):
+        if node is None or node.tag in ("body", "html"):
+            return False
+        if _HERO.search(attr_tokens(node)):
+            return True
+        node = node.parent
+    return False
 
 
 def _set_apart(node: LexborNode | None) -> bool:
