@@ -357,6 +357,7 @@ _QUOTATION = re.compile(r"^[\"“„«‘].*[\"”“»’]$", re.S)
 
 
 _PROSE_END = re.compile(r"[.!…][\"'”’»)\]]*$")
+_TEASER_BLOCK = re.compile(r"teaser", re.I)
 
 
 def prose_heading(node: LexborNode, headline: str) -> str:
@@ -377,9 +378,6 @@ def prose_heading(node: LexborNode, headline: str) -> str:
     if key and match_key(text).startswith(key):
         return ""
     return text
-
-
-_TEASER_BLOCK = re.compile(r"teaser", re.I)
 
 
 _HERO = re.compile(r"hero|masthead|jumbotron", re.I)
