@@ -147,8 +147,12 @@ def _extract_html(
     if shown is not None:
         _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
+    # A <header> holding the site's menu is the page's header, however many paragraphs
+    # its mega menu has.
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
-        if len(node.css("p")) < 3:
+        if len(node.css("p")) < 3 or (
+            node.tag == "header" and node.css_first("[class*=menu i]") is not None
+        ):
             if text := prose_heading(node, headline):
                 # An intro set in large type: it goes back as the paragraph it is.
                 para = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
