@@ -18,8 +18,8 @@ DROP_TAGS = (
 _BOILERPLATE = re.compile(
     r"comment|sidebar|side-bar|footer|related|recommend|promo|newsletter|subscri|signup|"
     r"sign-up|share|sharing|social|advert|^ads?$|^ad[-_]|[-_]ads?$|[-_]ad[-_]|dfp|sponsor|"
-    r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|cookie|keep-?reading|"
-    r"read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
+    r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|tooltip|popover|cookie|"
+    r"keep-?reading|read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
     r"disclaimer|copyright|visually-hidden|sr-only|screen-reader|"
     r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow|consent|gdpr|privacy",
     re.I,
