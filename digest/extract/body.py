@@ -134,8 +134,9 @@ def body_paragraphs(body: LexborNode, descriptions: tuple[str, ...] = ()) -> lis
             continue
         chosen.append(index)
     # A pitch in the page's hero block (a teaser by the headline) is no paragraph,
-    # even inside the body's block.
-    chosen = [i for i in chosen if not (_teaser(paras[i].text) and _in_hero(paras[i].node))]
+    # even inside the body's block; it comes first.
+    while chosen and _teaser(paras[chosen[0]].text) and _in_hero(paras[chosen[0]].node):
+        chosen.pop(0)
     if chosen:
         chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
@@ -349,6 +350,8 @@ _TEASER = re.compile(
 
 def _teaser(text: str) -> bool:
     """A short blurb that points at the article rather than telling it."""
+    if len(text) > 400:  # far more than 45 words: no need to count them
+        return False
     return len(text.split()) <= 45 and _TEASER.search(text) is not None
 
 
@@ -367,7 +370,7 @@ def prose_heading(node: LexborNode, headline: str) -> str:
     ``<h1>``) of twenty words or more that ends a sentence is such prose, unless it is
     a teaser or subtitle block or the headline run on into its subtitle.
     """
-    if node.tag not in ("h2", "h3", "h4", "h5", "h6"):
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6") or len(node.text(deep=True)) < 80:
         return ""
     text = block_text(node)
     if len(text.split()) < 20 or not _PROSE_END.search(text):
