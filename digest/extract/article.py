@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -11,7 +12,7 @@ from digest.errors import ExtractError
 from digest.models import Article, Corrections, EntryHints, Page
 from digest.urls import canonical_url, join_url
 
-from .body import body_paragraphs
+from .body import body_paragraphs, prose_heading
 from .css import css_string
 from .decode import MAX_DEPTH, decode_html, defuse_nesting
 from .fields import (
@@ -146,8 +147,17 @@ def _extract_html(
     if shown is not None:
         _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
+    # A <header> holding the site's menu is the page's header, however many paragraphs
+    # its mega menu has.
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
-        if len(node.css("p")) < 3:
+        if len(node.css("p")) < 3 or (
+            node.tag == "header" and node.css_first("[class*=menu i]") is not None
+        ):
+            if text := prose_heading(node, headline):
+                # An intro set in large type: it goes back as the paragraph it is.
+                para = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
+                if para is not None and node.parent is not None:
+                    node.insert_before(para)
             node.decompose()
     headline_key = match_key(headline)
     paragraphs = [

@@ -18,7 +18,7 @@ from .paragraphs import (
     paragraph_nodes,
 )
 from .prose import Boilerplate, attr_tokens, is_prose
-from .text import clean, same_text
+from .text import block_text, clean, is_truncated, match_key, same_text
 
 _CONTENT_HINT = re.compile(
     r"article|body|content|entry|main|post|story|text|prose|richtext|rich-text", re.I
@@ -133,11 +133,32 @@ def body_paragraphs(body: LexborNode, descriptions: tuple[str, ...] = ()) -> lis
         if para.link_density() > limit:
             continue
         chosen.append(index)
+    # A pitch in the page's hero block (a teaser by the headline) is no paragraph,
+    # even inside the body's block; it comes first.
+    while chosen and _teaser(paras[chosen[0]].text) and _in_hero(paras[chosen[0]].node):
+        chosen.pop(0)
     if chosen:
         chosen = _same_class(paras, chosen, containers[0], boilerplate)
         chosen[:0] = _lead_before(paras, chosen[0], containers[0], boilerplate)
         chosen[:0] = _after_headline(paras, chosen[0], boilerplate, descriptions)
-    return [paras[i].text for i in chosen]
+    return _without_excerpts([paras[i].text for i in chosen])
+
+
+def _without_excerpts(texts: list[str]) -> list[str]:
+    """``texts`` without excerpts: a paragraph cut off with an ellipsis (``[…]``) whose
+    text the next paragraphs go on to give in full, as a blog prints its own excerpt
+    above the post."""
+    out = []
+    for index, text in enumerate(texts):
+        if is_truncated(text) and index + 1 < len(texts):
+            stem = match_key(text.rstrip(".…[] "))
+            following = match_key(texts[index + 1])
+            if len(following) >= 20 and (
+                stem.startswith(following) or following.startswith(stem)
+            ):
+                continue
+        out.append(text)
+    return out
 
 
 def _containers(
@@ -293,7 +314,7 @@ def _lead_before(
             break
         if boilerplate.inside(para.node, None, 4) or para.node.tag == "li":
             break
-        if len(para.text.split()) < 12 or not is_prose(para.text):
+        if len(para.text.split()) < 12 or not is_prose(para.text) or _teaser(para.text):
             skipped += 1
             continue
         if para.link_density() > 0.3:
@@ -315,8 +336,65 @@ _ABOUT_AUTHOR = re.compile(
     r"^(?:[A-Z][\w'’.-]+\s){1,3}(?:is|has been|was)\s+an?\s+(?:[\w-]+\s+){0,4}?"
     r"(?:writer|journalist|author|editor|reporter|contributor|columnist|freelancer|blogger)",
 )
+# A teaser that sells the article instead of opening it: "Here are ten tips ...",
+# "Check out these ...", "Explore our picks", "We've broken down ...".
+_TEASER = re.compile(
+    r"\b(?:here (?:are|is)|here's|check out|find (?:out|options)|explore (?:our|these|the)|"
+    r"discover (?:our|these|the|how|what|why)|read on|"
+    r"we(?:'ve|’ve| have) (?:broken down|rounded up|compiled|put together|gathered)|"
+    r"i(?:'m|’m) sharing|this is a (?:quick|short|brief) (?:review|guide|look)|"
+    r"our (?:ranking|picks|guide|list) (?:of|can|will|to)|our picks\b)",
+    re.I,
+)
+
+
+def _teaser(text: str) -> bool:
+    """A short blurb that points at the article rather than telling it."""
+    if len(text) > 400:  # far more than 45 words: no need to count them
+        return False
+    return len(text.split()) <= 45 and _TEASER.search(text) is not None
+
+
 # A block that is one quotation: a pull quote, or the claim a fact check examines.
 _QUOTATION = re.compile(r"^[\"“„«‘].*[\"”“»’]$", re.S)
+
+
+_PROSE_END = re.compile(r"[.!…][\"'”’»)\]]*$")
+_TEASER_BLOCK = re.compile(r"teaser", re.I)
+
+
+def prose_heading(node: LexborNode, headline: str) -> str:
+    """The text of a heading that is really a paragraph, else ``""``.
+
+    Sites set an intro in large type with an ``<h2>`` or ``<h5>``: a heading (not the
+    ``<h1>``) of twenty words or more that ends a sentence is such prose, unless it is
+    a teaser or subtitle block or the headline run on into its subtitle.
+    """
+    if node.tag not in ("h2", "h3", "h4", "h5", "h6") or len(node.text(deep=True)) < 80:
+        return ""
+    text = block_text(node)
+    if len(text.split()) < 20 or not _PROSE_END.search(text):
+        return ""
+    if _set_apart(node) or _TEASER_BLOCK.search(attr_tokens(node)):
+        return ""
+    key = match_key(headline)
+    if key and match_key(text).startswith(key):
+        return ""
+    return text
+
+
+_HERO = re.compile(r"hero|masthead|jumbotron", re.I)
+
+
+def _in_hero(node: LexborNode | None) -> bool:
+    """True when ``node`` or one of its three nearest ancestors is a hero block."""
+    for _ in range(4):
+        if node is None or node.tag in ("body", "html"):
+            return False
+        if _HERO.search(attr_tokens(node)):
+            return True
+        node = node.parent
+    return False
 
 
 def _set_apart(node: LexborNode | None) -> bool:
@@ -367,5 +445,6 @@ def _after_headline(
         and not _set_apart(paras[i].node)
         and not _ABOUT_AUTHOR.match(paras[i].text)
         and not _QUOTATION.match(paras[i].text)
+        and not _teaser(paras[i].text)
         and not any(same_text(paras[i].text, d) for d in descriptions)
     ]

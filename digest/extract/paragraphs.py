@@ -26,7 +26,9 @@ class Para:
     @property
     def text(self) -> str:
         if self._text is None:
-            nested = self.node.css_first("p, div, li") is not None
+            # Lexbor's selectors match the element itself too: only blocks inside count.
+            own = self.node.mem_id
+            nested = any(n.mem_id != own for n in self.node.css("p, div, li"))
             self._text = "" if nested else clean(self.node.text(deep=True))
         return self._text
 
@@ -49,18 +51,19 @@ _INLINE = frozenset(
 _BLOCKS = "p, div, li, ul, ol, table, section, article, blockquote, h1, h2, h3, h4, h5, h6"
 
 
-def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+def _inline_runs(
+    node: LexborNode,
+) -> list[tuple[bool, LexborNode | None, list[tuple[str, int]]]]:
     """Text of a block's direct text and inline children, split at nested blocks.
 
-    Returns ``(text, characters in links)`` runs before the first nested block, and
-    those after it.
+    Returns, for each stretch of text: whether it comes before any nested block, the
+    nested block that follows it (``None`` after the last) and its ``(text,
+    characters in links)`` runs.
     """
-    before: list[str] = []
-    after: list[str] = []
-    runs = before
-    linked: dict[int, int] = {}  # run number -> link characters, over before + after
+    chunks: list[tuple[str, int]] = []
+    blocks: list[LexborNode] = []
     current: list[str] = []
-    count = 0
+    linked = 0
     child = node.child
     while child is not None:
         if child.is_text_node:
@@ -71,28 +74,25 @@ def _inline_runs(node: LexborNode) -> tuple[list[tuple[str, int]], list[tuple[st
                 text = child.text(deep=True)
                 current.append(text)
                 if child.tag == "a":
-                    linked[count] = linked.get(count, 0) + len(text)
+                    linked += len(text)
                 elif child.child is not None and child.child.next is not None:
-                    inner = sum(len(a.text(deep=True)) for a in child.css("a"))
-                    linked[count] = linked.get(count, 0) + inner
+                    linked += sum(len(a.text(deep=True)) for a in child.css("a"))
             else:
-                runs.append("".join(current))
-                current = []
-                count += 1
-                runs = after
+                chunks.append(("".join(current), linked))
+                blocks.append(child)
+                current, linked = [], 0
         child = child.next
-    runs.append("".join(current))
+    chunks.append(("".join(current), linked))
 
-    def split(chunks: list[str], first: int) -> list[tuple[str, int]]:
-        out: list[tuple[str, int]] = []
-        for offset, chunk in enumerate(chunks):
-            pieces = [c for c in map(clean, BREAKS.split(chunk)) if c]
-            links = linked.get(first + offset, 0)
+    out: list[tuple[bool, LexborNode | None, list[tuple[str, int]]]] = []
+    for index, (chunk, links) in enumerate(chunks):
+        pieces = [c for c in map(clean, BREAKS.split(chunk)) if c]
+        if pieces:
             total = sum(len(p) for p in pieces) or 1
-            out.extend((p, links * len(p) // total) for p in pieces)
-        return out
-
-    return split(before, 0), split(after, len(before))
+            following = blocks[index] if index < len(blocks) else None
+            runs = [(p, links * len(p) // total) for p in pieces]
+            out.append((index == 0, following, runs))
+    return out
 
 
 def direct_text(node: LexborNode) -> int:
@@ -111,14 +111,16 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
 
     The headline's mark (``HEADLINE_MARK``) is listed too, as a paragraph without text.
 
-    Text that follows a nested block inside its parent block is held back until the
-    nested paragraphs have been listed, so the order stays the reading order.
+    Text that follows a nested block inside its parent block is held back until that
+    block's paragraphs have been listed, so the order stays the reading order.
     """
     paras: list[Para] = []
-    pending: list[tuple[LexborNode, list[Para]]] = []
-    for node in root.css("p, li, div, td, section, article, blockquote, dd"):
-        while pending and ancestor_in(node, {pending[-1][0].mem_id}, MAX_DEPTH) is None:
-            paras.extend(pending.pop()[1])
+    # Blocks with loose text after a nested block: (block, [(following block's
+    # mem_id or -1, its paragraphs)]), innermost last.
+    pending: list[tuple[LexborNode, list[tuple[int, list[Para]]]]] = []
+    for node in root.css("body, p, li, div, td, section, article, blockquote, dd"):
+        if pending:
+            _release(node, pending, paras)
         tag = node.tag
         if tag == "li":
             paras.append(Para(node, None))
@@ -138,17 +140,57 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
             elif text := clean(raw):
                 paras.append(Para(node, text))
         elif direct_text(node) >= 25:
-            before, after = _inline_runs(node)
-            paras.extend(Para(node, run, links) for run, links in before if len(run) >= 25)
-            later = [Para(node, run, links) for run, links in after if len(run) >= 25]
-            if later:
-                pending.append((node, later))
+            waiting: list[tuple[int, list[Para]]] = []
+            for first, following, runs in _inline_runs(node):
+                found = [Para(node, run, links) for run, links in runs if len(run) >= 25]
+                if first:
+                    paras.extend(found)  # before any nested block: in its place now
+                elif found:
+                    waiting.append((following.mem_id if following is not None else -1, found))
+            if waiting:
+                pending.append((node, waiting))
     while pending:
-        paras.extend(pending.pop()[1])
+        for _, found in pending.pop()[1]:
+            paras.extend(found)
     return paras
 
 
 _LINE_END = re.compile(r"[.!?…:;\"'”’»)\]]$")
+
+
+def _release(
+    node: LexborNode,
+    pending: list[tuple[LexborNode, list[tuple[int, list[Para]]]]],
+    paras: list[Para],
+) -> None:
+    """List the loose text that comes before ``node`` in reading order.
+
+    Loose text waits for the nested block that follows it in its block; everything
+    left waiting goes once the scan has left that block.
+    """
+    while pending:
+        block, waiting = pending[-1]
+        path: set[int] = set()
+        current: LexborNode | None = node
+        inside = False
+        for _ in range(MAX_DEPTH):
+            if current is None:
+                break
+            if current.mem_id == block.mem_id:
+                inside = True
+                break
+            path.add(current.mem_id)
+            current = current.parent
+        if not inside:
+            for _, found in waiting:
+                paras.extend(found)
+            pending.pop()
+            continue
+        last = max((i for i, (key, _) in enumerate(waiting) if key in path), default=-1)
+        for _, found in waiting[: last + 1]:
+            paras.extend(found)
+        del waiting[: last + 1]
+        return
 
 
 def _hard_wrapped(lines: list[str]) -> bool:

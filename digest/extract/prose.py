@@ -7,17 +7,19 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
+# A hidden block with a React streaming id (``<div hidden id="S:0">``) is no hidden text:
+# it holds the page's server-rendered content until a script moves it into place.
 DROP_TAGS = (
     "script, style, template, noscript, svg, iframe, object, embed, canvas, button, select, "
     "textarea, input, nav, footer, figure, figcaption, picture, video, audio, dialog, "
-    "[hidden], [aria-hidden=true]"
+    '[hidden]:not([id^="S:"]), [aria-hidden=true]'
 )
 # Class or id tokens of blocks that are never article text ...
 _BOILERPLATE = re.compile(
     r"comment|sidebar|side-bar|footer|related|recommend|promo|newsletter|subscri|signup|"
     r"sign-up|share|sharing|social|advert|^ads?$|^ad[-_]|[-_]ads?$|[-_]ad[-_]|dfp|sponsor|"
-    r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|cookie|keep-?reading|"
-    r"read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
+    r"byline|author|caption|credit|breadcrumb|^nav|menu|popup|modal|tooltip|popover|cookie|"
+    r"keep-?reading|read-?more|more-?stories|outbrain|taboola|donat|toolbar|most-?popular|trending|"
     r"disclaimer|copyright|visually-hidden|sr-only|screen-reader|"
     r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow|consent|gdpr|privacy",
     re.I,
@@ -38,8 +40,9 @@ _BODY_CLASS = re.compile(
     re.I,
 )
 
-# Layout modifiers: "with-sidebar", "layout--has-image", "no-ads".
-_MODIFIER = re.compile(r"(?:^|[-_])(?:with|has|no)[-_]", re.I)
+# Layout modifiers: "with-sidebar", "layout--has-image", "no-ads"; and the names of the
+# layout around the article ("sidebar-layout", "sidebar-content": the content beside it).
+_MODIFIER = re.compile(r"(?:^|[-_])(?:with|has|no)[-_]|sidebar[-_]*(?:layout|content)", re.I)
 
 # Paragraph texts that are labels, bylines or calls to action, not article prose.
 _NOT_PROSE = re.compile(
@@ -108,24 +111,47 @@ _NOTICE = re.compile(
     r"\b(?:sign up|subscribe)\b[^.]{0,40}\bnewsletters?\b|"
     r"\bnewsletters?\b[^.]{0,80}\b(?:to|in) your inbox\b|"
     r"\b(?:we|this (?:web)?site) uses? cookies\b|\blorem ipsum\b|"
-    r"\byou have no rights to\b|\bmay not be (?:reproduced|republished)\b",
+    r"\byou have no rights to\b|\bmay not be (?:reproduced|republished)\b|"
+    # Government banners ("An official website of the United States government ...").
+    r"\bofficial website of the united states government\b|\.gov website|"
+    # How the site's own text was written: "This article was created using automation",
+    # "All of our content is written by humans".
+    r"\b(?:this|our)\b[^.]{0,20}\b(?:article|post|story|content|newsletter|page|review|guide|"
+    r"issue)\b[^.]{0,30}\b(?:generated|written|created|produced|drafted)\b[^.]{0,12}"
+    r"\b(?:by|using|with)\b[^.]{0,25}\b(?:ai|artificial intelligence|automation|humans?)\b",
     re.I,
 )
 
 
-# One of these words is in every notice: a cheap test before the long expression.
-_NOTICE_WORD = re.compile(
-    r"commission|affiliate|supported|amazon|promotion|independently|newsletter|cookie|"
-    r"lorem|rights|reproduced|republished",
+# One of these is in every notice (in lower case): a cheap test before the long expression.
+_NOTICE_WORDS = (
+    *("commission", "affiliate", "supported", "amazon", "promotion", "independently"),
+    *("newsletter", "cookie", "lorem", "rights", "reproduced", "republished"),
+    *("states government", ".gov", "human", "automation", "artificial", " ai"),
+)
+
+
+# A plug for the site's own product that asks the reader a question first: "Looking
+# for sales leads? Check out our database ...", "Want to go further? Our course ...".
+_PLUG = re.compile(
+    r"^(?:looking (?:for|to)|want (?:to|more|the)|need (?:to|more|a|an|help)|"
+    r"interested in|ready to)\b[^?!]{0,100}\?\s+"
+    r"(?:check out|try|explore|discover|download|sign up|join|get|our)\b",
     re.I,
 )
+
+
+def _has_notice_word(lower: str) -> bool:
+    return any(word in lower for word in _NOTICE_WORDS)
 
 
 @lru_cache(maxsize=8192)  # the body scan asks about the same paragraph several times
 def is_prose(text: str) -> bool:
     """True unless the paragraph is a label, byline, credit, call to action or notice."""
     words = len(text.split())
-    if words < 70 and _NOTICE_WORD.search(text) and _NOTICE.search(text):
+    if words < 70 and _has_notice_word(text.lower()) and _NOTICE.search(text):
+        return False
+    if words < 60 and _PLUG.match(text):
         return False
     if _NOT_PROSE.match(text) and words < 40:
         return False
