@@ -106,7 +106,9 @@ class SubscriberRow(Base):
     # the whole list (migration 0016, ``subscriber_import.lookup``).
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))
-    email_key: Mapped[str] = mapped_column(String(320))
+    # Indexed alone as well: a bounce, complaint or suppression names an address on
+    # every list (``subscribers.with_key``), which otherwise reads the whole table.
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(20), default="active", index=True)
     status_source: Mapped[str] = mapped_column(String(20), default="import")

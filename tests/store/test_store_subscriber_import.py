@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from digest.store import Store
@@ -106,3 +107,44 @@ def test_the_key_lookup_reads_the_keys_asked_for_not_the_list(
             )
             assert "SEARCH subscribers USING INDEX" in shown and "email_key=?" in shown, shown
         assert sorted(bulk.existing(session, list_id, asked)) == keys[100:110]
+
+
+def _scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The scan nodes of a PostgreSQL plan (JSON) that read ``table``."""
+    own = [plan] if plan.get("Relation Name") == table else []
+    return own + [node for child in plan.get("Plans", []) for node in _scans(child, table)]
+
+
+@pytest.mark.parametrize("statistics", ["none", "stale"])
+def test_an_address_on_every_list_is_found_without_reading_the_table(
+    store: Store, statistics: str
+) -> None:
+    # A bounce, complaint or suppression names an address on every list: each webhook
+    # event once read the whole subscribers table.
+    with store.session() as session:
+        _add(session, "old", [f"reader{n}@example.org" for n in range(500)])
+        _add(session, "new", [f"reader{n}@example.org" for n in range(0, 500, 2)])
+    if statistics == "stale":
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    ran: list[tuple[str, Any]] = []
+
+    def catch(conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        ran.append((sql, parameters))
+
+    with store.session() as session:
+        event.listen(session.connection(), "before_cursor_execute", catch)
+        found = rows.with_key(session, "reader10@example.org")
+        event.remove(session.connection(), "before_cursor_execute", catch)
+        assert sorted(r.list_name for r in found) == ["new", "old"]
+        sql, parameters = ran[-1]
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"
+            (plan,) = connection.exec_driver_sql(explain, parameters).scalar_one()
+            (scan,) = _scans(plan["Plan"], "subscribers")
+            assert scan["Actual Rows"] + scan.get("Rows Removed by Filter", 0) <= 2, plan
+        else:
+            explain = f"EXPLAIN QUERY PLAN {sql}"
+            shown = " ".join(str(row) for row in connection.exec_driver_sql(explain, parameters))
+            assert "SEARCH subscribers USING INDEX ix_subscribers_email_key" in shown, shown
