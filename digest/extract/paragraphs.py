@@ -115,6 +115,9 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
     block's paragraphs have been listed, so the order stays the reading order.
     """
     paras: list[Para] = []
+    # <p>s written one sentence per source line: (index in paras, the lines).
+    per_line: list[tuple[int, list[str]]] = []
+    wrapped = False  # some <p>'s source is cut at a fixed width
     # Blocks with loose text after a nested block: (block, [(following block's
     # mem_id or -1, its paragraphs)]), innermost last.
     pending: list[tuple[LexborNode, list[tuple[int, list[Para]]]]] = []
@@ -138,6 +141,12 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
                     share = link_density(node, sum(map(len, lines)))
                     paras.extend(Para(node, t, int(share * len(t))) for t in lines)
             elif text := clean(raw):
+                if "\n" in (inner := raw.strip()):
+                    lines = [t for t in map(clean, inner.split("\n")) if t]
+                    if _sentence_lines(lines):
+                        per_line.append((len(paras), lines))
+                    elif _column_wrapped(lines):
+                        wrapped = True
                 paras.append(Para(node, text))
         elif direct_text(node) >= 25:
             waiting: list[tuple[int, list[Para]]] = []
@@ -152,6 +161,13 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
     while pending:
         for _, found in pending.pop()[1]:
             paras.extend(found)
+    if per_line and not wrapped:
+        # The page's author ends source lines only where sentences end (one sentence
+        # per line, as Markdown sources often are): each line reads as a paragraph.
+        for index, lines in reversed(per_line):
+            para = paras[index]
+            share = para.link_density()
+            paras[index : index + 1] = [Para(para.node, t, int(share * len(t))) for t in lines]
     return paras
 
 
@@ -199,6 +215,28 @@ def _hard_wrapped(lines: list[str]) -> bool:
     return any(
         not _LINE_END.search(line) and following[:1].islower()
         for line, following in pairwise(lines)
+    )
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_SENTENCE_START = re.compile(r"[\"'“‘«(\[]*[A-Z0-9]")
+
+
+def _sentence_lines(lines: list[str]) -> bool:
+    """True when every line but the last ends a sentence and the next starts one."""
+    return len(lines) > 1 and all(
+        _SENTENCE_END.search(line) and _SENTENCE_START.match(following)
+        for line, following in pairwise(lines)
+    )
+
+
+def _column_wrapped(lines: list[str]) -> bool:
+    """True when source lines are cut at a fixed width (every line but the last 50 to
+    100 characters long) and one of them in mid-sentence."""
+    return (
+        len(lines) > 2
+        and all(50 <= len(line) <= 100 for line in lines[:-1])
+        and _hard_wrapped(lines)
     )
 
 
