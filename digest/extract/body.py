@@ -446,5 +446,14 @@ def _after_headline(
         and not _ABOUT_AUTHOR.match(paras[i].text)
         and not _QUOTATION.match(paras[i].text)
         and not _teaser(paras[i].text)
-        and not any(same_text(paras[i].text, d) for d in descriptions)
+        and not any(_printed_description(paras[i].text, d) for d in descriptions)
     ]
+
+
+def _printed_description(text: str, description: str) -> bool:
+    """True when ``text`` is the declared description printed as a dek: the same text,
+    not a longer paragraph that the description was cut from (its first characters)."""
+    if not same_text(text, description):
+        return False
+    key, declared = match_key(text), match_key(description)
+    return not (len(key) > len(declared) + 12 and key.startswith(declared[:-8]))
