@@ -67,6 +67,8 @@ def _score(
             continue  # loose text in a block counts only when it reads as prose
         if boilerplate.inside(para.node, None, 3) or para.link_density() > 0.5:
             continue
+        if "orem ipsum" in para.text:
+            continue  # a template's placeholder text (often hidden by a style) is no body
         score = 1 + para.text.count(",") + min(length // 100, 3)
         parent = para.node.parent
         for share in _ANCESTOR_SHARES:
