@@ -86,7 +86,14 @@ def _inline_runs(
 
     out: list[tuple[bool, LexborNode | None, list[tuple[str, int]]]] = []
     for index, (chunk, links) in enumerate(chunks):
-        pieces = [c for c in map(clean, BREAKS.split(chunk)) if c]
+        pieces = [clean(chunk)]
+        if BREAK in chunk:
+            # As in a <p>: lines broken with <br> are paragraphs, unless wrapped by hand.
+            pieces = []
+            for piece in BREAKS.split(chunk):
+                lines = [t for t in map(clean, piece.split(BREAK)) if t]
+                pieces.extend([" ".join(lines)] if _hard_wrapped(lines) else lines)
+        pieces = [p for p in pieces if p]
         if pieces:
             total = sum(len(p) for p in pieces) or 1
             following = blocks[index] if index < len(blocks) else None
