@@ -92,7 +92,7 @@ def _inline_runs(
             pieces = []
             for piece in BREAKS.split(chunk):
                 lines = [t for t in map(clean, piece.split(BREAK)) if t]
-                pieces.extend([" ".join(lines)] if _hard_wrapped(lines) else lines)
+                pieces.extend(_join_wrapped(lines))
         pieces = [p for p in pieces if p]
         if pieces:
             total = sum(len(p) for p in pieces) or 1
@@ -139,9 +139,7 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
         elif tag == "p":
             raw = node.text(deep=True)
             if BREAK in raw:  # lines broken with <br> are paragraphs of their own
-                lines = [t for t in map(clean, raw.split(BREAK)) if t]
-                if _hard_wrapped(lines):
-                    lines = [" ".join(lines)]
+                lines = _join_wrapped([t for t in map(clean, raw.split(BREAK)) if t])
                 if len(lines) == 1:
                     paras.append(Para(node, lines[0]))
                 else:
@@ -214,6 +212,21 @@ def _release(
             paras.extend(found)
         del waiting[: last + 1]
         return
+
+
+def _join_wrapped(lines: list[str]) -> list[str]:
+    """``lines`` as paragraphs: one paragraph when they are wrapped by hand at a width
+    (short lines, one broken in mid-sentence), else with each line broken in
+    mid-sentence joined to the next (a formula or a quotation run on into the text)."""
+    if _hard_wrapped(lines) and all(len(line) <= 100 for line in lines[:-1]):
+        return [" ".join(lines)]
+    out: list[str] = []
+    for line in lines:
+        if out and not _LINE_END.search(out[-1]) and line[:1].islower():
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
 
 
 def _hard_wrapped(lines: list[str]) -> bool:
