@@ -205,7 +205,8 @@ def _containers(
                         containers.append(child)
             child = child.next
     # The body cut into chunks under separate wrappers: blocks with the very class of
-    # the chosen block, nearby, are chunks of the same body.
+    # the chosen block, nearby, are chunks of the same body, even a short one (an
+    # opening sentence in a block of its own), unless it is one quotation (a pull quote).
     if best_class and best.tag != "p":
         keys = {c.mem_id for c in containers}
         top = best
@@ -218,7 +219,8 @@ def _containers(
             if (
                 chunk.mem_id not in keys
                 and chunk.tag == best.tag
-                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15
+                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.05
+                and not _QUOTATION.match(block_text(chunk))
             ):
                 containers.append(chunk)
                 keys.add(chunk.mem_id)
