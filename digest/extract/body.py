@@ -210,7 +210,9 @@ def _containers(
     if best_class and best.tag != "p":
         keys = {c.mem_id for c in containers}
         top = best
-        for _ in range(5):
+        # Page builders put each text module six levels under its section (section,
+        # row, column, module, its content and container, the text).
+        for _ in range(6):
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
