@@ -204,15 +204,14 @@ def _containers(
                     if len(text) > 80 and link_density(child, len(text)) < 0.25:
                         containers.append(child)
             child = child.next
-    # The body cut into chunks under separate wrappers: blocks with the very class of
-    # the chosen block, nearby, are chunks of the same body, even a short one (an
-    # opening sentence in a block of its own), unless it is one quotation (a pull quote).
+    # The body cut into chunks under separate wrappers (page builders' modules, a
+    # guide's sections): blocks with the very class of the chosen block anywhere on the
+    # page are chunks of the same body, even a short one (an opening sentence in a
+    # block of its own), unless it is one quotation (a pull quote).
     if best_class and best.tag != "p":
         keys = {c.mem_id for c in containers}
         top = best
-        # Page builders put each text module six levels under its section (section,
-        # row, column, module, its content and container, the text).
-        for _ in range(6):
+        for _ in range(MAX_DEPTH):
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
