@@ -17,7 +17,7 @@ from .paragraphs import (
     link_density,
     paragraph_nodes,
 )
-from .prose import Boilerplate, attr_tokens, is_prose
+from .prose import _BODY_TOKEN, Boilerplate, attr_tokens, is_prose
 from .text import block_text, clean, is_truncated, match_key, same_text
 
 _CONTENT_HINT = re.compile(
@@ -216,7 +216,15 @@ def _containers(
                 break
             top = top.parent
         # The class goes into the selector only as an escaped CSS string.
-        for chunk in top.css(f"[class={css_string(best_class)}]"):
+        # A text component's first class names it ("rich-text"); utility classes after
+        # it ("mt-4", "text-lg") vary from chunk to chunk.
+        first_name = best_class.split()[0] if best_class.split() else ""
+        selector = (
+            f"[class~={css_string(first_name)}]"
+            if first_name and _BODY_TOKEN.search(first_name)
+            else f"[class={css_string(best_class)}]"
+        )
+        for chunk in top.css(selector):
             if (
                 chunk.mem_id not in keys
                 and chunk.tag == best.tag
