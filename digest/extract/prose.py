@@ -31,6 +31,10 @@ _WEAK_BOILERPLATE = re.compile(
     r"standfirst|summary|header|masthead",
     re.I,
 )
+# ... and tokens that end in one of these words, whatever they start with: the last word
+# names the block ("article-detail-banner" is a banner). Not "header": "article-header"
+# often holds the whole article.
+_WEAK_HEAD = re.compile(r"[-_](?:banner|masthead|eyebrow|kicker|rubric)$", re.I)
 # ... but a summary, "key takeaways" or intro box is the article's own opening.
 _INTRO_BOX = re.compile(r"summary|takeaway|intro|key-?points|tl-?dr", re.I)
 _BODY_TOKEN = re.compile(r"body|content|text|article|story|entry|post|prose", re.I)
@@ -96,6 +100,8 @@ def _boilerplate_tokens(tokens: str) -> bool:
             return True
         if not names_body and _WEAK_BOILERPLATE.search(token) and not _BODY_TOKEN.search(token):
             return True
+        if not names_body and _WEAK_HEAD.search(token.split("--")[0]):
+            return True  # (a BEM modifier after "--" is not the block's name)
     return False
 
 
