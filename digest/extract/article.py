@@ -27,10 +27,10 @@ from .fields import (
 )
 from .headline import around, read_headline
 from .image import declared_size
-from .meta import ld_image, ld_text, read_meta
+from .meta import ld_caption, ld_image, ld_text, read_meta
 from .paragraphs import HEADLINE_MARK, paragraph_nodes
 from .prose import DROP_TAGS, drop, is_prose, without_caption
-from .text import BREAK, block_text, clean, clean_markup, match_key
+from .text import BREAK, block_text, clean, clean_markup, match_key, same_text
 
 
 def extract(page: Page) -> Article:
@@ -166,6 +166,11 @@ def _extract_html(
         or body_paragraphs(body, descriptions(meta, hints))
         if len(p) > 2 * len(headline) + 20 or match_key(p) != headline_key
     ]
+    # The caption the page declares for its picture (JSON-LD), printed under it, is no
+    # paragraph. (Not the alt text: some platforms fill it with the article's intro.)
+    caption = clean_markup(ld_caption(ld.get("image")))
+    if len(caption) >= 40:
+        paragraphs = [p for p in paragraphs if not same_text(p, caption)]
     # Date lines and stray captions before the first sentence are not the lead.
     first = next((i for i, p in enumerate(paragraphs) if _reads_as_paragraph(p)), 0)
     paragraphs = paragraphs[first:]
