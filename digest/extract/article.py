@@ -148,7 +148,7 @@ def _extract_html(
         _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
     # A <header> holding the site's menu is the page's header, however many paragraphs
-    # its mega menu has.
+    # its mega menu has. An intro box in a header is the article's opening: it stays.
     for node in body.css("h1, h2, h3, h4, h5, h6, header"):
         if len(node.css("p")) < 3 or (
             node.tag == "header" and node.css_first("[class*=menu i]") is not None
@@ -158,6 +158,12 @@ def _extract_html(
                 para = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
                 if para is not None and node.parent is not None:
                     node.insert_before(para)
+            elif (
+                node.tag == "header"
+                and node.parent is not None
+                and node.css_first("[class*=menu i]") is None
+            ):
+                _keep_intro(node)
             node.decompose()
     headline_key = match_key(headline)
     paragraphs = [
@@ -226,6 +232,29 @@ def _mark_headline(node: LexborNode) -> None:
         parent = parent.parent
     if anchor.parent is not None:
         anchor.insert_after(_MARK)
+
+
+def _keep_intro(header: LexborNode) -> None:
+    """Put the paragraphs of an intro box in ``header`` after it (and after the
+    headline's mark there), as the article's opening: the header goes, its intro not."""
+    anchor = header
+    following = header.next
+    while following is not None and not following.is_element_node:
+        following = following.next
+    if following is not None and HEADLINE_MARK in following.attributes:
+        anchor = following
+    texts: list[str] = []
+    seen: set[int] = set()
+    for intro in header.css("[class*=intro i]"):
+        for para in intro.css("p"):
+            text = block_text(para)
+            if para.mem_id not in seen and len(text.split()) >= 12:
+                seen.add(para.mem_id)
+                texts.append(text)
+    for text in reversed(texts):  # each goes right after the anchor: last first
+        kept = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
+        if kept is not None:
+            anchor.insert_after(kept)
 
 
 def _asides(tree: LexborHTMLParser) -> list[LexborNode]:
