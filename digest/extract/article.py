@@ -148,8 +148,9 @@ def _extract_html(
         _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
     # A <header> holding the site's menu is the page's header, however many paragraphs
-    # its mega menu has. An intro box in a header is the article's opening: it stays.
-    for node in body.css("h1, h2, h3, h4, h5, h6, header"):
+    # its mega menu has. An intro box in a header is the article's opening: it stays. A
+    # block classed as a subheading is a heading, whatever its tag.
+    for node in body.css("h1, h2, h3, h4, h5, h6, header, div[class*=subheading i]"):
         if len(node.css("p")) < 3 or (
             node.tag == "header" and node.css_first("[class*=menu i]") is not None
         ):
