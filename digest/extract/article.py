@@ -27,10 +27,10 @@ from .fields import (
 )
 from .headline import around, read_headline
 from .image import declared_size
-from .meta import ld_image, ld_text, read_meta
+from .meta import ld_caption, ld_image, ld_text, read_meta
 from .paragraphs import HEADLINE_MARK, paragraph_nodes
 from .prose import DROP_TAGS, drop, is_prose, without_caption
-from .text import BREAK, block_text, clean, clean_markup, match_key
+from .text import BREAK, block_text, clean, clean_markup, match_key, same_text
 
 
 def extract(page: Page) -> Article:
@@ -148,8 +148,9 @@ def _extract_html(
         _mark_headline(shown)
     drop(_outermost([n for n in (headline_node, dek_node) if n is not None]))
     # A <header> holding the site's menu is the page's header, however many paragraphs
-    # its mega menu has.
-    for node in body.css("h1, h2, h3, h4, h5, h6, header"):
+    # its mega menu has. An intro box in a header is the article's opening: it stays. A
+    # block classed as a subheading is a heading, whatever its tag.
+    for node in body.css("h1, h2, h3, h4, h5, h6, header, div[class*=subheading i]"):
         if len(node.css("p")) < 3 or (
             node.tag == "header" and node.css_first("[class*=menu i]") is not None
         ):
@@ -158,6 +159,12 @@ def _extract_html(
                 para = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
                 if para is not None and node.parent is not None:
                     node.insert_before(para)
+            elif (
+                node.tag == "header"
+                and node.parent is not None
+                and node.css_first("[class*=menu i]") is None
+            ):
+                _keep_intro(node)
             node.decompose()
     headline_key = match_key(headline)
     paragraphs = [
@@ -166,6 +173,11 @@ def _extract_html(
         or body_paragraphs(body, descriptions(meta, hints))
         if len(p) > 2 * len(headline) + 20 or match_key(p) != headline_key
     ]
+    # The caption the page declares for its picture (JSON-LD), printed under it, is no
+    # paragraph. (Not the alt text: some platforms fill it with the article's intro.)
+    caption = clean_markup(ld_caption(ld.get("image")))
+    if len(caption) >= 40:
+        paragraphs = [p for p in paragraphs if not same_text(p, caption)]
     # Date lines and stray captions before the first sentence are not the lead.
     first = next((i for i, p in enumerate(paragraphs) if _reads_as_paragraph(p)), 0)
     paragraphs = paragraphs[first:]
@@ -221,6 +233,29 @@ def _mark_headline(node: LexborNode) -> None:
         parent = parent.parent
     if anchor.parent is not None:
         anchor.insert_after(_MARK)
+
+
+def _keep_intro(header: LexborNode) -> None:
+    """Put the paragraphs of an intro box in ``header`` after it (and after the
+    headline's mark there), as the article's opening: the header goes, its intro not."""
+    anchor = header
+    following = header.next
+    while following is not None and not following.is_element_node:
+        following = following.next
+    if following is not None and HEADLINE_MARK in following.attributes:
+        anchor = following
+    texts: list[str] = []
+    seen: set[int] = set()
+    for intro in header.css("[class*=intro i]"):
+        for para in intro.css("p"):
+            text = block_text(para)
+            if para.mem_id not in seen and len(text.split()) >= 12:
+                seen.add(para.mem_id)
+                texts.append(text)
+    for text in reversed(texts):  # each goes right after the anchor: last first
+        kept = LexborHTMLParser(f"<p>{escape(text)}</p>").css_first("p")
+        if kept is not None:
+            anchor.insert_after(kept)
 
 
 #: How many of a page's ``<aside>`` blocks may be kept as one left unclosed around the article.

@@ -17,7 +17,7 @@ from .paragraphs import (
     link_density,
     paragraph_nodes,
 )
-from .prose import Boilerplate, attr_tokens, is_prose
+from .prose import _BODY_TOKEN, Boilerplate, attr_tokens, is_prose
 from .text import block_text, clean, is_truncated, match_key, same_text
 
 _CONTENT_HINT = re.compile(
@@ -67,6 +67,8 @@ def _score(
             continue  # loose text in a block counts only when it reads as prose
         if boilerplate.inside(para.node, None, 3) or para.link_density() > 0.5:
             continue
+        if "orem ipsum" in para.text:
+            continue  # a template's placeholder text (often hidden by a style) is no body
         score = 1 + para.text.count(",") + min(length // 100, 3)
         parent = para.node.parent
         for share in _ANCESTOR_SHARES:
@@ -202,21 +204,32 @@ def _containers(
                     if len(text) > 80 and link_density(child, len(text)) < 0.25:
                         containers.append(child)
             child = child.next
-    # The body cut into chunks under separate wrappers: blocks with the very class of
-    # the chosen block, nearby, are chunks of the same body.
+    # The body cut into chunks under separate wrappers (page builders' modules, a
+    # guide's sections): blocks with the very class of the chosen block anywhere on the
+    # page are chunks of the same body, even a short one (an opening sentence in a
+    # block of its own), unless it is one quotation (a pull quote).
     if best_class and best.tag != "p":
         keys = {c.mem_id for c in containers}
         top = best
-        for _ in range(5):
+        for _ in range(MAX_DEPTH):
             if top.parent is None or top.parent.tag in ("body", "html"):
                 break
             top = top.parent
         # The class goes into the selector only as an escaped CSS string.
-        for chunk in top.css(f"[class={css_string(best_class)}]"):
+        # A text component's first class names it ("rich-text"); utility classes after
+        # it ("mt-4", "text-lg") vary from chunk to chunk.
+        first_name = best_class.split()[0] if best_class.split() else ""
+        selector = (
+            f"[class~={css_string(first_name)}]"
+            if first_name and _BODY_TOKEN.search(first_name)
+            else f"[class={css_string(best_class)}]"
+        )
+        for chunk in top.css(selector):
             if (
                 chunk.mem_id not in keys
                 and chunk.tag == best.tag
-                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.15
+                and scores.get(chunk.mem_id, 0.0) >= best_score * 0.05
+                and not _QUOTATION.match(block_text(chunk))
             ):
                 containers.append(chunk)
                 keys.add(chunk.mem_id)
@@ -446,5 +459,14 @@ def _after_headline(
         and not _ABOUT_AUTHOR.match(paras[i].text)
         and not _QUOTATION.match(paras[i].text)
         and not _teaser(paras[i].text)
-        and not any(same_text(paras[i].text, d) for d in descriptions)
+        and not any(_printed_description(paras[i].text, d) for d in descriptions)
     ]
+
+
+def _printed_description(text: str, description: str) -> bool:
+    """True when ``text`` is the declared description printed as a dek: the same text,
+    not a longer paragraph that the description was cut from (its first characters)."""
+    if not same_text(text, description):
+        return False
+    key, declared = match_key(text), match_key(description)
+    return not (len(key) > len(declared) + 12 and key.startswith(declared[:-8]))

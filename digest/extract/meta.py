@@ -119,3 +119,11 @@ def ld_image(value: object) -> str:
     if isinstance(value, dict):
         value = value.get("url") or value.get("contentUrl") or ""
     return value.strip() if isinstance(value, str) else ""
+
+
+def ld_caption(value: object) -> str:
+    """The caption a JSON-LD ``image`` declares (its first one, when it is a list)."""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    caption = value.get("caption") if isinstance(value, dict) else ""
+    return caption.strip() if isinstance(caption, str) else ""

@@ -86,7 +86,14 @@ def _inline_runs(
 
     out: list[tuple[bool, LexborNode | None, list[tuple[str, int]]]] = []
     for index, (chunk, links) in enumerate(chunks):
-        pieces = [c for c in map(clean, BREAKS.split(chunk)) if c]
+        pieces = [clean(chunk)]
+        if BREAK in chunk:
+            # As in a <p>: lines broken with <br> are paragraphs, unless wrapped by hand.
+            pieces = []
+            for piece in BREAKS.split(chunk):
+                lines = [t for t in map(clean, piece.split(BREAK)) if t]
+                pieces.extend(_join_wrapped(lines))
+        pieces = [p for p in pieces if p]
         if pieces:
             total = sum(len(p) for p in pieces) or 1
             following = blocks[index] if index < len(blocks) else None
@@ -115,6 +122,9 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
     block's paragraphs have been listed, so the order stays the reading order.
     """
     paras: list[Para] = []
+    # <p>s written one sentence per source line: (index in paras, the lines).
+    per_line: list[tuple[int, list[str]]] = []
+    wrapped = False  # some <p>'s source is cut at a fixed width
     # Blocks with loose text after a nested block: (block, [(following block's
     # mem_id or -1, its paragraphs)]), innermost last.
     pending: list[tuple[LexborNode, list[tuple[int, list[Para]]]]] = []
@@ -129,15 +139,19 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
         elif tag == "p":
             raw = node.text(deep=True)
             if BREAK in raw:  # lines broken with <br> are paragraphs of their own
-                lines = [t for t in map(clean, raw.split(BREAK)) if t]
-                if _hard_wrapped(lines):
-                    lines = [" ".join(lines)]
+                lines = _join_wrapped([t for t in map(clean, raw.split(BREAK)) if t])
                 if len(lines) == 1:
                     paras.append(Para(node, lines[0]))
                 else:
                     share = link_density(node, sum(map(len, lines)))
                     paras.extend(Para(node, t, int(share * len(t))) for t in lines)
             elif text := clean(raw):
+                if "\n" in (inner := raw.strip()):
+                    lines = [t for t in map(clean, inner.split("\n")) if t]
+                    if _sentence_lines(lines):
+                        per_line.append((len(paras), lines))
+                    elif _column_wrapped(lines):
+                        wrapped = True
                 paras.append(Para(node, text))
         elif direct_text(node) >= 25:
             waiting: list[tuple[int, list[Para]]] = []
@@ -152,6 +166,13 @@ def paragraph_nodes(root: LexborNode) -> list[Para]:
     while pending:
         for _, found in pending.pop()[1]:
             paras.extend(found)
+    if per_line and not wrapped:
+        # The page's author ends source lines only where sentences end (one sentence
+        # per line, as Markdown sources often are): each line reads as a paragraph.
+        for index, lines in reversed(per_line):
+            para = paras[index]
+            share = para.link_density()
+            paras[index : index + 1] = [Para(para.node, t, int(share * len(t))) for t in lines]
     return paras
 
 
@@ -193,12 +214,49 @@ def _release(
         return
 
 
+def _join_wrapped(lines: list[str]) -> list[str]:
+    """``lines`` as paragraphs: one paragraph when they are wrapped by hand at a width
+    (short lines, one broken in mid-sentence), else with each line broken in
+    mid-sentence joined to the next (a formula or a quotation run on into the text)."""
+    if _hard_wrapped(lines) and all(len(line) <= 100 for line in lines[:-1]):
+        return [" ".join(lines)]
+    out: list[str] = []
+    for line in lines:
+        if out and not _LINE_END.search(out[-1]) and line[:1].islower():
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
 def _hard_wrapped(lines: list[str]) -> bool:
     """True when ``<br>`` breaks a sentence in mid-flow (text wrapped by hand, line by
     line): a line without closing punctuation followed by one in lower case."""
     return any(
         not _LINE_END.search(line) and following[:1].islower()
         for line, following in pairwise(lines)
+    )
+
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
+_SENTENCE_START = re.compile(r"[\"'“‘«(\[]*[A-Z0-9]")
+
+
+def _sentence_lines(lines: list[str]) -> bool:
+    """True when every line but the last ends a sentence and the next starts one."""
+    return len(lines) > 1 and all(
+        _SENTENCE_END.search(line) and _SENTENCE_START.match(following)
+        for line, following in pairwise(lines)
+    )
+
+
+def _column_wrapped(lines: list[str]) -> bool:
+    """True when source lines are cut at a fixed width (every line but the last 50 to
+    100 characters long) and one of them in mid-sentence."""
+    return (
+        len(lines) > 2
+        and all(50 <= len(line) <= 100 for line in lines[:-1])
+        and _hard_wrapped(lines)
     )
 
 

@@ -24,13 +24,18 @@ _BOILERPLATE = re.compile(
     r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow|consent|gdpr|privacy",
     re.I,
 )
-# ... and tokens that are, unless the same token also names the article body.
+# ... and tokens that are, unless the same token also names the article body (a
+# "metric" or "metrics" block is a stats panel: figures and a line about the testing).
 _WEAK_BOILERPLATE = re.compile(
     r"tags|topics|teaser|right-?rail|side-?rail|banner|cta|callout|embed|audio|video|photo|"
     r"image|img|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
-    r"standfirst|summary|header|masthead",
+    r"standfirst|summary|header|masthead|(?:^|[-_])metrics?(?:$|[-_])",
     re.I,
 )
+# ... and tokens that end in one of these words, whatever they start with: the last word
+# names the block ("article-detail-banner" is a banner). Not "header": "article-header"
+# often holds the whole article.
+_WEAK_HEAD = re.compile(r"[-_](?:banner|masthead|eyebrow|kicker|rubric)$", re.I)
 # ... but a summary, "key takeaways" or intro box is the article's own opening.
 _INTRO_BOX = re.compile(r"summary|takeaway|intro|key-?points|tl-?dr", re.I)
 _BODY_TOKEN = re.compile(r"body|content|text|article|story|entry|post|prose", re.I)
@@ -96,6 +101,8 @@ def _boilerplate_tokens(tokens: str) -> bool:
             return True
         if not names_body and _WEAK_BOILERPLATE.search(token) and not _BODY_TOKEN.search(token):
             return True
+        if not names_body and _WEAK_HEAD.search(token.split("--")[0]):
+            return True  # (a BEM modifier after "--" is not the block's name)
     return False
 
 
