@@ -24,12 +24,11 @@ _BOILERPLATE = re.compile(
     r"inline-?(?:link|promo|related)|podcast|listen|gallery|slideshow|consent|gdpr|privacy",
     re.I,
 )
-# ... and tokens that are, unless the same token also names the article body (a
-# "metric" or "metrics" block is a stats panel: figures and a line about the testing).
+# ... and tokens that are, unless the same token also names the article body.
 _WEAK_BOILERPLATE = re.compile(
     r"tags|topics|teaser|right-?rail|side-?rail|banner|cta|callout|embed|audio|video|photo|"
     r"image|img|figure|timestamp|meta|kicker|eyebrow|rubric|headline|title|dek|"
-    r"standfirst|summary|header|masthead|(?:^|[-_])metrics?(?:$|[-_])",
+    r"standfirst|summary|header|masthead",
     re.I,
 )
 # ... and tokens that end in one of these words, whatever they start with: the last word
