@@ -17,7 +17,8 @@ Two kinds of input, both drawn by Hypothesis:
 Every case goes through ``extract_html``; an exception other than ``ExtractError`` is
 counted by type and its input written to ``bench/results/fuzz/`` (ignored by git). The
 report gives the cases run, the failures, and the median and maximum CPU time per page
-(thread time: on a shared machine, waiting for a core is not the page's fault).
+(thread time: on a shared machine, waiting for a core is not the page's fault; a page over
+250 ms is timed twice and the lesser counts, so a garbage collection is not its fault either).
 Exits 1 when anything but ``ExtractError`` was raised or a page took over 1 s.
 """
 
@@ -238,23 +239,33 @@ class Tally:
 
     def run(self, html: str | bytes, url: str, content_type: str, kind: str) -> None:
         self.cases += 1
-        start = time.thread_time()
-        try:
-            extract_html(html, url, content_type=content_type)
-        except ExtractError:
-            self.extract_errors += 1
-        except Exception as exc:  # what the fuzzing is for: record, keep going
-            name = f"{type(exc).__name__}: {str(exc)[:80]}"
-            if not self.failures[name]:
-                self.save(html, name)
-            self.failures[name] += 1
-        ms = (time.thread_time() - start) * 1000
+        ms = self._timed(html, url, content_type, record=True)
+        if ms > SLOW_MS / 4:
+            # Timed again, the lesser counting: a collection of the garbage Hypothesis
+            # left (thread time too) once made a 10,000-character page read 1.4 s that
+            # takes 1 ms; a page that is slow by itself is slow both times.
+            ms = min(ms, self._timed(html, url, content_type, record=False))
         self.times.append(ms)
         if ms > self.slowest[0]:
             digest = hashlib.sha1(html if isinstance(html, bytes) else html.encode()).hexdigest()
             self.slowest = (ms, f"{kind} page of {len(html)} chars ({digest[:10]})")
             if ms > SLOW_MS:
                 self.save(html, f"slow {ms:.0f} ms")
+
+    def _timed(self, html: str | bytes, url: str, content_type: str, *, record: bool) -> float:
+        """CPU milliseconds of one extraction; with ``record``, its outcome is counted."""
+        start = time.thread_time()
+        try:
+            extract_html(html, url, content_type=content_type)
+        except ExtractError:
+            self.extract_errors += record
+        except Exception as exc:  # what the fuzzing is for: record, keep going
+            if record:
+                name = f"{type(exc).__name__}: {str(exc)[:80]}"
+                if not self.failures[name]:
+                    self.save(html, name)
+                self.failures[name] += 1
+        return (time.thread_time() - start) * 1000
 
     def save(self, html: str | bytes, why: str) -> None:
         FAILURES.mkdir(parents=True, exist_ok=True)
