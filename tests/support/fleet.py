@@ -118,3 +118,23 @@ class SystemRabbit:
         """Stop the broker (every connection is dropped)."""
         assert RABBITMQCTL is not None
         subprocess.run([RABBITMQCTL, "stop_app"], check=True, capture_output=True, timeout=120)
+
+
+def start_run(project: Project) -> subprocess.Popen[bytes]:
+    """`digest run news` on ``project`` (its output piped: ``communicate()`` reads it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "-c", str(project.config), "run", "news"],
+        cwd=project.root,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_written(project: Project, count: int, timeout: float = 120) -> int:
+    """Wait until the outbox holds ``count`` messages (or ``timeout`` seconds pass);
+    how many it holds."""
+    deadline = time.monotonic() + timeout
+    while written(project) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return written(project)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -27,10 +26,12 @@ from tests.support.fleet import (
     PrivateRedis,
     SystemRabbit,
     kill,
+    start_run,
     start_worker,
+    wait_written,
     written,
 )
-from tests.support.schedule import ROOT, project_on
+from tests.support.schedule import project_on
 
 BROKER = os.environ.get("DIGEST_TEST_BROKER_URL", "")
 RESTART_RABBIT = os.environ.get("DIGEST_TEST_BROKER_RESTART") == "1"
@@ -80,16 +81,8 @@ def test_a_broker_restarted_mid_send_loses_nobody(tmp_path: Path, kind: str) -> 
             fleet.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
             fleet.add_subscribers(readers)
             workers = [start_worker(fleet, tmp_path / f"worker{n}.log") for n in range(2)]
-            run = subprocess.Popen(
-                [sys.executable, "-m", "digest", "-c", str(fleet.config), "run", "news"],
-                cwd=fleet.root,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            deadline = time.monotonic() + 120
-            while written(fleet) < 300 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            run = start_run(fleet)
+            wait_written(fleet, 300)
             broker.kill()
             at_kill = written(fleet)
             time.sleep(2)  # the workers see the broker gone

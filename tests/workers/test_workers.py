@@ -6,8 +6,6 @@ at most its in-flight batch twice; `workers:` on SQLite is refused with a senten
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -19,8 +17,8 @@ import yaml
 
 from digest.backends.outbox import OutboxBackend
 from digest.cli import main
-from tests.support.fleet import kill, start_worker, written
-from tests.support.schedule import ROOT, Project, project_on
+from tests.support.fleet import kill, start_run, start_worker, wait_written, written
+from tests.support.schedule import Project, project_on
 
 BROKER = os.environ.get("DIGEST_TEST_BROKER_URL")
 needs_broker = pytest.mark.skipif(
@@ -48,16 +46,8 @@ def test_workers_send_each_reader_once_though_one_is_killed_mid_send(
     fleet.add_subscribers(readers)
     workers = [start_worker(fleet, tmp_path / f"worker{n}.log") for n in range(3)]
     try:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "digest", "-c", str(fleet.config), "run", "news"],
-            cwd=fleet.root,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while written(fleet) < 150 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        run = start_run(fleet)
+        wait_written(fleet, 150)
         kill(workers[0])  # mid-send: most of the list is still queued
         at_kill = written(fleet)
         output = run.communicate(timeout=240)[0].decode()
