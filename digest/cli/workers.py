@@ -72,8 +72,8 @@ def send_on_workers(cfg: Config, store: Store, stored: StoredIssue, *, detach: b
         if not queued:
             break
         now = time.monotonic()
-        if sum(counts.values()) - queued != settled:
-            settled, moved = sum(counts.values()) - queued, now
+        if (done := sum(counts.values()) - queued) != settled:
+            settled, moved = done, now
         elif now - moved >= cfg.workers.republish_after and _lost(cfg, store, stored):
             tasks = publish(cfg, stored.id, store)
             say(

@@ -75,6 +75,10 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
         if config.workers.limits_url:
             backend.limiter.share(RedisPace(config.workers.limits_url, backend.name))
         settled = 0
+        now = time.monotonic()
+        free_dead = now - _freed_at.get(issue_id, -math.inf) >= FREE_DEAD_EVERY
+        if free_dead:
+            _freed_at[issue_id] = now
 
         def count(progress: SendProgress) -> None:
             nonlocal settled
@@ -92,9 +96,6 @@ def send_share(config: Config, issue_id: int, rows: int) -> int:
                     stop=lambda: settled >= rows,
                 )
 
-        free_dead = time.monotonic() - _freed_at.get(issue_id, -FREE_DEAD_EVERY) >= FREE_DEAD_EVERY
-        if free_dead:
-            _freed_at[issue_id] = time.monotonic()
         asyncio.run(go())
         # A task that stopped at its share may have settled the issue's last rows.
         ledger.finish(store, issue_id)

@@ -25,6 +25,8 @@ THROTTLE_SECONDS = 60
 
 #: Seconds between two tries of a shared store that cannot be reached.
 OUTAGE_WAIT = 1.0
+#: What the Redis client and ``limits`` raise when the store cannot be reached.
+_UNREACHABLE = (redis.RedisError, OSError, LimitsStorageError)
 
 
 class RedisPace:
@@ -54,7 +56,7 @@ class RedisPace:
         """Admit ``n`` messages (0.0), or the seconds to wait before asking again."""
         try:
             wait = self._take(n, per_second, per_hour)
-        except (redis.RedisError, OSError, LimitsStorageError) as exc:
+        except _UNREACHABLE as exc:
             self._unreachable(exc)
             return OUTAGE_WAIT
         if self.down:
@@ -80,13 +82,13 @@ class RedisPace:
     def throttled(self, rate: float) -> None:
         try:
             self.client.set(f"{self.key}:rate", rate, ex=THROTTLE_SECONDS)
-        except (redis.RedisError, OSError) as exc:  # this worker still slows down
+        except _UNREACHABLE as exc:  # this worker still slows down
             self._unreachable(exc)
 
     def rate(self) -> float | None:
         try:
             value = self.client.get(f"{self.key}:rate")
-        except (redis.RedisError, OSError) as exc:  # ``take`` waits for the store
+        except _UNREACHABLE as exc:  # ``take`` waits for the store
             self._unreachable(exc)
             return None
         return float(value) if value is not None else None
