@@ -8,10 +8,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import func, select, text, update
 
 from digest.store import ledger
 from digest.store.tables import DeliveryRow, IssueRow, utcnow
+from tests.support import caught_sql
 from tests.support.mailserver.issue import queued_issue
 from tests.support.schedule import Project, Sent, run_cli, sent  # noqa: F401  (the fixture)
 
@@ -87,14 +88,8 @@ def test_the_claim_reads_an_index_of_the_issues_queue(database_url: str, fresh: 
 def _plan(connection, statement, values: dict) -> str:
     """The database's plan for ``statement`` as it runs with ``values`` (the SQL and
     parameters the driver got, caught on the way and explained), as one string."""
-    ran: list[tuple[str, object]] = []
-
-    def catch(conn, cursor, sql, parameters, context, executemany) -> None:
-        ran.append((sql, parameters))
-
-    event.listen(connection, "before_cursor_execute", catch)
-    connection.execute(statement, values)
-    event.remove(connection, "before_cursor_execute", catch)
+    with caught_sql(connection) as ran:
+        connection.execute(statement, values)
     sql, parameters = ran[-1]
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL enable_seqscan = off"))

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from digest.store import Store
 from digest.store import subscriber_import as bulk
 from digest.store import subscribers as rows
 from digest.store.tables import utcnow
+from tests.support import caught_sql
 
 
 @pytest.fixture
@@ -127,15 +127,9 @@ def test_an_address_on_every_list_is_found_without_reading_the_table(
     if statistics == "stale":
         with store.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
-    ran: list[tuple[str, Any]] = []
-
-    def catch(conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-        ran.append((sql, parameters))
-
     with store.session() as session:
-        event.listen(session.connection(), "before_cursor_execute", catch)
-        found = rows.with_key(session, "reader10@example.org")
-        event.remove(session.connection(), "before_cursor_execute", catch)
+        with caught_sql(session.connection()) as ran:
+            found = rows.with_key(session, "reader10@example.org")
         assert sorted(r.list_name for r in found) == ["new", "old"]
         sql, parameters = ran[-1]
         connection = session.connection()

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from email.headerregistry import Address, AddressHeader
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +91,19 @@ def postgres_database(server: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def caught_sql(connection: Connection) -> Iterator[list[tuple[str, Any]]]:
+    """The statements ``connection`` hands its driver inside the block, as (SQL,
+    parameters), expanded as they ran: what a plan test EXPLAINs."""
+    ran: list[tuple[str, Any]] = []
+
+    def catch(conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+        ran.append((sql, parameters))
+
+    event.listen(connection, "before_cursor_execute", catch)
+    try:
+        yield ran
+    finally:
+        event.remove(connection, "before_cursor_execute", catch)
